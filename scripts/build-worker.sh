@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds mediasoup-worker from the installed mediasoup package's own sources
+# against Debian's libraries, and caches it by mediasoup version outside the
+# clone. Prints the binary's path as its last line. A second run with the
+# binary cached returns at once.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pkg="$root/node_modules/mediasoup"
+if [ ! -f "$pkg/package.json" ]; then
+  echo "build-worker: $pkg is missing; run 'npm ci' first (scripts/setup.sh does it)" >&2
+  exit 1
+fi
+version="$(node -p "require('$pkg/package.json').version")"
+cache="${HOICHAN_CACHE_DIR:-$HOME/.cache/hoichan}/mediasoup-worker/$version"
+bin="$cache/mediasoup-worker"
+
+if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1 </dev/null; then
+  echo "build-worker: cached mediasoup-worker $version"
+  echo "$bin"
+  exit 0
+fi
+
+step() { echo "build-worker: [$1/5] $2"; }
+
+step 1 "Debian build packages"
+build_pkgs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev nlohmann-json3-dev libusrsctp-dev)
+missing=()
+for p in "${build_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "build-worker: installing ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+step 2 "copy worker sources of mediasoup $version"
+work="$(mktemp -d "${TMPDIR:-/tmp}/hoichan-worker-build.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cp -r "$pkg/worker" "$work/worker"
+rm -rf "$work/worker/subprojects" "$work/worker/out"
+
+step 3 "patch meson files for system libraries"
+node "$root/scripts/patch-worker-meson.mjs" "$work/worker"
+
+step 4 "configure"
+meson setup "$work/build" "$work/worker" --buildtype=release -Db_ndebug=true --wrap-mode=nodownload
+
+step 5 "compile (takes a few minutes on 2 cores)"
+ninja -C "$work/build" mediasoup-worker
+
+mkdir -p "$cache"
+install -m 0755 "$work/build/mediasoup-worker" "$bin.tmp"
+mv "$bin.tmp" "$bin"
+echo "build-worker: built $bin"
+echo "$bin"
