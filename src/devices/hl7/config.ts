@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+// The protocol settings of ONE HL7 device. Devices whose server-mode host:port
+// match share one listener (see createHl7Driver); listener-wide settings
+// (timezoneOffset, processingId, maxFrameBytes) must then agree.
+
+const utcOffset = z
+  .string()
+  .regex(/^[+-](?:0\d|1[0-4])[0-5]\d$/, 'expected a UTC offset like +0700');
+
+export const hl7DeviceConfigSchema = z
+  .object({
+    /** server: listen for a gateway/monitor (PCD-01); client: connect out to a legacy Mindray PDS monitor. */
+    mode: z.enum(['server', 'client']).default('server'),
+    /** Server: address to bind (use '0.0.0.0' only deliberately). Client: the monitor's address. */
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(4601),
+    /** OBX-18 equipment id (EUI-64) that identifies this device on a shared listener. */
+    equipmentId: z.string().min(1).max(64).optional(),
+    /** Offset applied to HL7 times that carry none (the site's timezone). */
+    timezoneOffset: utcOffset.default('+0700'),
+    /** No message from the device for this long: status offline. */
+    staleAfterMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    /** MSH-11 the listener accepts; others get AR. */
+    processingId: z.enum(['P', 'T', 'D']).default('P'),
+    /** Frames larger than this are discarded (and counted). */
+    maxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+    /** Client mode: keep-alive message period (PDS expects 3 s). */
+    heartbeatMs: z.number().int().min(100).max(60_000).default(3000),
+    /** Client mode: reconnect backoff bounds. */
+    reconnectMinMs: z.number().int().min(10).max(60_000).default(250),
+    reconnectMaxMs: z.number().int().min(10).max(300_000).default(10_000),
+    connectTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+  })
+  .strict();
+
+/** What a caller writes (defaults may be left out). */
+export type Hl7DeviceConfig = z.input<typeof hl7DeviceConfigSchema>;
+/** After validation, with defaults applied. */
+export type ResolvedHl7DeviceConfig = z.output<typeof hl7DeviceConfigSchema>;
+
+/** '+0700' -> 420 (minutes east of UTC). */
+export function offsetMinutes(offset: string): number {
+  const sign = offset.startsWith('-') ? -1 : 1;
+  return sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(3, 5)));
+}
+
+/** EUI-64 ids arrive as 000F14049B507238, 00-0F-14-..., or lower case: compare them in one form. */
+export function normalizeEquipmentId(id: string): string {
+  return id.replace(/[-:\s]/g, '').toUpperCase();
+}
