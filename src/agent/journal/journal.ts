@@ -1,0 +1,658 @@
+// The site agent's durable journal: every reading is written here before the
+// device is acknowledged, and kept until the hub acknowledges it.
+// docs/JOURNAL.md describes the format, the fsync policies and recovery.
+
+import { EventEmitter } from 'node:events';
+import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DeviceReadingBody, ReadingSink } from '../../devices/driver.js';
+import type { Reading, ReadingKind } from '../../devices/reading.js';
+import { createLogger, type Logger } from '../../telemetry/logger.js';
+import { inRanges, insertRange, nextCompactionCandidate, planCompaction } from './cap.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } from './checkpoint.js';
+import { GroupCommit, type FsyncPolicy } from './durability.js';
+import { JournalClosedError, JournalFullError } from './errors.js';
+import { decodeReading, encodeRecord, scanRecords, type RecordRef } from './format.js';
+import { removeQuietly, syncDir, writeFully } from './fsutil.js';
+import { acquireLock } from './lock.js';
+import { listSegmentFiles, readSegment, SegmentMeta, SegmentView } from './segment.js';
+
+export interface JournalOptions {
+  /** Directory holding the segments, checkpoint.json and LOCK; created if missing. */
+  dir: string;
+  /** Default 'interval'. See docs/JOURNAL.md for what each policy puts at risk. */
+  fsync?: FsyncPolicy;
+  /** Group-commit period for fsync 'interval'. Default 100. */
+  fsyncIntervalMs?: number;
+  /** A segment is sealed once it would grow past this. Default 8 MiB. */
+  segmentBytes?: number;
+  /** Size cap over all segments. Default 2 GiB. */
+  maxBytes?: number;
+  /** Once over the cap, compaction goes on until the journal is at this fraction of maxBytes. Default 0.9. */
+  capLowWater?: number;
+  logger?: Logger;
+}
+
+export interface DeviceDepth {
+  /** Readings journaled and not yet acknowledged (dropped waveforms excluded). */
+  pending: number;
+  lastSeq: number;
+  acked: number;
+}
+
+export interface JournalDepth {
+  devices: Record<string, DeviceDepth>;
+  pending: number;
+  /** Bytes of all segment files. */
+  bytes: number;
+  segments: number;
+}
+
+/** Counters since open (droppedRanges() is the persistent record of drops). */
+export interface JournalStats {
+  appended: number;
+  droppedWaveforms: number;
+  compactions: number;
+  segmentsDeleted: number;
+  rejectedFull: number;
+  tornTails: number;
+  tornBytes: number;
+  corruptRegions: number;
+  corruptBytes: number;
+  fsyncs: number;
+}
+
+export interface JournalEvents {
+  /** The size cap dropped waveform readings of a device. */
+  dropped: [deviceId: string, range: DroppedRange];
+}
+
+interface DeviceState {
+  lastSeq: number;
+  acked: number;
+  dropped: DroppedRange[];
+}
+
+const KINDS: ReadonlySet<ReadingKind> = new Set(['numeric', 'waveform', 'alarm', 'status']);
+const SEALED_VIEWS_CACHED = 3;
+
+export class Journal extends EventEmitter<JournalEvents> implements ReadingSink {
+  readonly #dir: string;
+  readonly #segmentBytes: number;
+  readonly #maxBytes: number;
+  readonly #lowWater: number;
+  readonly #log: Logger;
+  readonly #commit: GroupCommit;
+  readonly #policy: FsyncPolicy;
+  readonly #devices = new Map<string, DeviceState>();
+  /** In log order; the last one is the active segment. */
+  #segments: SegmentMeta[] = [];
+  #cachedViews: SegmentMeta[] = [];
+  #handle!: FileHandle;
+  #nextIndex = 0;
+  #bytes = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #ackWrite: Promise<void> | undefined;
+  #releaseLock: (() => Promise<void>) | undefined;
+  #closed = false;
+  #failure: Error | undefined;
+  readonly #stats: Omit<JournalStats, 'fsyncs'> = {
+    appended: 0,
+    droppedWaveforms: 0,
+    compactions: 0,
+    segmentsDeleted: 0,
+    rejectedFull: 0,
+    tornTails: 0,
+    tornBytes: 0,
+    corruptRegions: 0,
+    corruptBytes: 0,
+  };
+
+  private constructor(options: JournalOptions) {
+    super();
+    this.#dir = options.dir;
+    this.#segmentBytes = options.segmentBytes ?? 8 * 1024 * 1024;
+    this.#maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
+    this.#lowWater = options.capLowWater ?? 0.9;
+    const policy = options.fsync ?? 'interval';
+    const intervalMs = options.fsyncIntervalMs ?? 100;
+    if (!['always', 'interval', 'never'].includes(policy)) throw new RangeError(`unknown fsync policy ${policy}`);
+    if (!(intervalMs > 0)) throw new RangeError('fsyncIntervalMs must be > 0');
+    if (!(this.#segmentBytes >= 4096)) throw new RangeError('segmentBytes must be >= 4096');
+    if (!(this.#maxBytes >= 2 * this.#segmentBytes)) throw new RangeError('maxBytes must be >= 2 * segmentBytes');
+    if (!(this.#lowWater > 0 && this.#lowWater <= 1)) throw new RangeError('capLowWater must be in (0, 1]');
+    this.#log = options.logger ?? createLogger('journal');
+    this.#policy = policy;
+    this.#commit = new GroupCommit(policy, intervalMs, () => this.#syncActive());
+  }
+
+  /** Opens (creating if needed) and recovers the journal in options.dir. */
+  static async open(options: JournalOptions): Promise<Journal> {
+    const journal = new Journal(options);
+    await journal.#recover();
+    return journal;
+  }
+
+  /**
+   * Assigns seqs, writes, and resolves once the readings are durable under the
+   * fsync policy. All or nothing: on rejection no reading of the array was
+   * taken and no seq was consumed.
+   */
+  async append(readings: DeviceReadingBody[]): Promise<Reading[]> {
+    this.#assertUsable();
+    if (readings.length === 0) return [];
+    const written = await this.#exclusive(() => this.#write(readings));
+    try {
+      await this.#commit.durable();
+    } catch (err) {
+      // After a failed fsync the kernel may have dropped the dirty pages: stop taking readings.
+      this.#fail(err as Error, 'fsync failed');
+      throw err;
+    }
+    return written;
+  }
+
+  /** ReadingSink: drivers acknowledge their device only after this resolves. */
+  async accept(readings: DeviceReadingBody[]): Promise<void> {
+    await this.append(readings);
+  }
+
+  /**
+   * Un-acknowledged readings in log order (seq order per device), at most
+   * limit, with seq > after.get(deviceId) (and > the ack watermark).
+   * Dropped waveforms are skipped: droppedRanges() explains the seq gaps.
+   */
+  async read(after?: ReadonlyMap<string, number>, limit = 1000): Promise<Reading[]> {
+    return this.#read(after, limit, undefined);
+  }
+
+  /** Every un-acknowledged reading (of one device if given), read in batches. */
+  async *pending(deviceId?: string, batch = 1000): AsyncGenerator<Reading> {
+    const after = new Map<string, number>();
+    for (;;) {
+      const readings = await this.#read(after, batch, deviceId);
+      if (readings.length === 0) return;
+      for (const r of readings) {
+        after.set(r.deviceId, r.seq);
+        yield r;
+      }
+    }
+  }
+
+  /**
+   * The hub has everything of deviceId up to seq. Resolves once the
+   * watermark is on disk; segments wholly acknowledged are then deleted.
+   */
+  async ack(deviceId: string, seq: number): Promise<void> {
+    this.#assertUsable();
+    const device = this.#devices.get(deviceId);
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq must be a non-negative integer');
+    if (!device || seq > device.lastSeq) {
+      throw new RangeError(`ack of seq ${seq} for ${deviceId} beyond the last seq assigned (${device?.lastSeq ?? 0})`);
+    }
+    if (seq <= device.acked) return;
+    device.acked = seq;
+    // Once acknowledged past a gap, the hub has seen it; the range is no longer news.
+    device.dropped = device.dropped.filter((r) => r.to > seq);
+    await this.#persistAcks();
+  }
+
+  depth(): JournalDepth {
+    const devices: Record<string, DeviceDepth> = {};
+    let total = 0;
+    for (const [deviceId, d] of this.#devices) {
+      let pending = 0;
+      for (const meta of this.#segments) pending += meta.countAfter(deviceId, d.acked);
+      devices[deviceId] = { pending, lastSeq: d.lastSeq, acked: d.acked };
+      total += pending;
+    }
+    return { devices, pending: total, bytes: this.#bytes, segments: this.#segments.length };
+  }
+
+  stats(): JournalStats {
+    return { ...this.#stats, fsyncs: this.#commit.syncs };
+  }
+
+  /** Seq spans whose waveforms the size cap dropped and the hub has not yet acknowledged past. */
+  droppedRanges(deviceId: string): DroppedRange[] {
+    return (this.#devices.get(deviceId)?.dropped ?? []).map((r) => ({ ...r }));
+  }
+
+  lastSeq(deviceId: string): number {
+    return this.#devices.get(deviceId)?.lastSeq ?? 0;
+  }
+
+  ackedSeq(deviceId: string): number {
+    return this.#devices.get(deviceId)?.acked ?? 0;
+  }
+
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** Waits for admitted work, fsyncs, writes the checkpoint and releases the directory. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#queue.catch(() => undefined);
+    await this.#exclusive(async () => {
+      try {
+        if (!this.#failure) {
+          await this.#commit.flush();
+          await this.#writeCheckpoint();
+        }
+      } finally {
+        await this.#handle.close().catch(() => undefined);
+        await this.#releaseLock?.();
+      }
+    });
+    this.#log.info({ bytes: this.#bytes, segments: this.#segments.length }, 'journal closed');
+  }
+
+  // ---- recovery ----------------------------------------------------------
+
+  async #recover(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    this.#releaseLock = await acquireLock(this.#dir);
+    try {
+      await this.#loadCheckpoint();
+      await this.#loadSegments();
+      await this.#openActive();
+    } catch (err) {
+      await this.#releaseLock();
+      throw err;
+    }
+    const depth = this.depth();
+    this.#log.info(
+      { segments: this.#segments.length, bytes: this.#bytes, pending: depth.pending, devices: this.#devices.size },
+      'journal opened',
+    );
+  }
+
+  async #loadCheckpoint(): Promise<void> {
+    let checkpoint: Checkpoint | undefined;
+    try {
+      checkpoint = await readCheckpoint(this.#dir);
+    } catch (err) {
+      // Renames are atomic, so this is damage from outside; the log alone still gives seqs.
+      this.#log.error({ err }, 'checkpoint unreadable: ack watermarks restart at 0, the hub drops the duplicates');
+    }
+    for (const [deviceId, c] of Object.entries(checkpoint?.devices ?? {})) {
+      const dropped = (c.dropped ?? []).filter((r) => r.to > c.acked).sort((a, b) => a.from - b.from);
+      const lastDropped = dropped.reduce((m, r) => Math.max(m, r.to), 0);
+      this.#devices.set(deviceId, { lastSeq: Math.max(c.lastSeq, c.acked, lastDropped), acked: c.acked, dropped });
+    }
+  }
+
+  async #loadSegments(): Promise<void> {
+    const { segments, temporaries } = await listSegmentFiles(this.#dir);
+    for (const name of temporaries) {
+      await removeQuietly(join(this.#dir, name));
+      this.#log.info({ file: name }, 'removed the leftover of an interrupted write');
+    }
+    for (let i = 0; i < segments.length; i++) {
+      const { base, name } = segments[i]!;
+      const isLast = i === segments.length - 1;
+      const meta = new SegmentMeta(base, name);
+      const buf = await readFile(meta.path(this.#dir));
+      const scan = scanRecords(buf);
+      for (const region of scan.corrupt) {
+        this.#stats.corruptRegions++;
+        this.#stats.corruptBytes += region.bytes;
+        this.#log.error(
+          { segment: name, offset: region.offset, bytes: region.bytes },
+          'corrupt bytes inside a segment (checksum mismatch): skipped to the next valid record',
+        );
+      }
+      if (scan.validEnd < buf.length) {
+        const torn = buf.length - scan.validEnd;
+        this.#stats.tornTails++;
+        this.#stats.tornBytes += torn;
+        this.#log.warn(
+          { segment: name, offset: scan.validEnd, bytes: torn, last: isLast },
+          'torn or invalid tail after the last valid record: truncated',
+        );
+        const handle = await open(meta.path(this.#dir), 'r+');
+        try {
+          await handle.truncate(scan.validEnd);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      }
+      for (const ref of scan.records) {
+        const device = this.#device(ref.deviceId);
+        if (ref.seq > device.lastSeq) device.lastSeq = ref.seq;
+        if (!this.#isDropped(ref)) meta.add(ref.deviceId, ref.seq, ref.kind);
+      }
+      meta.bytes = scan.validEnd;
+      meta.durableBytes = scan.validEnd; // synced below (last) or at its roll (sealed)
+      this.#nextIndex = base + Math.max(scan.records.length, 1);
+      if (isLast) {
+        meta.view = new SegmentView(buf, scan.validEnd, scan.records);
+        if (scan.records.length === 0) this.#nextIndex = base;
+      } else if (meta.records === 0) {
+        // Nothing left to deliver (only dropped waveforms or nothing valid): the checkpoint already says so.
+        await rm(meta.path(this.#dir), { force: true });
+        this.#stats.segmentsDeleted++;
+        continue;
+      }
+      this.#segments.push(meta);
+      this.#bytes += meta.bytes;
+    }
+  }
+
+  async #openActive(): Promise<void> {
+    const last = this.#segments[this.#segments.length - 1];
+    if (last) {
+      this.#handle = await open(last.path(this.#dir), 'r+');
+      // After kill -9 the tail may sit only in the page cache; make it durable before it is read out.
+      await this.#handle.datasync();
+      return;
+    }
+    const meta = new SegmentMeta(this.#nextIndex);
+    meta.view = new SegmentView(Buffer.alloc(0), 0, []);
+    this.#handle = await open(meta.path(this.#dir), 'wx');
+    await syncDir(this.#dir);
+    this.#segments.push(meta);
+  }
+
+  // ---- writing -----------------------------------------------------------
+
+  /** fsyncs the active segment and marks what it covered as readable. */
+  async #syncActive(): Promise<void> {
+    const meta = this.#active();
+    const covered = meta.bytes;
+    await this.#handle.datasync();
+    meta.durableBytes = Math.max(meta.durableBytes, covered);
+  }
+
+  async #write(bodies: DeviceReadingBody[]): Promise<Reading[]> {
+    if (this.#failure) throw this.#failure; // close() still lets admitted appends finish
+    const nextSeq = new Map<string, number>();
+    const readings: Reading[] = [];
+    const encoded: Buffer[] = [];
+    let total = 0;
+    for (const body of bodies) {
+      const { deviceId, seq: _seq, late: _late, ...rest } = body as DeviceReadingBody & { seq?: number; late?: boolean };
+      if (typeof deviceId !== 'string') throw new TypeError('reading without a deviceId');
+      if (!KINDS.has(rest.kind)) throw new TypeError(`reading of unknown kind ${String(rest.kind)}`);
+      const seq = (nextSeq.get(deviceId) ?? this.lastSeq(deviceId)) + 1;
+      nextSeq.set(deviceId, seq);
+      const reading = { deviceId, seq, ...rest } as Reading;
+      const record = encodeRecord(reading);
+      readings.push(reading);
+      encoded.push(record);
+      total += record.length;
+    }
+
+    await this.#makeRoom(total);
+    let active = this.#active();
+    if (active.bytes > 0 && active.bytes + total > this.#segmentBytes) {
+      await this.#roll();
+      active = this.#active();
+    }
+    const batch = encoded.length === 1 ? encoded[0]! : Buffer.concat(encoded, total);
+    const at = active.bytes;
+    try {
+      await writeFully(this.#handle, batch, at);
+    } catch (err) {
+      // Take back a partial write so the batch is all or nothing.
+      await this.#handle.truncate(at).catch((e: Error) => this.#fail(e, 'could not undo a failed write'));
+      throw err;
+    }
+
+    const refs: RecordRef[] = [];
+    let offset = 0;
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i]!;
+      const length = encoded[i]!.length;
+      refs.push({ offset, length, deviceId: r.deviceId, seq: r.seq, kind: r.kind });
+      offset += length;
+      active.add(r.deviceId, r.seq, r.kind);
+    }
+    active.view!.append(batch, refs);
+    active.bytes += total;
+    if (this.#policy === 'never') active.durableBytes = active.bytes;
+    this.#bytes += total;
+    this.#nextIndex += readings.length;
+    for (const [deviceId, seq] of nextSeq) this.#device(deviceId).lastSeq = seq;
+    this.#stats.appended += readings.length;
+    return readings;
+  }
+
+  /** Seals the active segment (fsynced, so earlier appends stay durable) and starts the next. */
+  async #roll(): Promise<void> {
+    const sealed = this.#active();
+    const previous = this.#handle;
+    const meta = new SegmentMeta(this.#nextIndex);
+    meta.view = new SegmentView(Buffer.alloc(0), 0, []);
+    const handle = await open(meta.path(this.#dir), 'wx');
+    await previous.datasync();
+    sealed.durableBytes = sealed.bytes;
+    await syncDir(this.#dir);
+    this.#handle = handle;
+    this.#segments.push(meta);
+    await previous.close();
+    this.#cacheView(sealed);
+  }
+
+  // ---- size cap ----------------------------------------------------------
+
+  async #makeRoom(incoming: number): Promise<void> {
+    if (this.#bytes + incoming <= this.#maxBytes) return;
+    const goal = Math.max(0, Math.floor(this.#maxBytes * this.#lowWater) - incoming);
+    const acked = (deviceId: string): number => this.ackedSeq(deviceId);
+    while (this.#bytes > goal) {
+      const candidate = nextCompactionCandidate(this.#segments, acked);
+      if (candidate) {
+        await this.#compact(candidate);
+        continue;
+      }
+      const active = this.#active();
+      if (active.records > 0 && (active.waveforms > 0 || active.hasAtOrBefore(acked))) {
+        await this.#roll(); // the old active segment becomes the next candidate
+        continue;
+      }
+      break;
+    }
+    if (this.#bytes + incoming > this.#maxBytes) {
+      this.#stats.rejectedFull++;
+      const message =
+        `journal full: ${this.#bytes} of ${this.#maxBytes} bytes hold only un-acknowledged ` +
+        'numerics, alarms and status; refusing new readings rather than dropping them';
+      this.#log.error({ bytes: this.#bytes, maxBytes: this.#maxBytes, incoming }, message);
+      throw new JournalFullError(message);
+    }
+  }
+
+  /**
+   * Rewrites a sealed segment without its un-acknowledged waveforms and its
+   * acknowledged records. The checkpoint (dropped ranges, last seqs) is
+   * written before the rewritten file replaces the old one, so a crash in
+   * between leaves readings that open() recognises as dropped, never a gap
+   * nobody recorded.
+   */
+  async #compact(meta: SegmentMeta): Promise<void> {
+    const view = meta.view ?? this.#viewFrom(await readSegment(this.#dir, meta));
+    const plan = planCompaction(view.records, (id) => this.ackedSeq(id), (ref) => this.#isDropped(ref));
+    const path = meta.path(this.#dir);
+    const tmp = `${path}.tmp`;
+    if (plan.keep.length > 0) {
+      const out = Buffer.allocUnsafe(plan.keptBytes);
+      let at = 0;
+      for (const ref of plan.keep) at += view.buffer.copy(out, at, ref.offset, ref.offset + ref.length);
+      const handle = await open(tmp, 'w');
+      try {
+        await writeFully(handle, out, 0);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    }
+    for (const [deviceId, range] of plan.dropped) insertRange(this.#device(deviceId).dropped, range);
+    await this.#writeCheckpoint();
+    if (plan.keep.length > 0) await rename(tmp, path);
+    else await rm(path, { force: true });
+    await syncDir(this.#dir);
+
+    const before = meta.bytes;
+    meta.reset();
+    this.#uncacheView(meta);
+    for (const ref of plan.keep) meta.add(ref.deviceId, ref.seq, ref.kind);
+    meta.bytes = plan.keptBytes;
+    meta.durableBytes = plan.keptBytes;
+    this.#bytes -= before - plan.keptBytes;
+    if (plan.keep.length === 0) {
+      this.#segments = this.#segments.filter((m) => m !== meta);
+      this.#stats.segmentsDeleted++;
+    }
+    this.#stats.compactions++;
+    this.#stats.droppedWaveforms += plan.droppedWaveforms;
+    if (plan.droppedWaveforms > 0) {
+      this.#log.warn(
+        {
+          segment: meta.name,
+          droppedWaveforms: plan.droppedWaveforms,
+          devices: Object.fromEntries(plan.dropped),
+          reclaimedBytes: before - plan.keptBytes,
+          bytes: this.#bytes,
+          maxBytes: this.#maxBytes,
+        },
+        'journal over its size cap: dropped the oldest un-acknowledged waveform readings',
+      );
+    }
+    for (const [deviceId, range] of plan.dropped) this.emit('dropped', deviceId, { ...range });
+  }
+
+  // ---- acknowledgements --------------------------------------------------
+
+  /** Coalesces acks: one checkpoint write covers every ack made before it starts. */
+  #persistAcks(): Promise<void> {
+    if (this.#ackWrite) return this.#ackWrite;
+    const write = this.#exclusive(async () => {
+      this.#ackWrite = undefined;
+      const checkpoint = await this.#writeCheckpoint();
+      await this.#deleteAcknowledgedSegments(checkpoint);
+    });
+    this.#ackWrite = write;
+    return write;
+  }
+
+  async #deleteAcknowledgedSegments(checkpoint: Checkpoint): Promise<void> {
+    const acked = (deviceId: string): number => checkpoint.devices[deviceId]?.acked ?? 0;
+    const sealed = this.#segments.slice(0, -1).filter((meta) => !meta.hasAfter(acked));
+    if (sealed.length === 0) return;
+    for (const meta of sealed) {
+      await rm(meta.path(this.#dir), { force: true });
+      this.#bytes -= meta.bytes;
+      this.#uncacheView(meta);
+      this.#stats.segmentsDeleted++;
+    }
+    this.#segments = this.#segments.filter((m) => !sealed.includes(m));
+    await syncDir(this.#dir);
+    this.#log.debug({ deleted: sealed.length, bytes: this.#bytes }, 'deleted acknowledged segments');
+  }
+
+  /** Writes the checkpoint as of now and returns what it wrote. Call inside #exclusive. */
+  async #writeCheckpoint(): Promise<Checkpoint> {
+    const checkpoint: Checkpoint = { version: 1, devices: {} };
+    for (const [deviceId, d] of this.#devices) {
+      checkpoint.devices[deviceId] = { acked: d.acked, lastSeq: d.lastSeq, dropped: d.dropped.map((r) => ({ ...r })) };
+    }
+    await writeCheckpoint(this.#dir, checkpoint);
+    return checkpoint;
+  }
+
+  // ---- reading -----------------------------------------------------------
+
+  async #read(after: ReadonlyMap<string, number> | undefined, limit: number, only: string | undefined): Promise<Reading[]> {
+    this.#assertOpen();
+    const cursor = (deviceId: string): number =>
+      only !== undefined && deviceId !== only
+        ? Number.MAX_SAFE_INTEGER
+        : Math.max(after?.get(deviceId) ?? 0, this.ackedSeq(deviceId));
+    const out: Reading[] = [];
+    for (const meta of [...this.#segments]) {
+      if (!meta.hasAfter(cursor)) continue;
+      const view = await this.#viewOf(meta);
+      for (const ref of view.records) {
+        // Never hand out what a power loss could still take back: the hub would hold a seq the journal lost.
+        if (ref.offset + ref.length > meta.durableBytes) break;
+        if (ref.seq <= cursor(ref.deviceId) || this.#isDropped(ref)) continue;
+        out.push(decodeReading(view.buffer, ref));
+        if (out.length >= limit) return out;
+      }
+    }
+    return out;
+  }
+
+  async #viewOf(meta: SegmentMeta): Promise<SegmentView> {
+    if (meta.view) return meta.view;
+    const generation = meta.generation;
+    const view = this.#viewFrom(await readSegment(this.#dir, meta));
+    // A compaction or deletion meanwhile makes this view stale: use it once, do not cache it.
+    if (meta.generation === generation && this.#segments.includes(meta)) {
+      meta.view = view;
+      this.#cacheView(meta);
+    }
+    return view;
+  }
+
+  #viewFrom(buf: Buffer): SegmentView {
+    const scan = scanRecords(buf); // corruption was counted and logged at open
+    return new SegmentView(buf, scan.validEnd, scan.records);
+  }
+
+  #cacheView(meta: SegmentMeta): void {
+    this.#cachedViews = this.#cachedViews.filter((m) => m !== meta);
+    this.#cachedViews.push(meta);
+    while (this.#cachedViews.length > SEALED_VIEWS_CACHED) this.#cachedViews.shift()!.view = undefined;
+  }
+
+  #uncacheView(meta: SegmentMeta): void {
+    this.#cachedViews = this.#cachedViews.filter((m) => m !== meta);
+    meta.view = undefined;
+  }
+
+  // ---- helpers -----------------------------------------------------------
+
+  #active(): SegmentMeta {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  #device(deviceId: string): DeviceState {
+    let device = this.#devices.get(deviceId);
+    if (!device) this.#devices.set(deviceId, (device = { lastSeq: 0, acked: 0, dropped: [] }));
+    return device;
+  }
+
+  #isDropped(ref: RecordRef): boolean {
+    if (ref.kind !== 'waveform') return false;
+    const dropped = this.#devices.get(ref.deviceId)?.dropped;
+    return dropped !== undefined && dropped.length > 0 && inRanges(dropped, ref.seq);
+  }
+
+  /** Runs mutations (writes, rolls, compactions, checkpoints, deletions) one at a time. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new JournalClosedError();
+  }
+
+  #assertUsable(): void {
+    this.#assertOpen();
+    if (this.#failure) throw this.#failure;
+  }
+
+  #fail(err: Error, why: string): void {
+    if (!this.#failure) {
+      this.#failure = new Error(`journal failed (${why}): ${err.message}`, { cause: err });
+      this.#log.error({ err }, `journal failed (${why}); refusing further readings`);
+    }
+  }
+}
