@@ -15,7 +15,15 @@ version="$(node -p "require('$pkg/package.json').version")"
 cache="${HOICHAN_CACHE_DIR:-$HOME/.cache/hoichan}/mediasoup-worker/$version"
 bin="$cache/mediasoup-worker"
 
-if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1 </dev/null; then
+# A worker started without its parent exits 41 ("you don't seem to be my real
+# father") once it has loaded: proof the binary and its libraries are whole.
+worker_runs() {
+  local rc=0
+  env -u MEDIASOUP_VERSION "$1" </dev/null >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 41 ]
+}
+
+if [ -x "$bin" ] && worker_runs "$bin"; then
   echo "build-worker: cached mediasoup-worker $version"
   echo "$bin"
   exit 0
@@ -51,6 +59,7 @@ meson setup "$work/build" "$work/worker" --buildtype=release -Db_ndebug=true --w
 step 5 "compile (takes a few minutes on 2 cores)"
 ninja -C "$work/build" mediasoup-worker
 
+worker_runs "$work/build/mediasoup-worker" || { echo "build-worker: the built worker does not start" >&2; exit 1; }
 mkdir -p "$cache"
 install -m 0755 "$work/build/mediasoup-worker" "$bin.tmp"
 mv "$bin.tmp" "$bin"

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Bundles the browser client (web/) into dist/web with esbuild. Type checking
+// of web/ runs separately (tsc -p web) as part of `npm run build`.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'web');
+mkdirSync(out, { recursive: true });
+
+await build({
+  entryPoints: { app: join(root, 'web', 'src', 'main.ts') },
+  bundle: true,
+  format: 'esm',
+  target: ['chrome100', 'firefox100', 'safari15'],
+  minify: true,
+  sourcemap: true,
+  outdir: out,
+  logLevel: 'warning',
+});
+copyFileSync(join(root, 'web', 'src', 'app.css'), join(out, 'app.css'));
+copyFileSync(join(root, 'web', 'index.html'), join(out, 'index.html'));
+console.log(`web bundle: ${(statSync(join(out, 'app.js')).size / 1024).toFixed(0)} KiB -> dist/web`);

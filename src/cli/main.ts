@@ -1,0 +1,150 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { WorkerBinaryError } from '../media/workerBinary.js';
+import { signToken } from '../signaling/auth.js';
+import type { Role } from '../media/events.js';
+import type { Hub } from '../hub/Hub.js';
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<void>;
+}
+
+const configOption = { config: { type: 'string' as const, short: 'c' } };
+
+const commands: Record<string, Command> = {
+  hub: {
+    summary: 'run the conference hub (SFU, signaling, HTTP API and web client)',
+    usage: `hoichan hub [--config FILE] [--demo]
+
+  --config, -c FILE  JSON file merged over config/default.json (also HOICHAN_CONFIG)
+  --demo             demo mode: allows the built-in, public JWT secret; never in a hospital
+
+Environment: HOICHAN_PORT, HOICHAN_LISTEN_IP, HOICHAN_ANNOUNCED_IP, HOICHAN_RTC_PORT,
+HOICHAN_WORKERS, HOICHAN_JWT_SECRET, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
+    options: { ...configOption, demo: { type: 'boolean' } },
+    async run(values) {
+      const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
+      const { Hub } = await import('../hub/Hub.js');
+      const hub = await Hub.start(config);
+      stopOnSignal(() => hub.close());
+    },
+  },
+  demo: {
+    summary: 'run a hub in demo mode and print links to open a demo conference',
+    usage: `hoichan demo [--config FILE] [--conference ID]
+
+Starts the hub in demo mode (public JWT secret) and prints ready-to-open links.`,
+    options: { ...configOption, conference: { type: 'string' } },
+    async run(values) {
+      const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true } } });
+      const { Hub } = await import('../hub/Hub.js');
+      const hub: Hub = await Hub.start(config);
+      const conference = (values.conference as string | undefined) ?? 'demo';
+      const secret = config.auth.jwtSecret!;
+      const link = (role: Role, name: string) =>
+        `${hub.url}/?conference=${conference}&name=${encodeURIComponent(name)}&token=` +
+        signToken({ sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: conference, ttlSeconds: 12 * 3600 }, secret);
+      console.log(`\nHoichan demo hub at ${hub.url} (conference "${conference}")\n`);
+      console.log(`Specialist: ${link('specialist', 'Dr Lan')}\n`);
+      console.log(`Remote site: ${link('site', 'Tram Y te Xa')}\n`);
+      stopOnSignal(() => hub.close());
+    },
+  },
+  token: {
+    summary: 'print a signed access token (JWT) for a user',
+    usage: `hoichan token --role ROLE --conference ID --name NAME [--sub ID] [--ttl SECONDS] [--config FILE] [--demo]
+
+  --role        specialist | site | engineer
+  --conference  a conference id, or '*' for all
+  --name        display name carried in the token
+  --sub         user id (default: derived from role and name)
+  --ttl         lifetime in seconds (default 43200 = 12 h)
+  --demo        sign with the public demo secret (for the demo hub only)
+
+Signs with auth.jwtSecret (HOICHAN_JWT_SECRET), the same secret the hub verifies with.`,
+    options: {
+      ...configOption,
+      role: { type: 'string' },
+      conference: { type: 'string' },
+      name: { type: 'string' },
+      sub: { type: 'string' },
+      ttl: { type: 'string' },
+      demo: { type: 'boolean' },
+    },
+    async run(values) {
+      const role = values.role as string | undefined;
+      if (role !== 'specialist' && role !== 'site' && role !== 'engineer') throw new UsageError('--role must be specialist, site or engineer');
+      const conf = values.conference as string | undefined;
+      const name = values.name as string | undefined;
+      if (!conf) throw new UsageError('--conference is required');
+      if (!name) throw new UsageError('--name is required');
+      const ttlSeconds = values.ttl === undefined ? 12 * 3600 : Number(values.ttl);
+      if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new UsageError('--ttl must be a positive number of seconds');
+      const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
+      const sub = (values.sub as string | undefined) ?? `${role}-${name}`.toLowerCase().replace(/\W+/g, '-');
+      process.stdout.write(signToken({ sub, name, role, conf, ttlSeconds }, config.auth.jwtSecret!) + '\n');
+    },
+  },
+};
+
+class UsageError extends Error {}
+
+function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.error(`hoichan: ${signal}, shutting down`);
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function topHelp(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: hoichan <command> [options]\n\n${lines.join('\n')}\n\nRun 'hoichan <command> --help' for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(topHelp());
+    return;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`hoichan: unknown command '${name}'\n\n${topHelp()}`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (values.help) {
+      console.log(command.usage);
+      return;
+    }
+    await command.run(values as Record<string, string | boolean | undefined>, positionals);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof WorkerBinaryError || err instanceof UsageError) {
+      console.error(`hoichan ${name}: ${err.message}`);
+    } else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`hoichan ${name}: ${(err as Error).message}\n\n${command.usage}`);
+    } else {
+      console.error(`hoichan ${name}: ${(err as Error).stack ?? err}`);
+    }
+    process.exitCode = name === 'token' || err instanceof UsageError ? 2 : 1;
+    process.exit();
+  }
+}

@@ -1,0 +1,25 @@
+/** Error codes of the signaling contract (DESIGN.md section 3). */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'internal';
+
+/** An error a caller caused and should be told about as-is. Anything else becomes 'internal'. */
+export class HoichanError extends Error {
+  override name = 'HoichanError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new HoichanError('bad_request', message);
+export const forbidden = (message: string) => new HoichanError('forbidden', message);
+export const notFound = (message: string) => new HoichanError('not_found', message);
+export const conflict = (message: string) => new HoichanError('conflict', message);

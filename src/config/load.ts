@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configSchema, type HoichanConfig } from './schema.js';
+
+/** Publicly known; accepted only in demo mode, and said so loudly at start. */
+export const DEMO_JWT_SECRET = 'hoichan-demo-secret-NOT-FOR-PRODUCTION';
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const DEFAULT_CONFIG_PATH = join(projectRoot, 'config', 'default.json');
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Json = Record<string, unknown>;
+
+/** Environment variables and the config key each one sets. */
+const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' }> = {
+  HOICHAN_PORT: { path: ['http', 'port'], type: 'number' },
+  HOICHAN_LISTEN_IP: { path: ['media', 'listenIp'], type: 'string' },
+  HOICHAN_ANNOUNCED_IP: { path: ['media', 'announcedIp'], type: 'string' },
+  HOICHAN_RTC_PORT: { path: ['media', 'webRtcServerPort'], type: 'number' },
+  HOICHAN_WORKERS: { path: ['media', 'numWorkers'], type: 'number' },
+  HOICHAN_JWT_SECRET: { path: ['auth', 'jwtSecret'], type: 'string' },
+  REDIS_URL: { path: ['redis', 'url'], type: 'string' },
+};
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function deepMerge(base: Json, override: Json): Json {
+  const out: Json = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    out[key] = isObject(value) && isObject(base[key]) ? deepMerge(base[key] as Json, value) : value;
+  }
+  return out;
+}
+
+function readJson(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (!isObject(parsed)) throw new Error('top level must be an object');
+    return parsed;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function setPath(target: Json, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isObject(node[key])) node[key] = {};
+    node = node[key] as Json;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+export interface LoadConfigOptions {
+  /** Optional file merged over config/default.json (--config or HOICHAN_CONFIG). */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Values set by the program itself (CLI flags, demo mode), applied last. */
+  overrides?: Json;
+}
+
+/**
+ * default.json, then the optional file, then environment variables, then
+ * overrides. Every key is validated; an error names the key and where its
+ * value came from.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): HoichanConfig {
+  const env = options.env ?? process.env;
+  let raw = readJson(DEFAULT_CONFIG_PATH);
+  const file = options.file ?? env.HOICHAN_CONFIG;
+  if (file) raw = deepMerge(raw, readJson(file));
+
+  const sources = new Map<string, string>();
+  for (const [name, { path, type }] of Object.entries(ENV_KEYS)) {
+    const text = env[name];
+    if (text === undefined || text === '') continue;
+    const value = type === 'number' ? (/^\d+$/.test(text.trim()) ? Number(text) : text) : text;
+    setPath(raw, path, value);
+    sources.set(path.join('.'), name);
+  }
+  if (options.overrides) raw = deepMerge(raw, options.overrides);
+  if (raw.auth && isObject(raw.auth) && raw.auth.demo === true && !raw.auth.jwtSecret) {
+    (raw.auth as Json).jwtSecret = DEMO_JWT_SECRET;
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = issue.path.join('.') || '(root)';
+      const source = sources.get(key);
+      return `  ${key}${source ? ` (from ${source})` : ''}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65535);
+
+export const configSchema = z
+  .object({
+    http: z.object({
+      listenIp: z.string().ip(),
+      port: port,
+    }),
+    media: z.object({
+      /** 0 means one worker per CPU core. */
+      numWorkers: z.number().int().min(0).max(64),
+      listenIp: z.string().ip(),
+      /** Public address put in ICE candidates when listenIp is 0.0.0.0 or behind NAT. */
+      announcedIp: z.string().min(1).nullable(),
+      /** Worker i listens on webRtcServerPort + i, UDP and TCP: a few fixed firewall ports. */
+      webRtcServerPort: port,
+      /** Range split into disjoint slices per worker, for plain and pipe transports. */
+      rtcMinPort: port,
+      rtcMaxPort: port,
+      workerLogLevel: z.enum(['debug', 'warn', 'error', 'none']),
+      maxIncomingBitrate: z.number().int().positive(),
+      initialAvailableOutgoingBitrate: z.number().int().positive(),
+      /** mediasoup 3.12 has no ICE consent checks: close a transport this long after ICE disconnects. */
+      iceDisconnectedTimeoutMs: z.number().int().min(1000),
+    }),
+    auth: z.object({
+      jwtSecret: z.string().min(16, 'must be at least 16 characters').nullable(),
+      /** Demo mode allows the built-in, publicly known secret. Never in a hospital. */
+      demo: z.boolean(),
+    }),
+    signaling: z.object({
+      pingIntervalMs: z.number().int().min(1000),
+      pingTimeoutMs: z.number().int().min(1000),
+      /** How long a dropped socket's peer is kept so a reconnecting client gets it back. */
+      reconnectGraceMs: z.number().int().min(0),
+      requestsPerSecond: z.number().positive(),
+      requestBurst: z.number().int().positive(),
+      maxTransportsPerPeer: z.number().int().min(2),
+      maxProducersPerPeer: z.number().int().min(1),
+    }),
+    redis: z.object({
+      url: z.string().url().nullable(),
+    }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.media.rtcMinPort >= config.media.rtcMaxPort) {
+      ctx.addIssue({ code: 'custom', path: ['media', 'rtcMaxPort'], message: 'must be greater than media.rtcMinPort' });
+    }
+    if (!config.auth.demo && !config.auth.jwtSecret) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'jwtSecret'],
+        message: 'is required (set HOICHAN_JWT_SECRET); only demo mode may run without one',
+      });
+    }
+    const { pingIntervalMs, pingTimeoutMs } = config.signaling;
+    if (pingIntervalMs + pingTimeoutMs + config.signaling.reconnectGraceMs > 30_000) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signaling', 'reconnectGraceMs'],
+        message: 'pingIntervalMs + pingTimeoutMs + reconnectGraceMs must stay within 30000 so vanished peers are cleaned up in 30 s',
+      });
+    }
+  });
+
+export type HoichanConfig = z.infer<typeof configSchema>;

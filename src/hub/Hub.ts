@@ -1,0 +1,80 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server as SocketServer } from 'socket.io';
+import type { HoichanConfig } from '../config/schema.js';
+import { createHttpApp } from '../http/app.js';
+import { ConferenceManager } from '../media/ConferenceManager.js';
+import { WorkerPool } from '../media/WorkerPool.js';
+import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
+import { createLogger } from '../telemetry/logger.js';
+
+const log = createLogger('hub');
+
+const noDevices: DeviceDirectory = { devicesOf: () => [] };
+
+/**
+ * The hub process: a worker pool, its conferences, and the HTTP and socket.io
+ * front doors over them. Hub.start() brings all of it up; close() takes it down
+ * in reverse order.
+ */
+export class Hub {
+  private constructor(
+    readonly config: HoichanConfig,
+    readonly pool: WorkerPool,
+    readonly conferences: ConferenceManager,
+    readonly httpServer: HttpServer,
+    readonly io: SocketServer,
+    readonly signaling: SignalingServer,
+  ) {}
+
+  static async start(config: HoichanConfig, devices: DeviceDirectory = noDevices): Promise<Hub> {
+    if (config.auth.demo) log.warn('DEMO MODE: the built-in JWT secret is public; never run a hospital hub like this');
+    const pool = await WorkerPool.create(config.media);
+    const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
+    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret! });
+    const httpServer = createServer(app);
+    const { pingIntervalMs, pingTimeoutMs, reconnectGraceMs } = config.signaling;
+    const io = new SocketServer(httpServer, {
+      pingInterval: pingIntervalMs,
+      pingTimeout: pingTimeoutMs,
+      maxHttpBufferSize: 1_000_000,
+      serveClient: false,
+      // A client whose link blips keeps its socket id, rooms and missed events.
+      connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
+    });
+    const signaling = new SignalingServer(io, conferences, config, devices);
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.http.port, config.http.listenIp, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      pool.close();
+      throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
+    });
+    const hub = new Hub(config, pool, conferences, httpServer, io, signaling);
+    log.info({ url: hub.url, workers: pool.size }, 'hub listening');
+    return hub;
+  }
+
+  get port(): number {
+    return (this.httpServer.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const host = this.config.http.listenIp === '0.0.0.0' ? '127.0.0.1' : this.config.http.listenIp;
+    return `http://${host}:${this.port}`;
+  }
+
+  async close(): Promise<void> {
+    this.signaling.close();
+    this.io.disconnectSockets(true);
+    this.conferences.close();
+    this.pool.close();
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    this.httpServer.closeAllConnections();
+    await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    log.info('hub closed');
+  }
+}

@@ -1,0 +1,343 @@
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { badRequest, conflict, forbidden, notFound } from '../common/errors.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { mediaCodecs } from './codecs.js';
+import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
+import type { Peer, PeerProducerAppData, PeerTransportAppData, TransportDirection } from './Peer.js';
+import type { MediaWorker, WorkerPool } from './WorkerPool.js';
+
+export interface ConferenceLimits {
+  maxIncomingBitrate: number;
+  initialAvailableOutgoingBitrate: number;
+  iceDisconnectedTimeoutMs: number;
+  maxTransportsPerPeer: number;
+  maxProducersPerPeer: number;
+}
+
+export interface ConferenceEvents {
+  close: [];
+  /** The conference moved to a new router after its worker died. */
+  recovered: [MediaWorker];
+}
+
+export interface TransportInfo {
+  id: string;
+  iceParameters: types.IceParameters;
+  iceCandidates: types.IceCandidate[];
+  dtlsParameters: types.DtlsParameters;
+}
+
+/**
+ * A case conference: one mediasoup router and the peers on it. Every media
+ * request of the signaling contract is one method here. Closing the conference
+ * closes its peers and router; if the router's worker dies, the conference
+ * moves to a live worker and the peers are told what they lost.
+ */
+export class Conference extends EventEmitter<ConferenceEvents> {
+  readonly id: string;
+  readonly #pool: WorkerPool;
+  readonly #limits: ConferenceLimits;
+  readonly #log: Logger;
+  readonly #peers = new Map<string, Peer>();
+  #worker: MediaWorker;
+  #router: types.Router;
+  /** Resolves to the current router; replaced while moving to a new worker. */
+  #routerReady: Promise<types.Router>;
+  #closed = false;
+
+  private constructor(id: string, pool: WorkerPool, limits: ConferenceLimits, worker: MediaWorker, router: types.Router) {
+    super();
+    this.id = id;
+    this.#pool = pool;
+    this.#limits = limits;
+    this.#log = createLogger('conference', { conferenceId: id });
+    this.#worker = worker;
+    this.#router = router;
+    this.#routerReady = Promise.resolve(router);
+    this.#watchRouter(router);
+  }
+
+  static async create(id: string, pool: WorkerPool, limits: ConferenceLimits): Promise<Conference> {
+    const worker = await pool.leastLoaded();
+    const router = await worker.worker.createRouter({ mediaCodecs, appData: { conferenceId: id } });
+    const conference = new Conference(id, pool, limits, worker, router);
+    conference.#log.info({ slot: worker.slot }, 'conference created');
+    return conference;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+  get worker(): MediaWorker {
+    return this.#worker;
+  }
+  get router(): types.Router {
+    return this.#router;
+  }
+  get peers(): Peer[] {
+    return [...this.#peers.values()];
+  }
+
+  get producers(): ProducerInfo[] {
+    return this.peers.flatMap((peer) => [...peer.producers.values()].map((p) => producerInfo(p)));
+  }
+
+  getPeer(peerId: string): Peer | undefined {
+    return this.#peers.get(peerId);
+  }
+
+  async rtpCapabilities(): Promise<types.RtpCapabilities> {
+    return (await this.#routerReady).rtpCapabilities;
+  }
+
+  /** Adds a peer and tells the others. Returns what the newcomer needs to start. */
+  async addPeer(peer: Peer): Promise<{ routerRtpCapabilities: types.RtpCapabilities; peers: Peer[]; producers: ProducerInfo[] }> {
+    if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
+    const routerRtpCapabilities = await this.rtpCapabilities();
+    const others = this.peers;
+    const producers = this.producers;
+    this.#peers.set(peer.id, peer);
+    this.broadcast('peerJoined', peer.summary, peer.id);
+    this.#log.info({ peerId: peer.id, role: peer.role, peers: this.#peers.size }, 'peer joined');
+    return { routerRtpCapabilities, peers: others, producers };
+  }
+
+  /** Closes everything the peer owns, tells the others, and closes the conference when it was the last. */
+  removePeer(peer: Peer): void {
+    if (this.#peers.get(peer.id) !== peer) return;
+    this.#peers.delete(peer.id);
+    peer.close();
+    this.broadcast('peerLeft', { peerId: peer.id });
+    this.#log.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');
+    if (this.#peers.size === 0) this.close();
+  }
+
+  broadcast<E extends PeerEventName>(event: E, data: PeerEventMap[E], exceptPeerId?: string): void {
+    for (const peer of this.#peers.values()) if (peer.id !== exceptPeerId) peer.notify(event, data);
+  }
+
+  async createWebRtcTransport(peer: Peer, direction: TransportDirection): Promise<TransportInfo> {
+    if (peer.transports.size >= this.#limits.maxTransportsPerPeer) {
+      throw conflict(`a peer may hold at most ${this.#limits.maxTransportsPerPeer} transports`);
+    }
+    const router = await this.#routerReady;
+    const transport = (await router.createWebRtcTransport({
+      webRtcServer: this.#worker.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      initialAvailableOutgoingBitrate: this.#limits.initialAvailableOutgoingBitrate,
+      appData: { peerId: peer.id, direction },
+    })) as types.WebRtcTransport<PeerTransportAppData>;
+    if (peer.closed) {
+      transport.close();
+      throw conflict('peer left while its transport was being created');
+    }
+    if (direction === 'send') {
+      await transport.setMaxIncomingBitrate(this.#limits.maxIncomingBitrate).catch(() => undefined);
+    }
+    peer.transports.set(transport.id, transport);
+    this.#watchTransport(peer, transport);
+    return {
+      id: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectTransport(peer: Peer, transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+    const transport = this.#transport(peer, transportId);
+    if (transport.dtlsState !== 'new') throw conflict(`transport ${transportId} is already connected`);
+    await transport.connect({ dtlsParameters });
+  }
+
+  async restartIce(peer: Peer, transportId: string): Promise<types.IceParameters> {
+    return this.#transport(peer, transportId).restartIce();
+  }
+
+  async produce(
+    peer: Peer,
+    request: { transportId: string; kind: types.MediaKind; rtpParameters: types.RtpParameters; source?: ProducerSource | undefined },
+  ): Promise<string> {
+    const transport = this.#transport(peer, request.transportId);
+    if (transport.appData.direction !== 'send') throw badRequest(`transportId: transport ${transport.id} is not a send transport`);
+    const source = request.source ?? (request.kind === 'audio' ? 'microphone' : 'camera');
+    if (source === 'microphone' && request.kind !== 'audio') throw badRequest('source: microphone must be an audio producer');
+    if (source !== 'microphone' && source !== 'screen' && request.kind === 'audio') {
+      throw badRequest(`source: ${source} must be a video producer`);
+    }
+    if (peer.producers.size >= this.#limits.maxProducersPerPeer) {
+      throw conflict(`a peer may hold at most ${this.#limits.maxProducersPerPeer} producers`);
+    }
+    for (const existing of peer.producers.values()) {
+      if (existing.appData.source === source && existing.kind === request.kind) {
+        throw conflict(`this peer already sends ${request.kind} from source ${source} (producer ${existing.id})`);
+      }
+    }
+    let producer: types.Producer<PeerProducerAppData>;
+    try {
+      producer = (await transport.produce({
+        kind: request.kind,
+        rtpParameters: request.rtpParameters,
+        appData: { peerId: peer.id, source },
+      })) as types.Producer<PeerProducerAppData>;
+    } catch (err) {
+      throw badRequest(`rtpParameters: ${(err as Error).message}`);
+    }
+    peer.producers.set(producer.id, producer);
+    producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
+    this.broadcast('newProducer', producerInfo(producer), peer.id);
+    return producer.id;
+  }
+
+  async consume(
+    peer: Peer,
+    request: { transportId: string; producerId: string; rtpCapabilities: types.RtpCapabilities },
+  ): Promise<{ id: string; producerId: string; kind: types.MediaKind; rtpParameters: types.RtpParameters }> {
+    const transport = this.#transport(peer, request.transportId);
+    if (transport.appData.direction !== 'recv') throw badRequest(`transportId: transport ${transport.id} is not a recv transport`);
+    const owner = this.peers.find((p) => p.producers.has(request.producerId));
+    if (!owner) throw notFound(`producer ${request.producerId} not found in this conference`);
+    if (owner === peer) throw badRequest('producerId: a peer cannot consume its own producer');
+    const router = await this.#routerReady;
+    if (!router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
+      throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
+    }
+    const consumer = await transport.consume({
+      producerId: request.producerId,
+      rtpCapabilities: request.rtpCapabilities,
+      paused: true,
+      appData: { peerId: peer.id },
+    });
+    peer.consumers.set(consumer.id, consumer);
+    consumer.observer.once('close', () => {
+      peer.consumers.delete(consumer.id);
+      peer.notify('consumerClosed', { consumerId: consumer.id, producerId: consumer.producerId });
+    });
+    return { id: consumer.id, producerId: consumer.producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters };
+  }
+
+  async resumeConsumer(peer: Peer, consumerId: string): Promise<void> {
+    await this.#consumer(peer, consumerId).resume();
+  }
+
+  async setConsumerLayers(peer: Peer, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    const consumer = this.#consumer(peer, consumerId);
+    if (consumer.kind !== 'video') throw badRequest(`consumerId: consumer ${consumerId} is not video`);
+    await consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer });
+  }
+
+  async pauseProducer(peer: Peer, producerId: string): Promise<void> {
+    await this.#ownProducer(peer, producerId).pause();
+  }
+
+  async resumeProducer(peer: Peer, producerId: string): Promise<void> {
+    await this.#ownProducer(peer, producerId).resume();
+  }
+
+  closeProducer(peer: Peer, producerId: string): void {
+    const producer = this.#ownProducer(peer, producerId);
+    peer.closingByRequest.add(producer.id);
+    producer.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const peer of this.#peers.values()) peer.close();
+    this.#peers.clear();
+    this.#router.close();
+    this.#log.info('conference closed');
+    this.emit('close');
+  }
+
+  #transport(peer: Peer, transportId: string): types.WebRtcTransport<PeerTransportAppData> {
+    const transport = peer.transports.get(transportId);
+    if (!transport) throw notFound(`transport ${transportId} not found`);
+    return transport;
+  }
+
+  #consumer(peer: Peer, consumerId: string): types.Consumer {
+    const consumer = peer.consumers.get(consumerId);
+    if (!consumer) throw notFound(`consumer ${consumerId} not found`);
+    return consumer;
+  }
+
+  #ownProducer(peer: Peer, producerId: string): types.Producer<PeerProducerAppData> {
+    const producer = peer.producers.get(producerId);
+    if (producer) return producer;
+    if (this.peers.some((p) => p.producers.has(producerId))) throw forbidden(`producer ${producerId} belongs to another peer`);
+    throw notFound(`producer ${producerId} not found`);
+  }
+
+  #onProducerClosed(peer: Peer, producer: types.Producer<PeerProducerAppData>): void {
+    peer.producers.delete(producer.id);
+    const requested = peer.closingByRequest.delete(producer.id);
+    // The owner hears about it too unless it asked: after a worker death it must republish.
+    this.broadcast('producerClosed', { producerId: producer.id }, requested || peer.closed ? peer.id : undefined);
+  }
+
+  /**
+   * mediasoup 3.12 has no ICE consent freshness checks, so a browser whose
+   * network vanished leaves its transport 'connected' forever. DTLS failure or
+   * close, or ICE staying disconnected, closes the transport and tells its owner.
+   */
+  #watchTransport(peer: Peer, transport: types.WebRtcTransport<PeerTransportAppData>): void {
+    let iceTimer: NodeJS.Timeout | undefined;
+    let reason = 'router closed';
+    const closeFor = (why: string) => {
+      reason = why;
+      transport.close();
+    };
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'failed' || state === 'closed') closeFor(`dtls ${state}`);
+    });
+    transport.on('icestatechange', (state) => {
+      clearTimeout(iceTimer);
+      if (state === 'disconnected') {
+        iceTimer = setTimeout(() => closeFor('ice disconnected'), this.#limits.iceDisconnectedTimeoutMs);
+      }
+    });
+    transport.observer.once('close', () => {
+      clearTimeout(iceTimer);
+      peer.transports.delete(transport.id);
+      if (!peer.closed) {
+        this.#log.info({ peerId: peer.id, transportId: transport.id, reason }, 'transport closed by hub');
+        peer.notify('transportClosed', { transportId: transport.id, reason });
+      }
+    });
+  }
+
+  #watchRouter(router: types.Router): void {
+    router.on('workerclose', () => {
+      if (this.#closed) return;
+      this.#log.warn({ slot: this.#worker.slot }, 'router lost with its worker; moving the conference');
+      this.#routerReady = this.#moveToLiveWorker();
+      this.#routerReady.catch((err: Error) => {
+        this.#log.error({ err: err.message }, 'could not move the conference to a live worker; closing it');
+        this.close();
+      });
+    });
+  }
+
+  async #moveToLiveWorker(): Promise<types.Router> {
+    const worker = await this.#pool.leastLoaded();
+    const router = await worker.worker.createRouter({ mediaCodecs, appData: { conferenceId: this.id } });
+    if (this.#closed) {
+      router.close();
+      throw new Error('conference closed while moving');
+    }
+    this.#worker = worker;
+    this.#router = router;
+    this.#watchRouter(router);
+    this.#log.info({ slot: worker.slot }, 'conference moved to a live worker');
+    this.emit('recovered', worker);
+    return router;
+  }
+}
+
+function producerInfo(producer: types.Producer<PeerProducerAppData>): ProducerInfo {
+  return { producerId: producer.id, peerId: producer.appData.peerId, kind: producer.kind, source: producer.appData.source };
+}

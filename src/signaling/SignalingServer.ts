@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import type { Server, Socket } from 'socket.io';
+import type { HoichanConfig } from '../config/schema.js';
+import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
+import type { DeviceInfo } from '../devices/reading.js';
+import type { Conference } from '../media/Conference.js';
+import type { ConferenceManager } from '../media/ConferenceManager.js';
+import type { PeerNotify } from '../media/events.js';
+import { Peer } from '../media/Peer.js';
+import { createLogger } from '../telemetry/logger.js';
+import { AuthError, canAccessConference, verifyToken, type Claims } from './auth.js';
+import { TokenBucket } from './rateLimit.js';
+import { describeIssue, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
+
+const log = createLogger('signaling');
+
+/** What `join` tells a newcomer about the conference's devices; the device hub provides it. */
+export interface DeviceDirectory {
+  devicesOf(conferenceId: string): DeviceInfo[];
+}
+
+export type Ack = (response: { ok: true; [key: string]: unknown } | { ok: false; error: { code: ErrorCode; message: string } }) => void;
+
+/** Per-socket state; socket.io restores it when a dropped client recovers its connection. */
+export interface SessionData {
+  claims: Claims;
+  peerId?: string;
+  conferenceId?: string;
+}
+
+interface Session {
+  socket: Socket;
+  claims: Claims;
+  bucket: TokenBucket;
+  /** The joined peer and its conference, when joined. */
+  joined?: { peer: Peer; conference: Conference };
+}
+
+type Handler<N extends RequestName> = (session: Session, payload: RequestPayload<N>) => Promise<Record<string, unknown>>;
+
+/** Requests a peer may make before joining; all others need a joined peer. */
+const PRE_JOIN: ReadonlySet<RequestName> = new Set(['join', 'leave']);
+
+/**
+ * socket.io signaling (DESIGN.md section 3). It validates each message against
+ * its schema and calls one method of the media layer; no media logic lives here.
+ */
+export class SignalingServer {
+  readonly #io: Server;
+  readonly #conferences: ConferenceManager;
+  readonly #config: HoichanConfig;
+  readonly #devices: DeviceDirectory;
+  /** Peers whose socket dropped, kept for reconnectGraceMs so a recovering client gets them back. */
+  readonly #orphans = new Map<string, { peer: Peer; conference: Conference; timer: NodeJS.Timeout }>();
+  readonly #handlers: { [N in RequestName]: Handler<N> };
+
+  constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory) {
+    this.#io = io;
+    this.#conferences = conferences;
+    this.#config = config;
+    this.#devices = devices;
+    this.#handlers = {
+      join: (s, p) => this.#join(s, p),
+      createTransport: async (s, p) => ({ transport: await this.#media(s).conference.createWebRtcTransport(this.#media(s).peer, p.direction) }),
+      connectTransport: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        await conference.connectTransport(peer, p.transportId, p.dtlsParameters);
+        return {};
+      },
+      produce: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        return { producerId: await conference.produce(peer, p as Parameters<Conference['produce']>[1]) };
+      },
+      consume: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        return { consumer: await conference.consume(peer, p as Parameters<Conference['consume']>[1]) };
+      },
+      resumeConsumer: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        await conference.resumeConsumer(peer, p.consumerId);
+        return {};
+      },
+      pauseProducer: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        await conference.pauseProducer(peer, p.producerId);
+        return {};
+      },
+      resumeProducer: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        await conference.resumeProducer(peer, p.producerId);
+        return {};
+      },
+      closeProducer: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        conference.closeProducer(peer, p.producerId);
+        return {};
+      },
+      setConsumerLayers: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        await conference.setConsumerLayers(peer, p.consumerId, p.spatialLayer, p.temporalLayer);
+        return {};
+      },
+      restartIce: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        return { iceParameters: await conference.restartIce(peer, p.transportId) };
+      },
+      leave: async (s) => {
+        this.#leave(s);
+        return {};
+      },
+    };
+
+    io.use((socket, next) => {
+      try {
+        const claims = verifyToken(socket.handshake.auth?.token, this.#config.auth.jwtSecret!);
+        (socket.data as SessionData).claims = claims;
+        next();
+      } catch (err) {
+        log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'handshake refused');
+        next(new Error('unauthorized'));
+      }
+    });
+    io.on('connection', (socket) => this.#onConnection(socket));
+  }
+
+  /** Events for a peer go to its own room: socket.io keeps them for a client that recovers its connection. */
+  notifierFor(peerId: string): PeerNotify {
+    return (event, data) => {
+      this.#io.to(peerRoom(peerId)).emit(event, data);
+    };
+  }
+
+  #onConnection(socket: Socket): void {
+    const data = socket.data as SessionData;
+    const session: Session = {
+      socket,
+      claims: data.claims,
+      bucket: new TokenBucket(this.#config.signaling.requestsPerSecond, this.#config.signaling.requestBurst),
+    };
+    if (socket.recovered && data.peerId) this.#resume(session, data.peerId);
+
+    for (const name of Object.keys(this.#handlers) as RequestName[]) {
+      socket.on(name, (payload: unknown, ack: unknown) => void this.#dispatch(session, name, payload, ack));
+    }
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (event in this.#handlers) return;
+      const ack = args.findLast((a) => typeof a === 'function') as Ack | undefined;
+      ack?.({ ok: false, error: { code: 'bad_request', message: `unknown request '${String(event).slice(0, 64)}'` } });
+    });
+    socket.on('disconnect', (reason) => this.#onDisconnect(session, reason));
+  }
+
+  async #dispatch(session: Session, name: RequestName, payload: unknown, ack: unknown): Promise<void> {
+    // socket.emit(name, ack) with no payload puts the ack first.
+    if (typeof payload === 'function' && ack === undefined) [payload, ack] = [{}, payload];
+    if (typeof ack !== 'function') {
+      log.debug({ request: name }, 'request without ack ignored');
+      return;
+    }
+    const reply = ack as Ack;
+    const started = performance.now();
+    let code: ErrorCode | 'ok' = 'ok';
+    try {
+      if (!session.bucket.take()) throw new HoichanError('rate_limited', 'too many requests; slow down');
+      const parsed = requestSchemas[name].safeParse(payload ?? {});
+      if (!parsed.success) throw badRequest(describeIssue(parsed.error));
+      if (session.claims.role === 'engineer' && name !== 'leave') {
+        throw forbidden('the engineer role may not join media');
+      }
+      if (!PRE_JOIN.has(name) && !session.joined) throw new HoichanError('bad_request', `join a conference before '${name}'`);
+      const handler = this.#handlers[name] as Handler<typeof name>;
+      const result = await handler(session, parsed.data as never);
+      reply({ ok: true, ...result });
+    } catch (err) {
+      const known = err instanceof HoichanError;
+      code = known ? err.code : 'internal';
+      if (!known) log.error({ request: name, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
+      reply({ ok: false, error: { code, message: known ? err.message : 'internal error' } });
+    } finally {
+      log.debug({ request: name, code, ms: Math.round(performance.now() - started) }, 'request');
+    }
+  }
+
+  #media(session: Session): { peer: Peer; conference: Conference } {
+    if (!session.joined) throw badRequest('join a conference first');
+    return session.joined;
+  }
+
+  async #join(session: Session, payload: RequestPayload<'join'>): Promise<Record<string, unknown>> {
+    const { claims, socket } = session;
+    if (!canAccessConference(claims, payload.conferenceId)) {
+      throw forbidden(`this token does not grant conference ${payload.conferenceId}`);
+    }
+    if (session.joined) throw conflict(`already joined conference ${session.joined.conference.id}; leave first`);
+
+    const peerId = randomUUID();
+    const peer = new Peer(peerId, claims.sub, payload.displayName, claims.role, this.notifierFor(peerId));
+    // A conference whose last peer just left is closing: take the fresh one.
+    let conference = await this.#conferences.getOrCreate(payload.conferenceId);
+    if (conference.closed) conference = await this.#conferences.getOrCreate(payload.conferenceId);
+    const start = await conference.addPeer(peer);
+
+    if (!socket.connected) {
+      conference.removePeer(peer);
+      throw conflict('socket closed during join');
+    }
+    session.joined = { peer, conference };
+    await socket.join(peerRoom(peerId));
+    const data = socket.data as SessionData;
+    data.peerId = peerId;
+    data.conferenceId = conference.id;
+    return {
+      peerId,
+      role: claims.role,
+      routerRtpCapabilities: start.routerRtpCapabilities,
+      peers: start.peers.map((p) => p.summary),
+      producers: start.producers,
+      devices: this.#devices.devicesOf(conference.id),
+    };
+  }
+
+  #leave(session: Session): void {
+    const joined = session.joined;
+    if (!joined) return;
+    session.joined = undefined;
+    void session.socket.leave(peerRoom(joined.peer.id));
+    const data = session.socket.data as SessionData;
+    delete data.peerId;
+    delete data.conferenceId;
+    joined.conference.removePeer(joined.peer);
+  }
+
+  #resume(session: Session, peerId: string): void {
+    const orphan = this.#orphans.get(peerId);
+    if (!orphan || orphan.peer.closed) return;
+    clearTimeout(orphan.timer);
+    this.#orphans.delete(peerId);
+    session.joined = { peer: orphan.peer, conference: orphan.conference };
+    log.info({ peerId, conferenceId: orphan.conference.id }, 'peer recovered its session');
+  }
+
+  #onDisconnect(session: Session, reason: string): void {
+    const joined = session.joined;
+    if (!joined) return;
+    session.joined = undefined;
+    // A deliberate disconnect ends the session now; a lost connection gets a grace period.
+    const deliberate = reason === 'client namespace disconnect' || reason === 'server namespace disconnect';
+    const grace = this.#config.signaling.reconnectGraceMs;
+    if (deliberate || grace === 0) {
+      joined.conference.removePeer(joined.peer);
+      return;
+    }
+    log.info({ peerId: joined.peer.id, reason, graceMs: grace }, 'peer connection lost; holding its session');
+    const timer = setTimeout(() => {
+      this.#orphans.delete(joined.peer.id);
+      log.info({ peerId: joined.peer.id }, 'peer did not come back; cleaning up');
+      joined.conference.removePeer(joined.peer);
+    }, grace);
+    this.#orphans.set(joined.peer.id, { ...joined, timer });
+  }
+
+  close(): void {
+    for (const orphan of this.#orphans.values()) clearTimeout(orphan.timer);
+    this.#orphans.clear();
+  }
+}
+
+export function peerRoom(peerId: string): string {
+  return `peer:${peerId}`;
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+// One schema per request of the signaling contract (DESIGN.md section 3).
+// mediasoup's own parameter objects are checked for shape here and for
+// meaning by mediasoup itself; unknown top-level keys are ignored so clients
+// written against later extensions still work.
+
+const id = z.string().min(1).max(64);
+const conferenceId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
+
+const dtlsParameters = z.object({
+  role: z.enum(['auto', 'client', 'server']).optional(),
+  fingerprints: z
+    .array(z.object({ algorithm: z.string().min(1).max(16), value: z.string().min(1).max(256) }))
+    .min(1)
+    .max(8),
+});
+
+const codec = z
+  .object({
+    mimeType: z.string().regex(/^(audio|video)\/[\w.-]+$/i, 'must look like audio/opus or video/VP8'),
+    clockRate: z.number().int().positive(),
+    payloadType: z.number().int().min(0).max(127).optional(),
+    channels: z.number().int().positive().optional(),
+    parameters: z.record(z.unknown()).optional(),
+    rtcpFeedback: z.array(z.object({ type: z.string(), parameter: z.string().optional() })).optional(),
+  })
+  .passthrough();
+
+const rtpParameters = z
+  .object({
+    mid: z.string().max(32).optional(),
+    codecs: z.array(codec.extend({ payloadType: z.number().int().min(0).max(127) })).min(1).max(32),
+    headerExtensions: z.array(z.object({ uri: z.string(), id: z.number().int() }).passthrough()).max(32).optional(),
+    encodings: z.array(z.record(z.unknown())).max(8).optional(),
+    rtcp: z.record(z.unknown()).optional(),
+  })
+  .passthrough();
+
+const rtpCapabilities = z
+  .object({
+    codecs: z.array(codec.extend({ kind: z.enum(['audio', 'video']) })).max(64).optional(),
+    headerExtensions: z.array(z.record(z.unknown())).max(64).optional(),
+  })
+  .passthrough();
+
+export const requestSchemas = {
+  join: z.object({
+    conferenceId,
+    displayName: z.string().trim().min(1).max(64),
+  }),
+  createTransport: z.object({ direction: z.enum(['send', 'recv']) }),
+  connectTransport: z.object({ transportId: id, dtlsParameters }),
+  produce: z.object({
+    transportId: id,
+    kind: z.enum(['audio', 'video']),
+    rtpParameters,
+    source: z.enum(['camera', 'microphone', 'screen', 'ultrasound', 'device-video']).optional(),
+  }),
+  consume: z.object({ transportId: id, producerId: id, rtpCapabilities }),
+  resumeConsumer: z.object({ consumerId: id }),
+  pauseProducer: z.object({ producerId: id }),
+  resumeProducer: z.object({ producerId: id }),
+  closeProducer: z.object({ producerId: id }),
+  setConsumerLayers: z.object({
+    consumerId: id,
+    spatialLayer: z.number().int().min(0).max(3),
+    temporalLayer: z.number().int().min(0).max(3).optional(),
+  }),
+  restartIce: z.object({ transportId: id }),
+  leave: z.object({}),
+} as const;
+
+export type RequestName = keyof typeof requestSchemas;
+export type RequestPayload<N extends RequestName> = z.infer<(typeof requestSchemas)[N]>;
+
+/** 'field.path: message' for the first issue, so the client knows what to fix. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid payload';
+  const path = issue.path.length > 0 ? issue.path.join('.') : 'payload';
+  return `${path}: ${issue.message}`;
+}
