@@ -1,0 +1,126 @@
+import { EventEmitter } from 'node:events';
+import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
+import { createLogger } from '../../../telemetry/logger.js';
+import { FaultInjector } from '../sim/faults.js';
+import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from '../sim/options.js';
+import { PacedLoop } from '../sim/paced-loop.js';
+import { seededRandom, type Random } from '../sim/rng.js';
+import { SimPort } from '../sim/sim-port.js';
+import { EcgModel } from './ecg-model.js';
+
+// The simulator builds its own bytes from the OpenBCI data-format description;
+// it deliberately shares no framing or scaling code with the driver.
+const SAMPLE_RATE = 250;
+const BAUD_RATE = 115200;
+const COUNTS_MAX = 8388607;
+const COUNTS_MIN = -8388608;
+/** Accelerometer Z = 1 g (8000 * 0.002 / 16 g per count), as a board lying flat reports. */
+const AUX_ACCEL = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x1f, 0x40]);
+const SIM_CHANNEL_CODES = [
+  'MDC_ECG_ELEC_POTL_I', 'MDC_ECG_ELEC_POTL_II', 'MDC_ECG_ELEC_POTL_III', 'MDC_ECG_ELEC_POTL_V1',
+  'MDC_ECG_ELEC_POTL_V2', 'MDC_ECG_ELEC_POTL_V3', 'MDC_ECG_ELEC_POTL_V4', 'MDC_ECG_ELEC_POTL_V5',
+];
+
+export interface CytonSimSettings extends CommonSimSettings {
+  gain: number;
+  /** Stream without waiting for 'b' (a board already streaming). */
+  autostart: boolean;
+}
+
+const usage = `hoichan simulate cyton --path <tty> [options]
+Simulates an OpenBCI Cyton (ECG front end): 33-byte packets at 250 Hz, 115200 8N1.
+Streams after receiving 'b' (or at once with --autostart), stops on 's'.
+${commonSimUsage}
+  --gain <n>                   ADS1299 gain used to turn mV into counts (default 24)
+  --autostart                  stream without waiting for 'b'`;
+
+class CytonSimulation extends EventEmitter<SimulatorEvents> implements RunningSimulator {
+  readonly #port: SimPort;
+  readonly #faults: FaultInjector;
+  readonly #loop: PacedLoop;
+  readonly #ecg: EcgModel;
+  readonly #millivoltsPerCount: number;
+  #streaming: boolean;
+  #sampleIndex = 0;
+  #sampleNumber = 0;
+
+  constructor(settings: CytonSimSettings, random: Random) {
+    super();
+    this.#streaming = settings.autostart;
+    this.#millivoltsPerCount = 4500 / settings.gain / 8388607;
+    this.#ecg = new EcgModel(settings.heartRate, random);
+    this.#faults = new FaultInjector({ corruptRate: settings.corruptRate, dropRate: settings.dropRate }, random);
+    this.#port = new SimPort({
+      path: settings.path, baudRate: BAUD_RATE, parity: 'none', split: settings.split, splitSpreadMs: 8,
+      disconnectEveryMs: settings.disconnectEveryMs, disconnectForMs: settings.disconnectForMs,
+    }, random);
+    this.#port.on('command', (bytes) => this.#onCommand(bytes));
+    this.#port.on('error', (err) => this.emit('error', err));
+    this.#loop = new PacedLoop(SAMPLE_RATE, settings.burstMs > 0 ? settings.burstMs : 20, (n, now) => this.#produce(n, now));
+  }
+
+  async start(): Promise<void> {
+    await this.#port.open();
+    this.#loop.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#loop.stop();
+    await this.#port.close();
+  }
+
+  #onCommand(bytes: Buffer): void {
+    for (const byte of bytes) {
+      if (byte === 0x62 /* b */) this.#streaming = true;
+      else if (byte === 0x73 /* s */) this.#streaming = false;
+      else if (byte === 0x76 /* v: soft reset */) this.#sampleNumber = 0;
+    }
+  }
+
+  #produce(count: number, now: number): void {
+    if (!this.#streaming) return;
+    const frames: Buffer[] = [];
+    const sent: Record<string, number[]> = Object.fromEntries(SIM_CHANNEL_CODES.map((code) => [code, []]));
+    for (let i = 0; i < count; i++) {
+      const millivolts = this.#ecg.sample(this.#sampleIndex++ / SAMPLE_RATE);
+      const counts = millivolts.map((mv) => Math.max(COUNTS_MIN, Math.min(COUNTS_MAX, Math.round(mv / this.#millivoltsPerCount))));
+      frames.push(this.#faults.apply(buildPacket(this.#sampleNumber, counts)));
+      // The board keeps counting while unplugged; the driver sees the gap.
+      this.#sampleNumber = (this.#sampleNumber + 1) & 0xff;
+      counts.forEach((c, ch) => sent[SIM_CHANNEL_CODES[ch]!]!.push(c * this.#millivoltsPerCount));
+    }
+    if (!this.#port.write(Buffer.concat(frames))) return;
+    const values: SentValues = { t: now - ((count - 1) * 1000) / SAMPLE_RATE, waveformSamples: sent };
+    this.emit('sent', values);
+  }
+}
+
+/** A Cyton packet: A0, sample number, 8 x int24 big-endian, 6 aux bytes, footer C0. */
+function buildPacket(sampleNumber: number, counts: number[]): Buffer {
+  const packet = Buffer.alloc(33);
+  packet[0] = 0xa0;
+  packet[1] = sampleNumber;
+  counts.forEach((c, ch) => packet.writeIntBE(c, 2 + ch * 3, 3));
+  AUX_ACCEL.copy(packet, 26);
+  packet[32] = 0xc0;
+  return packet;
+}
+
+export const cytonSimulator: SimulatorCommand = {
+  kind: 'cyton',
+  summary: 'OpenBCI Cyton ECG front end (250 Hz, 8 channels) on a serial port',
+  usage,
+  async start(argv: string[]): Promise<RunningSimulator> {
+    const { common, values } = parseSimArgs(argv, {
+      gain: { type: 'string', default: '24' },
+      autostart: { type: 'boolean', default: false },
+    }, usage);
+    const gain = numberOption(values, 'gain', 1, 24);
+    if (![1, 2, 4, 6, 8, 12, 24].includes(gain)) throw new Error(`--gain must be an ADS1299 gain (1, 2, 4, 6, 8, 12, 24), got ${gain}`);
+    const settings: CytonSimSettings = { ...common, gain, autostart: values.autostart === true };
+    const simulation = new CytonSimulation(settings, seededRandom(common.seed));
+    await simulation.start();
+    createLogger('sim.cyton').info({ path: common.path, heartRate: common.heartRate, seed: common.seed }, 'cyton simulator started');
+    return simulation;
+  },
+};

@@ -1,0 +1,136 @@
+import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
+import { createLogger, type Logger } from '../../telemetry/logger.js';
+import type { SerialLinkConfig } from './common-config.js';
+import { DeliveryQueue, type DeliveryCounters } from './delivery-queue.js';
+import { LinkHealth } from './link-health.js';
+import { ReconnectingPort, type PortState, type ReconnectingPortOptions } from './port.js';
+
+export type SerialFraming = Pick<ReconnectingPortOptions, 'baudRate' | 'dataBits' | 'parity' | 'stopBits' | 'onOpenWrite' | 'onStopWrite'>;
+
+const HEALTH_CHECK_MS = 250;
+const STOP_DRAIN_TIMEOUT_MS = 2000;
+const MAX_DELIVERY_BATCH = 1000;
+
+/**
+ * One serial device: a reconnecting port feeding a protocol decoder, whose
+ * readings go to the sink through an ordered retry queue. Subclasses supply
+ * decode() (bytes -> readings) and endSession() (flush what is pending when
+ * the byte stream is broken: reconnect or stop).
+ */
+export abstract class SerialDeviceDriver extends DeviceDriver {
+  readonly deviceIds: readonly string[];
+  protected readonly log: Logger;
+  readonly #port: ReconnectingPort;
+  readonly #queue: DeliveryQueue;
+  readonly #health: LinkHealth;
+  #healthTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    protected readonly deviceId: string,
+    sink: ReadingSink,
+    link: SerialLinkConfig,
+    framing: SerialFraming,
+    component: string,
+  ) {
+    super(sink);
+    this.deviceIds = [deviceId];
+    this.log = createLogger(component, { deviceId });
+    this.#port = new ReconnectingPort(
+      { ...framing, path: link.path, reconnectMinMs: link.reconnect.minMs, reconnectMaxMs: link.reconnect.maxMs, pathCheckMs: link.pathCheckMs },
+      this.log,
+    );
+    this.#queue = new DeliveryQueue((batch) => this.deliver(batch), {
+      maxBuffered: link.maxBufferedReadings,
+      maxBatch: Math.min(MAX_DELIVERY_BATCH, link.maxBufferedReadings),
+      retryMinMs: 100,
+      retryMaxMs: 5000,
+    }, this.log);
+    this.#health = new LinkHealth({
+      staleAfterMs: link.staleAfterMs,
+      maxFrameErrorRate: link.maxFrameErrorRate,
+      errorWindowMs: link.errorWindowMs,
+      minFramesForRate: 20,
+    });
+    this.#port.on('data', (chunk, receivedAt) => this.ingest(chunk, receivedAt));
+    this.#port.on('state', (state) => this.#onPortState(state));
+  }
+
+  /** Retry-buffer counters: buffered, retries, overflowDropped. */
+  get delivery(): Readonly<DeliveryCounters> {
+    return this.#queue.counters;
+  }
+
+  async start(): Promise<void> {
+    this.#port.start();
+    this.#healthTimer ??= setInterval(() => this.#updateStatus(), HEALTH_CHECK_MS);
+    this.#healthTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#healthTimer) clearInterval(this.#healthTimer);
+    this.#healthTimer = undefined;
+    this.#endSession(Date.now());
+    await this.#port.stop();
+    const drained = await this.#queue.drain(STOP_DRAIN_TIMEOUT_MS);
+    this.#queue.close();
+    if (!drained) this.log.error({ undelivered: this.#queue.size }, 'stopped with readings the sink never accepted');
+  }
+
+  /**
+   * Feeds bytes received at `receivedAt` through framing, parsing and delivery.
+   * The port calls it; benches and tests may call it directly.
+   */
+  ingest(chunk: Buffer, receivedAt: number = Date.now()): void {
+    const decodedBefore = this.counters.framesDecoded;
+    const out: DeviceReadingBody[] = [];
+    try {
+      this.decode(chunk, receivedAt, out);
+    } catch (err) {
+      // A decoder bug must not take the agent down; count it and resynchronise.
+      this.counters.bytesDiscarded += chunk.length;
+      this.log.error({ err: (err as Error).message }, 'decoder failed; session restarted');
+      this.#endSession(receivedAt);
+    }
+    this.#queue.enqueue(out);
+    if (this.counters.framesDecoded !== decodedBefore) {
+      this.#health.frameDecoded(receivedAt);
+      if (this.statusOf(this.deviceId).status !== 'online') this.#updateStatus();
+    }
+  }
+
+  /** Resolves when every reading produced so far was accepted (false on timeout). */
+  drained(timeoutMs?: number): Promise<boolean> {
+    return this.#queue.drain(timeoutMs);
+  }
+
+  protected abstract decode(chunk: Buffer, receivedAt: number, out: DeviceReadingBody[]): void;
+
+  /** The byte stream broke (reconnect, stop): emit pending samples and drop partial frames. */
+  protected abstract endSession(receivedAt: number, out: DeviceReadingBody[]): void;
+
+  #endSession(now: number): void {
+    const out: DeviceReadingBody[] = [];
+    try {
+      this.endSession(now, out);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'ending session failed');
+    }
+    this.#queue.enqueue(out);
+  }
+
+  #onPortState(state: PortState): void {
+    if (state.open) {
+      if (this.#port.opens > 1) this.counters.reconnects++;
+      this.#endSession(Date.now());
+      this.#health.portOpened(Date.now());
+    } else {
+      this.#endSession(Date.now());
+      this.#health.portClosed(state.reason);
+    }
+    this.#updateStatus();
+  }
+
+  #updateStatus(): void {
+    this.setStatus(this.deviceId, this.#health.evaluate(Date.now(), this.counters.framesDecoded, this.counters.framesRejected));
+  }
+}

@@ -1,0 +1,77 @@
+import type { DeviceReadingBody } from '../driver.js';
+import type { SampleClock } from './sample-clock.js';
+
+export interface ChunkChannel {
+  code: string;
+  unit: string;
+}
+
+/**
+ * Collects samples of several channels taken together and cuts them into
+ * waveform readings of `chunkSamples` samples, one reading per channel, stamped
+ * with the clock time of the chunk's first sample.
+ */
+export class WaveformChunker {
+  readonly #buffers: (number | null)[][];
+  #chunkStart = 0;
+  /** Session index of the next sample pushed. */
+  #nextIndex = 0;
+
+  constructor(
+    private readonly deviceId: string,
+    private readonly channels: readonly ChunkChannel[],
+    private readonly sampleRate: number,
+    private readonly chunkSamples: number,
+    private readonly clock: SampleClock,
+  ) {
+    this.#buffers = channels.map(() => []);
+  }
+
+  get nextIndex(): number {
+    return this.#nextIndex;
+  }
+
+  /** One value per channel, in channel order. Returns readings when a chunk fills. */
+  push(values: readonly (number | null)[], rt: number, out: DeviceReadingBody[]): void {
+    for (let c = 0; c < this.#buffers.length; c++) this.#buffers[c]!.push(values[c] ?? null);
+    this.#nextIndex++;
+    if (this.#nextIndex - this.#chunkStart >= this.chunkSamples) this.flush(rt, out);
+  }
+
+  /** Marks `count` samples of every channel as missing, so later samples keep their time. */
+  pushMissing(count: number, rt: number, out: DeviceReadingBody[]): void {
+    for (let i = 0; i < count; i++) {
+      for (const buffer of this.#buffers) buffer.push(null);
+      this.#nextIndex++;
+      if (this.#nextIndex - this.#chunkStart >= this.chunkSamples) this.flush(rt, out);
+    }
+  }
+
+  /** Emits whatever is pending (a partial chunk), e.g. before a session ends. */
+  flush(rt: number, out: DeviceReadingBody[]): void {
+    if (this.#nextIndex === this.#chunkStart) return;
+    const t = this.clock.timeOf(this.#chunkStart);
+    for (let c = 0; c < this.channels.length; c++) {
+      const channel = this.channels[c]!;
+      out.push({
+        deviceId: this.deviceId,
+        kind: 'waveform',
+        code: channel.code,
+        unit: channel.unit,
+        t,
+        rt,
+        sampleRate: this.sampleRate,
+        samples: this.#buffers[c]!,
+      });
+      this.#buffers[c] = [];
+    }
+    this.#chunkStart = this.#nextIndex;
+  }
+
+  /** Starts a new session at index 0; call flush() first to keep pending samples. */
+  reset(): void {
+    for (let c = 0; c < this.#buffers.length; c++) this.#buffers[c] = [];
+    this.#chunkStart = 0;
+    this.#nextIndex = 0;
+  }
+}
