@@ -24,7 +24,7 @@ export class Cms50Driver extends SerialDeviceDriver {
   readonly #clock: SampleClock;
   readonly #chunker: WaveformChunker;
   readonly #numericIntervalMs: number;
-  #lastNumericsAt: number | undefined;
+  #lastNumerics: { t: number; rt: number } | undefined;
   #fingerOut: boolean | undefined;
   #probeError: boolean | undefined;
 
@@ -65,9 +65,10 @@ export class Cms50Driver extends SerialDeviceDriver {
       this.#emitStatusChanges(packet, t, receivedAt, out);
       value[0] = unusable ? null : packet.pleth;
       this.#chunker.push(value, receivedAt, out);
-      // Paced by receipt time: at most one SpO2/PR pair per interval of wall time.
-      if (this.#lastNumericsAt === undefined || receivedAt - this.#lastNumericsAt >= this.#numericIntervalMs) {
-        this.#lastNumericsAt = receivedAt;
+      // One SpO2/PR pair per interval of sample time (a backlog read at once still
+      // yields one per second) or of receipt time (a device sending slower than 60 Hz).
+      if (this.#numericsDue(t, receivedAt)) {
+        this.#lastNumerics = { t, rt: receivedAt };
         this.#emitNumerics(packet, unusable, t, receivedAt, out);
       }
     }
@@ -78,9 +79,15 @@ export class Cms50Driver extends SerialDeviceDriver {
     this.#chunker.reset();
     this.#clock.reset();
     this.#framer.reset();
-    this.#lastNumericsAt = undefined;
+    this.#lastNumerics = undefined;
     this.#fingerOut = undefined;
     this.#probeError = undefined;
+  }
+
+  #numericsDue(t: number, receivedAt: number): boolean {
+    const last = this.#lastNumerics;
+    if (!last) return true;
+    return t - last.t >= this.#numericIntervalMs || receivedAt - last.rt >= this.#numericIntervalMs;
   }
 
   #emitNumerics(packet: Cms50Packet, unusable: boolean, t: number, rt: number, out: DeviceReadingBody[]): void {
