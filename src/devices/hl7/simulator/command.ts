@@ -98,6 +98,10 @@ class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements Runni
     tick();
   }
 
+  get stats(): Readonly<Record<string, number>> {
+    return this.sender.stats;
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.sender.stop();
@@ -107,6 +111,8 @@ class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements Runni
 export interface MindrayHl7SimulatorHandle extends RunningSimulator {
   /** Bound port in --pds-server mode. */
   readonly port?: number;
+  /** Messages sent, acknowledged, resent...; queries and heartbeats seen in --pds-server mode. */
+  readonly stats: Readonly<Record<string, number>>;
 }
 
 async function start(argv: string[]): Promise<MindrayHl7SimulatorHandle> {
@@ -180,7 +186,11 @@ async function start(argv: string[]): Promise<MindrayHl7SimulatorHandle> {
   );
 }
 
-export const mindrayHl7Simulator: SimulatorCommand = {
+export interface MindrayHl7Command extends SimulatorCommand {
+  start(argv: string[]): Promise<MindrayHl7SimulatorHandle>;
+}
+
+export const mindrayHl7Simulator: MindrayHl7Command = {
   kind: 'mindray-hl7',
   summary: 'Mindray monitor over HL7 v2/MLLP: PCD-01 numerics and waveforms, PCD-04 alarms; or a legacy PDS monitor (--pds-server)',
   usage,
