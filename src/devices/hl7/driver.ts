@@ -163,6 +163,7 @@ export class Hl7Driver extends DeviceDriver {
         onDiscarded: (bytes, oversize) => this.#countDiscarded(bytes, oversize, log),
         onConnected: (reconnect) => {
           if (reconnect) this.counters.reconnects++;
+          if (this.#running) this.setStatus(state.deviceId, { status: 'offline', reason: `connected to ${s.host}:${s.port}, waiting for data` });
         },
         onDisconnected: (reason) => {
           if (this.#running) this.setStatus(state.deviceId, { status: 'offline', reason });
