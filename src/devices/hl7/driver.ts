@@ -209,7 +209,8 @@ export class Hl7Driver extends DeviceDriver {
   #countDiscarded(bytes: number, oversize: number, log: Logger): void {
     this.counters.bytesDiscarded += bytes;
     this.counters.framesRejected += oversize;
-    log.warn({ bytes, oversizeFrames: oversize }, 'hl7 bytes discarded while resynchronising');
+    // Debug only: a noisy line can discard on every chunk; the counters carry the totals.
+    log.debug({ bytes, oversizeFrames: oversize }, 'hl7 bytes discarded while resynchronising');
   }
 
   #checkStale(): void {
