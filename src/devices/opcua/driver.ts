@@ -34,6 +34,7 @@ const MIN_STALL_MS = 5_000;
 const WATCHDOG_TICK_MS = 1_000;
 const FIRST_RESET_DELAY_MS = 500;
 const CLOSE_TIMEOUT_MS = 3_000;
+const ITEM_CREATION_TIMEOUT_MS = 10_000;
 const MAX_REASONS_SHOWN = 3;
 
 export function defaultOpcuaPkiDir(): string {
@@ -58,7 +59,7 @@ export class OpcuaDriver extends DeviceDriver {
   #generation = 0;
   #connection?: Connection;
   #subscribed = false;
-  /** Data or a keepalive arrived since the subscription was (re)established. */
+  /** Data or a keepalive arrived since the connection was (re)established. */
   #flowing = false;
   #lastActivity = 0;
   #stallMs = MIN_STALL_MS;
@@ -158,7 +159,12 @@ export class OpcuaDriver extends DeviceDriver {
       if (!current()) return;
       this.#stallMs = Math.max(MIN_STALL_MS, 3 * subscription.publishingInterval * subscription.maxKeepAliveCount);
       subscription.on('keepalive', () => current() && this.#noteActivity());
-      for (const [nodeId, mapping] of Object.entries(settings.mappings)) this.#monitor(subscription, nodeId, mapping, current);
+      // Online only once every item exists, so no write is missed between "online" and creation.
+      const created = Object.entries(settings.mappings).map(([nodeId, mapping]) => this.#monitor(subscription, nodeId, mapping, current));
+      await withTimeout(Promise.all(created), ITEM_CREATION_TIMEOUT_MS).catch(() =>
+        this.#log.warn('some OPC UA monitored items were not confirmed in time; continuing'),
+      );
+      if (!current()) return;
       this.#resetAttempts = 0;
       this.#subscribed = true;
       this.#lastActivity = Date.now();
@@ -194,7 +200,8 @@ export class OpcuaDriver extends DeviceDriver {
     });
   }
 
-  #monitor(subscription: ClientSubscription, nodeId: string, mapping: OpcuaMapping, current: () => boolean): void {
+  /** Resolves once the server created the item or refused it. */
+  #monitor(subscription: ClientSubscription, nodeId: string, mapping: OpcuaMapping, current: () => boolean): Promise<void> {
     const settings = this.#settings;
     const item = ClientMonitoredItem.create(
       subscription,
@@ -209,10 +216,14 @@ export class OpcuaDriver extends DeviceDriver {
       TimestampsToReturn.Both,
     );
     item.on('changed', (dataValue: DataValue) => current() && this.#onValue(nodeId, mapping, dataValue));
-    item.on('err', (message: string) => {
-      if (!current()) return;
-      this.#log.error({ nodeId, code: mapping.code, error: message }, 'configured OPC UA node cannot be monitored; check the nodeId in the device mappings');
-      this.#setProblem(nodeId, `node ${nodeId}: ${message}`);
+    return new Promise((resolve) => {
+      item.once('initialized', () => resolve());
+      item.on('err', (message: string) => {
+        resolve();
+        if (!current()) return;
+        this.#log.error({ nodeId, code: mapping.code, error: message }, 'configured OPC UA node cannot be monitored; check the nodeId in the device mappings');
+        this.#setProblem(nodeId, `node ${nodeId}: ${message}`);
+      });
     });
   }
 
@@ -280,7 +291,7 @@ export class OpcuaDriver extends DeviceDriver {
 
   #noteActivity(): void {
     this.#lastActivity = Date.now();
-    if (!this.#flowing && this.#subscribed) {
+    if (!this.#flowing) {
       this.#flowing = true;
       this.#refreshStatus();
     }
