@@ -180,6 +180,9 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
   async start(): Promise<void> {
     this.#measureNibp();
     this.#nodes = await this.#startServer();
+    // The waveform starts now, not before the (slow) server start, so there is no backlog to catch up.
+    this.#ecgNextSampleMs = Date.now();
+    this.#ecg = new EcgSynth(this.#ecgNextSampleMs / 1000, () => this.#hr);
     this.#writeNumerics(true, false);
     this.#timers.push(setInterval(() => this.#writeNumerics(false), this.options.numericIntervalMs));
     this.#timers.push(
