@@ -30,7 +30,7 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function deepMerge(base: Json, override: Json): Json {
+export function deepMerge(base: Json, override: Json): Json {
   const out: Json = { ...base };
   for (const [key, value] of Object.entries(override)) {
     out[key] = isObject(value) && isObject(base[key]) ? deepMerge(base[key] as Json, value) : value;

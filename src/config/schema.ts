@@ -6,7 +6,8 @@ export const configSchema = z
   .object({
     http: z.object({
       listenIp: z.string().ip(),
-      port: port,
+      /** 0 picks a free port (tests). */
+      port: z.number().int().min(0).max(65535),
     }),
     media: z.object({
       /** 0 means one worker per CPU core. */

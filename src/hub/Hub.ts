@@ -1,5 +1,5 @@
 import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Server as SocketServer } from 'socket.io';
 import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
@@ -25,6 +25,7 @@ export class Hub {
     readonly httpServer: HttpServer,
     readonly io: SocketServer,
     readonly signaling: SignalingServer,
+    private readonly sockets: Set<Socket>,
   ) {}
 
   static async start(config: HoichanConfig, devices: DeviceDirectory = noDevices): Promise<Hub> {
@@ -33,6 +34,12 @@ export class Hub {
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret! });
     const httpServer = createServer(app);
+    // Upgraded WebSockets are not closed by server.close(); a frozen peer would hold shutdown for 30 s.
+    const sockets = new Set<Socket>();
+    httpServer.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
     const { pingIntervalMs, pingTimeoutMs, reconnectGraceMs } = config.signaling;
     const io = new SocketServer(httpServer, {
       pingInterval: pingIntervalMs,
@@ -53,7 +60,7 @@ export class Hub {
       pool.close();
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
     });
-    const hub = new Hub(config, pool, conferences, httpServer, io, signaling);
+    const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets);
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
     return hub;
   }
@@ -72,9 +79,10 @@ export class Hub {
     this.io.disconnectSockets(true);
     this.conferences.close();
     this.pool.close();
-    await new Promise<void>((resolve) => this.io.close(() => resolve()));
-    this.httpServer.closeAllConnections();
-    await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    // io.close() also closes the HTTP server, which waits for every open socket: end them now.
+    const closed = new Promise<void>((resolve) => this.io.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
     log.info('hub closed');
   }
 }

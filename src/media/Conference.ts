@@ -149,8 +149,14 @@ export class Conference extends EventEmitter<ConferenceEvents> {
 
   async connectTransport(peer: Peer, transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
     const transport = this.#transport(peer, transportId);
-    if (transport.dtlsState !== 'new') throw conflict(`transport ${transportId} is already connected`);
-    await transport.connect({ dtlsParameters });
+    if (transport.appData.connected) throw conflict(`transport ${transportId} is already connected`);
+    transport.appData.connected = true;
+    try {
+      await transport.connect({ dtlsParameters });
+    } catch (err) {
+      transport.appData.connected = false;
+      throw badRequest(`dtlsParameters: ${(err as Error).message}`);
+    }
   }
 
   async restartIce(peer: Peer, transportId: string): Promise<types.IceParameters> {

@@ -6,6 +6,8 @@ export type TransportDirection = 'send' | 'recv';
 export interface PeerTransportAppData extends types.AppData {
   peerId: string;
   direction: TransportDirection;
+  /** connectTransport was called; mediasoup accepts it once. */
+  connected?: boolean;
 }
 
 export interface PeerProducerAppData extends types.AppData {
