@@ -166,7 +166,8 @@ export class OpcuaDriver extends DeviceDriver {
       );
       if (!current()) return;
       this.#resetAttempts = 0;
-      this.#subscribed = true;
+      // The link may have dropped meanwhile; connection_reestablished will mark it subscribed then.
+      this.#subscribed = !client.isReconnecting;
       this.#lastActivity = Date.now();
       this.#log.info({ publishingIntervalMs: subscription.publishingInterval }, 'subscribed');
       this.#refreshStatus();
