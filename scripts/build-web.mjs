@@ -21,5 +21,5 @@ await build({
   logLevel: 'warning',
 });
 copyFileSync(join(root, 'web', 'src', 'app.css'), join(out, 'app.css'));
-copyFileSync(join(root, 'web', 'index.html'), join(out, 'index.html'));
+for (const file of ['index.html', 'favicon.svg']) copyFileSync(join(root, 'web', file), join(out, file));
 console.log(`web bundle: ${(statSync(join(out, 'app.js')).size / 1024).toFixed(0)} KiB -> dist/web`);

@@ -32,6 +32,8 @@ const telemetry = {
   joinedAt: 0,
   firstRemoteFrameAt: 0,
   peerId: '',
+  /** Contract events received, in order (names and payloads; no media). */
+  events: [] as { name: string; data: unknown }[],
   async stats() {
     const out: { consumerId: string; peerId: string; kind: string; framesDecoded: number; packetsReceived: number; bytesReceived: number }[] = [];
     for (const [consumerId, entry] of consumers) {
@@ -208,6 +210,7 @@ function serially(task: () => Promise<void>): void {
   settingUp = settingUp.then(task).catch((err) => showError(String(err?.message ?? err)));
 }
 
+signaling.socket.onAny((name: string, data: unknown) => telemetry.events.push({ name, data }));
 signaling.socket.on('peerJoined', (p: PeerSummary) => {
   peers.set(p.peerId, p);
   tile(p.peerId, `${p.displayName} · ${p.role}`);

@@ -1,0 +1,99 @@
+import { expect } from 'chai';
+import type { Browser, Page } from 'playwright-core';
+import type { Hub } from '../../src/hub/Hub.js';
+import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { startTestHub, token, waitUntil } from '../support/hub.js';
+
+interface ConsumerStats {
+  consumerId: string;
+  peerId: string;
+  kind: string;
+  framesDecoded: number;
+  packetsReceived: number;
+}
+
+const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<ConsumerStats[]>);
+const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
+
+describe('end to end: three Chromium peers in one conference', function () {
+  this.timeout(120_000);
+  let hub: Hub;
+  let browser: Browser;
+  const pages: { page: Page; consoleErrors: string[] }[] = [];
+  const names = ['Dr Lan (Bach Mai)', 'Dr Minh (Hue Central)', 'Tram Y te Con Dao'];
+  const roles = ['specialist', 'specialist', 'site'] as const;
+
+  before(async () => {
+    hub = await startTestHub({ media: { numWorkers: 2 } });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await hub?.close();
+  });
+
+  it('each peer decodes the other two peers\' video and receives their audio', async () => {
+    for (let i = 0; i < 3; i++) {
+      const url = `${hub.url}/?conference=e2e&name=${encodeURIComponent(names[i]!)}&token=${token(roles[i]!, 'e2e', names[i])}`;
+      pages.push(await openPage(browser, url));
+    }
+    const peerIds = await Promise.all(pages.map(({ page }) => waitUntil(async () => (await peerIdOf(page)) !== '', 20_000, 'join').then(() => peerIdOf(page))));
+
+    for (const [i, { page }] of pages.entries()) {
+      const others = peerIds.filter((_, j) => j !== i);
+      await waitUntil(
+        async () => {
+          const stats = await statsOf(page);
+          return others.every(
+            (peerId) =>
+              stats.some((s) => s.peerId === peerId && s.kind === 'video' && s.framesDecoded > 0) &&
+              stats.some((s) => s.peerId === peerId && s.kind === 'audio' && s.packetsReceived > 0),
+          );
+        },
+        30_000,
+        `peer ${i} to decode video and receive audio from both others`,
+      );
+      // Decoding goes on: frames keep growing.
+      const before = await statsOf(page);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const after = await statsOf(page);
+      for (const s of after.filter((x) => x.kind === 'video')) {
+        const earlier = before.find((b) => b.consumerId === s.consumerId)!;
+        expect(s.framesDecoded, `video from ${s.peerId} at peer ${i}`).to.be.greaterThan(earlier.framesDecoded);
+      }
+    }
+    await screenshot(pages[2]!.page, 'e2e-three-peers');
+
+    const timings = await pages[2]!.page.evaluate(() => {
+      const t = (globalThis as any).hoichan;
+      return { joinToFirstFrameMs: t.firstRemoteFrameAt - t.joinRequestedAt };
+    });
+    console.log(`      (last joiner: join -> first decoded remote frame ${timings.joinToFirstFrameMs.toFixed(0)} ms)`);
+    expect(timings.joinToFirstFrameMs).to.be.greaterThan(0);
+  });
+
+  it('when one peer leaves, the others get peerLeft and producerClosed', async () => {
+    const leaving = pages.pop()!;
+    const leavingPeerId = await peerIdOf(leaving.page);
+    const leavingProducers = hub.conferences.get('e2e')!.getPeer(leavingPeerId)!.producers;
+    const producerIds = [...leavingProducers.keys()];
+    expect(producerIds).to.have.length(2);
+    await leaving.page.context().close();
+
+    for (const { page } of pages) {
+      await waitUntil(
+        async () => {
+          const events = await page.evaluate(() => (globalThis as any).hoichan.events as { name: string; data: any }[]);
+          const left = events.some((e) => e.name === 'peerLeft' && e.data.peerId === leavingPeerId);
+          const closed = producerIds.every((id) => events.some((e) => e.name === 'producerClosed' && e.data.producerId === id));
+          return left && closed;
+        },
+        15_000,
+        'peerLeft and producerClosed',
+      );
+      const tiles = await page.locator('.tile').count();
+      expect(tiles).to.equal(2, 'own tile and the one remaining peer');
+    }
+    for (const { consoleErrors } of pages) expect(consoleErrors).to.deep.equal([]);
+  });
+});
