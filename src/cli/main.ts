@@ -14,6 +14,31 @@ interface Command {
 
 const configOption = { config: { type: 'string' as const, short: 'c' } };
 
+async function simulate(argv: string[]): Promise<void> {
+  const { simulatorCommands } = await import('../devices/simulators.js');
+  const [kind, ...rest] = argv;
+  const list = [...simulatorCommands.values()].map((c) => `  ${c.kind.padEnd(12)} ${c.summary}`).join('\n');
+  if (!kind || kind === '--help' || kind === '-h') {
+    console.log(`usage: hoichan simulate <kind> [options]\n\n${list}\n\nRun 'hoichan simulate <kind> --help' for its options.`);
+    return;
+  }
+  const command = simulatorCommands.get(kind);
+  if (!command) throw new UsageError(`unknown simulator '${kind}'; one of:\n${list}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return;
+  }
+  let running;
+  try {
+    running = await command.start(rest);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${command.usage}`);
+  }
+  running.on('error', (err) => console.error(`hoichan simulate ${kind}: ${err.message}`));
+  console.error(`hoichan simulate ${kind}: running; Ctrl-C to stop`);
+  stopOnSignal(() => running.stop());
+}
+
 const commands: Record<string, Command> = {
   hub: {
     summary: 'run the conference hub (SFU, signaling, HTTP API and web client)',
@@ -109,6 +134,7 @@ function stopOnSignal(stop: () => Promise<void>): void {
 
 function topHelp(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  lines.push(`  ${'simulate'.padEnd(10)} run a simulated medical device (mindray-hl7, cyton, cms50, opcua)`);
   return `usage: hoichan <command> [options]\n\n${lines.join('\n')}\n\nRun 'hoichan <command> --help' for a command's options.`;
 }
 
@@ -116,6 +142,15 @@ export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(topHelp());
+    return;
+  }
+  if (name === 'simulate') {
+    try {
+      await simulate(rest);
+    } catch (err) {
+      console.error(`hoichan simulate: ${(err as Error).message}`);
+      process.exitCode = err instanceof UsageError ? 2 : 1;
+    }
     return;
   }
   const command = commands[name];

@@ -42,6 +42,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   readonly #peers = new Map<string, Peer>();
   #worker: MediaWorker;
   #router: types.Router;
+  #speakerObserver: types.ActiveSpeakerObserver | undefined;
   /** Resolves to the current router; replaced while moving to a new worker. */
   #routerReady: Promise<types.Router>;
   #closed = false;
@@ -58,10 +59,21 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#watchRouter(router);
   }
 
+  /** The dominant speaker among audio producers, announced as activeSpeaker (a documented extension). */
+  async #observeSpeakers(router: types.Router): Promise<void> {
+    const observer = await router.createActiveSpeakerObserver({ interval: 300 });
+    this.#speakerObserver = observer;
+    observer.on('dominantspeaker', ({ producer }) => {
+      const peerId = (producer.appData as { peerId?: string }).peerId;
+      if (peerId) this.broadcast('activeSpeaker', { peerId, producerId: producer.id });
+    });
+  }
+
   static async create(id: string, pool: WorkerPool, limits: ConferenceLimits): Promise<Conference> {
     const worker = await pool.leastLoaded();
     const router = await worker.worker.createRouter({ mediaCodecs, appData: { conferenceId: id } });
     const conference = new Conference(id, pool, limits, worker, router);
+    await conference.#observeSpeakers(router);
     conference.#log.info({ slot: worker.slot }, 'conference created');
     return conference;
   }
@@ -194,6 +206,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     }
     peer.producers.set(producer.id, producer);
     producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
+    if (producer.kind === 'audio') await this.#speakerObserver?.addProducer({ producerId: producer.id }).catch(() => undefined);
     this.broadcast('newProducer', producerInfo(producer), peer.id);
     return producer.id;
   }
@@ -338,6 +351,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#worker = worker;
     this.#router = router;
     this.#watchRouter(router);
+    await this.#observeSpeakers(router);
     this.#log.info({ slot: worker.slot }, 'conference moved to a live worker');
     this.emit('recovered', worker);
     return router;

@@ -25,6 +25,8 @@ export interface PeerEventMap {
   consumerClosed: { consumerId: string; producerId: string };
   /** Extension: one of the peer's own transports was closed by the hub (worker died, DTLS failed, ICE gone). */
   transportClosed: { transportId: string; reason: string };
+  /** Extension: the dominant speaker changed (mediasoup ActiveSpeakerObserver over audio producers). */
+  activeSpeaker: { peerId: string; producerId: string };
   deviceReadings: { deviceId: string; readings: Reading[] };
   deviceStatus: DeviceInfo;
 }
