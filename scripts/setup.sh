@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Everything Hoichan needs on a fresh Debian bookworm machine with Node 20:
+# Debian packages (worker build deps and the real parts the tests drive),
+# npm packages, the mediasoup worker (built against Debian's libraries and
+# cached by version), and the TypeScript and web builds. Safe to run again:
+# each step is skipped when it is already done.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+say() { echo "setup: $*"; }
+
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is required (found $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# 1. Debian packages: the worker's build deps, and redis, chromium, ffmpeg and socat for the tests and demo.
+debs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev nlohmann-json3-dev
+      libusrsctp-dev redis-server chromium socat ffmpeg)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages present"
+fi
+
+# 2. npm packages, exactly as locked. mediasoup's own postinstall would try to
+# download a prebuilt worker (no internet here); MEDIASOUP_WORKER_BIN makes it
+# stand aside, and step 3 builds the worker instead.
+cache_dir="${HOICHAN_CACHE_DIR:-$HOME/.cache/hoichan}"
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+stamp="node_modules/.hoichan-lock-sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  say "npm packages up to date"
+else
+  say "installing npm packages (npm ci)"
+  MEDIASOUP_WORKER_BIN="$cache_dir/mediasoup-worker/pending" npm ci --no-audit --no-fund
+  echo "$lock_hash" > "$stamp"
+fi
+
+# 3. mediasoup worker (cached by version outside the clone; seconds when cached).
+bash scripts/build-worker.sh | tail -n 1 | sed 's/^/setup: mediasoup-worker at /'
+
+# 4. TypeScript and the browser bundle.
+say "building (tsc + web bundle)"
+npm run --silent build
+say "ready"

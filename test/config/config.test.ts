@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, DEMO_JWT_SECRET, loadConfig } from '../../src/config/load.js';
+
+const secret = { HOICHAN_JWT_SECRET: 'a-real-secret-of-32-characters!!' };
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('loads config/default.json with the secret from the environment', () => {
+    const config = loadConfig({ env: secret });
+    expect(config.http.port).to.equal(3000);
+    expect(config.media.webRtcServerPort).to.equal(40000);
+    expect(config.auth).to.deep.equal({ jwtSecret: secret.HOICHAN_JWT_SECRET, demo: false });
+    expect(config.redis.url).to.equal(null);
+  });
+
+  it('applies every documented environment variable', () => {
+    const config = loadConfig({
+      env: {
+        ...secret,
+        HOICHAN_PORT: '8443',
+        HOICHAN_LISTEN_IP: '10.1.2.3',
+        HOICHAN_ANNOUNCED_IP: '203.0.113.7',
+        HOICHAN_RTC_PORT: '44000',
+        HOICHAN_WORKERS: '3',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+      },
+    });
+    expect(config.http.port).to.equal(8443);
+    expect(config.media).to.include({ listenIp: '10.1.2.3', announcedIp: '203.0.113.7', webRtcServerPort: 44000, numWorkers: 3 });
+    expect(config.redis.url).to.equal('redis://127.0.0.1:6379');
+  });
+
+  it('merges a config file (--config or HOICHAN_CONFIG) under the environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
+    const file = join(dir, 'site.json');
+    writeFileSync(file, JSON.stringify({ http: { port: 4000 }, media: { workerLogLevel: 'error' } }));
+    expect(loadConfig({ env: { ...secret, HOICHAN_CONFIG: file } }).http.port).to.equal(4000);
+    expect(loadConfig({ env: { ...secret, HOICHAN_PORT: '5000' }, file }).http.port).to.equal(5000);
+    expect(loadConfig({ env: secret, file }).media.workerLogLevel).to.equal('error');
+  });
+
+  it('names the bad key and the variable it came from', () => {
+    expect(configError(() => loadConfig({ env: { ...secret, HOICHAN_PORT: 'eighty' } }))).to.match(/http\.port \(from HOICHAN_PORT\): Expected number/);
+    expect(configError(() => loadConfig({ env: { ...secret, HOICHAN_LISTEN_IP: 'not-an-ip' } }))).to.match(/media\.listenIp \(from HOICHAN_LISTEN_IP\)/);
+    expect(configError(() => loadConfig({ env: { ...secret, HOICHAN_WORKERS: '-1' } }))).to.match(/media\.numWorkers \(from HOICHAN_WORKERS\)/);
+    expect(configError(() => loadConfig({ env: { ...secret, REDIS_URL: 'nope' } }))).to.match(/redis\.url \(from REDIS_URL\)/);
+    expect(configError(() => loadConfig({ env: { HOICHAN_JWT_SECRET: 'short' } }))).to.match(/auth\.jwtSecret \(from HOICHAN_JWT_SECRET\): must be at least 16/);
+  });
+
+  it('names unknown keys and cross-field mistakes in a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ media: { rtcMinPort: 50000, rtcMaxPort: 40000 }, colour: 'blue' }));
+    const message = configError(() => loadConfig({ env: secret, file }));
+    expect(message).to.match(/media\.rtcMaxPort: must be greater than media\.rtcMinPort/);
+    expect(message).to.match(/colour/);
+    writeFileSync(file, '{ not json');
+    expect(configError(() => loadConfig({ env: secret, file }))).to.match(/is not valid JSON/);
+    expect(configError(() => loadConfig({ env: secret, file: join(dir, 'missing.json') }))).to.match(/cannot read config file/);
+  });
+
+  it('refuses to run without a secret, except in demo mode with the public demo secret', () => {
+    expect(configError(() => loadConfig({ env: {} }))).to.match(/auth\.jwtSecret: is required \(set HOICHAN_JWT_SECRET\)/);
+    const demo = loadConfig({ env: {}, overrides: { auth: { demo: true } } });
+    expect(demo.auth.jwtSecret).to.equal(DEMO_JWT_SECRET);
+  });
+
+  it('keeps vanished-peer cleanup within 30 s', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
+    const file = join(dir, 'slow.json');
+    writeFileSync(file, JSON.stringify({ signaling: { pingIntervalMs: 20000, pingTimeoutMs: 20000 } }));
+    expect(configError(() => loadConfig({ env: secret, file }))).to.match(/signaling\.reconnectGraceMs: .*within 30000/);
+  });
+});
