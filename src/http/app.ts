@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { AuthError, bearerToken, verifyToken, type Claims } from '../signaling/auth.js';
+import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
+import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../media/events.js';
 
 /** Built browser client (scripts/build-web.mjs writes it). */
@@ -14,6 +16,8 @@ export interface HttpDeps {
   pool: WorkerPool;
   conferences: ConferenceManager;
   jwtSecret: string;
+  /** GET /metrics and /api/ops, for engineers. */
+  telemetry?: HubTelemetry;
 }
 
 /** Express middleware: a valid bearer token whose role is one of `roles`. */
@@ -35,7 +39,7 @@ export function requireRole(jwtSecret: string, roles: Role[]) {
   };
 }
 
-export function createHttpApp({ pool, conferences, jwtSecret }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, jwtSecret, telemetry }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
 
@@ -63,6 +67,9 @@ export function createHttpApp({ pool, conferences, jwtSecret }: HttpDeps): Expre
       })),
     });
   });
+
+  if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'])));
+
 
   if (existsSync(WEB_ROOT)) {
     app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '1h' }));

@@ -6,6 +6,7 @@ import { createHttpApp } from '../http/app.js';
 import { ConferenceManager } from '../media/ConferenceManager.js';
 import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
+import { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { createLogger } from '../telemetry/logger.js';
 
 const log = createLogger('hub');
@@ -26,13 +27,15 @@ export class Hub {
     readonly io: SocketServer,
     readonly signaling: SignalingServer,
     private readonly sockets: Set<Socket>,
+    readonly telemetry: HubTelemetry,
   ) {}
 
   static async start(config: HoichanConfig, devices: DeviceDirectory = noDevices): Promise<Hub> {
     if (config.auth.demo) log.warn('DEMO MODE: the built-in JWT secret is public; never run a hospital hub like this');
     const pool = await WorkerPool.create(config.media);
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
-    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret! });
+    const telemetry = new HubTelemetry({ pool, conferences });
+    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry });
     const httpServer = createServer(app);
     // Upgraded WebSockets are not closed by server.close(); a frozen peer would hold shutdown for 30 s.
     const sockets = new Set<Socket>();
@@ -50,6 +53,7 @@ export class Hub {
       connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
     });
     const signaling = new SignalingServer(io, conferences, config, devices);
+    telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(config.http.port, config.http.listenIp, () => {
@@ -57,10 +61,13 @@ export class Hub {
         resolve();
       });
     }).catch((err: Error) => {
+      telemetry.close();
       pool.close();
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
     });
-    const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets);
+    const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets, telemetry);
+    // The device stream service (when this hub has one) reports its own numbers to /api/ops.
+    telemetry.deviceStats = () => (hub as { streams?: { stats?: () => unknown } }).streams?.stats?.() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
     return hub;
   }
@@ -75,6 +82,7 @@ export class Hub {
   }
 
   async close(): Promise<void> {
+    this.telemetry.close();
     this.signaling.close();
     this.io.disconnectSockets(true);
     this.conferences.close();

@@ -8,6 +8,7 @@ import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { PeerNotify } from '../media/events.js';
 import { Peer } from '../media/Peer.js';
 import { createLogger } from '../telemetry/logger.js';
+import { recordSignalingRequest } from '../telemetry/metrics.js';
 import { AuthError, canAccessConference, verifyToken, type Claims } from './auth.js';
 import { TokenBucket } from './rateLimit.js';
 import { describeIssue, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
@@ -177,7 +178,9 @@ export class SignalingServer {
       if (!known) log.error({ request: name, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
       reply({ ok: false, error: { code, message: known ? err.message : 'internal error' } });
     } finally {
-      log.debug({ request: name, code, ms: Math.round(performance.now() - started) }, 'request');
+      const ms = performance.now() - started;
+      recordSignalingRequest(name, code, ms / 1000);
+      log.debug({ request: name, code, ms: Math.round(ms) }, 'request');
     }
   }
 
