@@ -78,6 +78,63 @@ Starts the hub in demo mode (public JWT secret) and prints ready-to-open links.`
       stopOnSignal(() => hub.close());
     },
   },
+  ingest: {
+    summary: 'send a capture device\'s video (ultrasound, device video) into a conference over RTP',
+    usage: `hoichan ingest --hub URL --token TOKEN --conference ID --device ID [options]
+
+  --hub URL          the hub, e.g. https://hub.example.vn
+  --token TOKEN      a site token for the conference (hoichan token --role site ...)
+  --conference ID    conference to send into
+  --device ID        the capture device's id, e.g. us-1
+  --name TEXT        shown to viewers (default: 'Ultrasound <device>')
+  --source S         ultrasound (default) | device-video
+  --codec C          VP8 (default) | H264 (baseline, packetization-mode 1)
+  --no-srtp          plain RTP (only on a trusted LAN; SRTP is the default)
+  --input ARGS       ffmpeg input arguments, e.g. "-f v4l2 -i /dev/video0" (default: a simulated ultrasound)
+  --bitrate KBPS     video bitrate (default 1200)
+
+Opens an ingest on the hub (POST /api/conferences/ID/ingests), runs ffmpeg
+towards it, and opens a new one if the hub loses it.`,
+    options: {
+      hub: { type: 'string' },
+      token: { type: 'string' },
+      conference: { type: 'string' },
+      device: { type: 'string' },
+      name: { type: 'string' },
+      source: { type: 'string' },
+      codec: { type: 'string' },
+      'no-srtp': { type: 'boolean' },
+      input: { type: 'string' },
+      bitrate: { type: 'string' },
+    },
+    async run(values) {
+      const required = ['hub', 'token', 'conference', 'device'] as const;
+      for (const key of required) if (!values[key]) throw new UsageError(`--${key} is required`);
+      const source = (values.source as string | undefined) ?? 'ultrasound';
+      if (source !== 'ultrasound' && source !== 'device-video') throw new UsageError('--source must be ultrasound or device-video');
+      const codec = ((values.codec as string | undefined) ?? 'VP8').toUpperCase();
+      if (codec !== 'VP8' && codec !== 'H264') throw new UsageError('--codec must be VP8 or H264');
+      const bitrate = values.bitrate === undefined ? 1200 : Number(values.bitrate);
+      if (!Number.isInteger(bitrate) || bitrate < 100) throw new UsageError('--bitrate must be a whole number of kb/s, at least 100');
+      const { IngestSender } = await import('../devices/video/IngestSender.js');
+      const sender = new IngestSender({
+        hubUrl: (values.hub as string).replace(/\/$/, ''),
+        token: values.token as string,
+        conferenceId: values.conference as string,
+        deviceId: values.device as string,
+        displayName: values.name as string | undefined,
+        source,
+        codec,
+        srtp: !values['no-srtp'],
+        input: values.input ? (values.input as string).split(/\s+/).filter(Boolean) : undefined,
+        bitrateKbps: bitrate,
+      });
+      sender.on('error', (err) => console.error(`hoichan ingest: ${err.message}`));
+      const info = await sender.start();
+      console.error(`hoichan ingest: sending ${codec} to ${info.ip}:${info.port}${info.srtp ? ' (SRTP)' : ''} as ${info.ingestId}`);
+      stopOnSignal(() => sender.stop());
+    },
+  },
   token: {
     summary: 'print a signed access token (JWT) for a user',
     usage: `hoichan token --role ROLE --conference ID --name NAME [--sub ID] [--ttl SECONDS] [--config FILE] [--demo]

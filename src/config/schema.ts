@@ -25,6 +25,8 @@ export const configSchema = z
       initialAvailableOutgoingBitrate: z.number().int().positive(),
       /** mediasoup 3.12 has no ICE consent checks: close a transport this long after ICE disconnects. */
       iceDisconnectedTimeoutMs: z.number().int().min(1000),
+      /** An RTP ingest (ultrasound, device video) that receives nothing for this long is closed. */
+      ingestIdleTimeoutMs: z.number().int().min(1000),
     }),
     auth: z.object({
       jwtSecret: z.string().min(16, 'must be at least 16 characters').nullable(),

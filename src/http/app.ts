@@ -8,6 +8,7 @@ import { AuthError, bearerToken, verifyToken, type Claims } from '../signaling/a
 import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../media/events.js';
+import { ingestRoutes } from './ingestRoutes.js';
 
 /** Built browser client (scripts/build-web.mjs writes it). */
 export const WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
@@ -70,6 +71,8 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry }: HttpD
 
   if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'])));
 
+
+  app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist'])));
 
   if (existsSync(WEB_ROOT)) {
     app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '1h' }));

@@ -6,8 +6,15 @@ import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
 import type { Peer, PeerProducerAppData, PeerTransportAppData, TransportDirection } from './Peer.js';
 import type { MediaWorker, WorkerPool } from './WorkerPool.js';
+import { Peer as PeerClass } from './Peer.js';
+import { ingestPayloadType, ingestRtpParameters, randomSrtpKey, randomSsrc, type IngestInfo, type IngestRequest } from './ingest.js';
 
 export interface ConferenceLimits {
+  /** Where plain (ingest) transports listen, and the address announced to senders. */
+  listenIp: string;
+  announcedIp: string | null;
+  /** An ingest that receives nothing for this long is closed (the capture stopped or moved). */
+  ingestIdleTimeoutMs: number;
   maxIncomingBitrate: number;
   initialAvailableOutgoingBitrate: number;
   iceDisconnectedTimeoutMs: number;
@@ -40,6 +47,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   readonly #limits: ConferenceLimits;
   readonly #log: Logger;
   readonly #peers = new Map<string, Peer>();
+  readonly #ingests = new Map<string, types.PlainTransport>();
   #worker: MediaWorker;
   #router: types.Router;
   #speakerObserver: types.ActiveSpeakerObserver | undefined;
@@ -115,10 +123,110 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return { routerRtpCapabilities, peers: others, producers };
   }
 
+  /**
+   * Opens an RTP ingest: a device (ultrasound, device video) becomes a peer
+   * of the conference whose one producer is fed by a capture sending RTP to a
+   * comedia PlainTransport. Viewers see peerJoined and newProducer as for any
+   * site. The ingest closes when asked, when the conference closes, or after
+   * ingestIdleTimeoutMs without RTP.
+   */
+  async createIngest(request: IngestRequest): Promise<IngestInfo> {
+    if (this.#closed) throw conflict(`conference ${this.id} is closing`);
+    const duplicate = this.peers.find((p) => p.userId === `ingest:${request.deviceId}`);
+    if (duplicate) throw conflict(`device ${request.deviceId} already has an ingest (${duplicate.id}); close it first`);
+    const router = await this.#routerReady;
+    const transport = await router.createPlainTransport({
+      listenIp: { ip: this.#limits.listenIp, announcedIp: this.#limits.announcedIp ?? undefined },
+      // ffmpeg sends RTCP from another source port than RTP; with rtcp-mux,
+      // comedia would pin the first (RTCP) address and drop all the RTP.
+      rtcpMux: false,
+      comedia: true,
+      enableSrtp: request.srtp,
+      srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
+    });
+    const ingestId = `ingest-${transport.id}`;
+    const peer = new PeerClass(ingestId, `ingest:${request.deviceId}`, request.displayName, 'site', () => undefined);
+    try {
+      const srtp = request.srtp ? { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80' as const, keyBase64: randomSrtpKey() } : undefined;
+      // comedia learns the sender's address from its first packet; SRTP needs the sender's key now.
+      if (srtp) await transport.connect({ srtpParameters: srtp });
+      const ssrc = randomSsrc();
+      const producer = (await transport.produce({
+        kind: 'video',
+        rtpParameters: ingestRtpParameters(request.codec, ssrc),
+        appData: { peerId: ingestId, source: request.source, deviceId: request.deviceId },
+      })) as types.Producer<PeerProducerAppData>;
+      peer.producers.set(producer.id, producer);
+      producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
+      transport.observer.once('close', () => {
+        clearInterval(idleTimer);
+        this.removePeer(peer);
+      });
+      const idleTimer = this.#watchIngestIdle(transport);
+      this.#peers.set(peer.id, peer);
+      this.broadcast('peerJoined', peer.summary, peer.id);
+      this.broadcast('newProducer', producerInfo(producer), peer.id);
+      this.#ingests.set(ingestId, transport);
+      this.#log.info({ ingestId, deviceId: request.deviceId, codec: request.codec, srtp: request.srtp }, 'ingest opened');
+      const { localIp, localPort } = transport.tuple;
+      const rtcpPort = transport.rtcpTuple!.localPort;
+      return {
+        ingestId,
+        producerId: producer.id,
+        deviceId: request.deviceId,
+        source: request.source,
+        ip: this.#limits.announcedIp ?? localIp,
+        port: localPort,
+        rtcpPort,
+        codec: request.codec,
+        payloadType: ingestPayloadType(request.codec),
+        ssrc,
+        clockRate: 90000,
+        ...(srtp ? { srtp } : {}),
+      };
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+  }
+
+  ingest(ingestId: string): { ingestId: string; bytesReceived: Promise<number> } | undefined {
+    const transport = this.#ingests.get(ingestId);
+    if (!transport) return undefined;
+    return { ingestId, bytesReceived: transport.getStats().then((stats) => stats[0]?.bytesReceived ?? 0) };
+  }
+
+  closeIngest(ingestId: string): void {
+    const transport = this.#ingests.get(ingestId);
+    if (!transport) throw notFound(`ingest ${ingestId} not found`);
+    transport.close();
+  }
+
+  #watchIngestIdle(transport: types.PlainTransport): NodeJS.Timeout {
+    let lastBytes = -1;
+    const timeout = this.#limits.ingestIdleTimeoutMs;
+    return setInterval(() => {
+      void transport.getStats().then(
+        (stats) => {
+          const bytes = stats[0]?.bytesReceived ?? 0;
+          if (bytes === lastBytes) {
+            this.#log.warn({ transportId: transport.id, idleMs: timeout }, 'ingest received nothing; closing it');
+            transport.close();
+          }
+          lastBytes = bytes;
+        },
+        () => undefined,
+      );
+    }, timeout);
+  }
+
   /** Closes everything the peer owns, tells the others, and closes the conference when it was the last. */
   removePeer(peer: Peer): void {
     if (this.#peers.get(peer.id) !== peer) return;
     this.#peers.delete(peer.id);
+    const ingest = this.#ingests.get(peer.id);
+    this.#ingests.delete(peer.id);
+    ingest?.close();
     peer.close();
     this.broadcast('peerLeft', { peerId: peer.id });
     this.#log.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');

@@ -1,0 +1,88 @@
+import express, { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { HoichanError } from '../common/errors.js';
+import type { ConferenceManager } from '../media/ConferenceManager.js';
+import { canAccessConference, type Claims } from '../signaling/auth.js';
+import { describeIssue } from '../signaling/schemas.js';
+import type { RequestHandler } from 'express';
+
+const ingestBody = z.object({
+  deviceId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -'),
+  displayName: z.string().trim().min(1).max(64).optional(),
+  source: z.enum(['ultrasound', 'device-video']).default('ultrasound'),
+  codec: z.enum(['VP8', 'H264']).default('VP8'),
+  srtp: z.boolean().default(true),
+});
+
+const STATUS: Record<string, number> = { bad_request: 400, forbidden: 403, not_found: 404, conflict: 409 };
+
+function fail(res: Response, err: unknown): void {
+  if (err instanceof HoichanError) {
+    res.status(STATUS[err.code] ?? 500).json({ error: { code: err.code, message: err.message } });
+  } else {
+    res.status(500).json({ error: { code: 'internal', message: 'internal error' } });
+  }
+}
+
+/**
+ * RTP ingest of device video (ultrasound, device-video) into a conference:
+ * a site asks where to send, then points its capture (ffmpeg, an encoder box)
+ * there. `hoichan ingest` does both.
+ */
+export function ingestRoutes(conferences: ConferenceManager, requireSite: RequestHandler): Router {
+  const router = Router();
+  router.use('/api/conferences/:conferenceId/ingests', requireSite, (req: Request, res: Response, next) => {
+    const claims = res.locals.claims as Claims;
+    if (!canAccessConference(claims, req.params.conferenceId!)) {
+      res.status(403).json({ error: { code: 'forbidden', message: `this token does not grant conference ${req.params.conferenceId}` } });
+      return;
+    }
+    next();
+  });
+
+  router.post('/api/conferences/:conferenceId/ingests', express.json({ limit: '16kb' }), async (req, res) => {
+    const parsed = ingestBody.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      res.status(400).json({ error: { code: 'bad_request', message: describeIssue(parsed.error) } });
+      return;
+    }
+    const { deviceId, source, codec, srtp } = parsed.data;
+    try {
+      const conference = await conferences.getOrCreate(req.params.conferenceId!);
+      const displayName = parsed.data.displayName ?? `${source === 'ultrasound' ? 'Ultrasound' : 'Device video'} ${deviceId}`;
+      res.status(201).json(await conference.createIngest({ deviceId, displayName, source, codec, srtp }));
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  router.get('/api/conferences/:conferenceId/ingests/:ingestId', async (req, res) => {
+    const ingest = conferences.get(req.params.conferenceId!)?.ingest(req.params.ingestId!);
+    if (!ingest) {
+      res.status(404).json({ error: { code: 'not_found', message: `ingest ${req.params.ingestId} not found` } });
+      return;
+    }
+    res.json({ ingestId: ingest.ingestId, bytesReceived: await ingest.bytesReceived });
+  });
+
+  router.delete('/api/conferences/:conferenceId/ingests/:ingestId', (req, res) => {
+    try {
+      const conference = conferences.get(req.params.conferenceId!);
+      if (!conference) throw new HoichanError('not_found', `conference ${req.params.conferenceId} not found`);
+      conference.closeIngest(req.params.ingestId!);
+      res.status(204).end();
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  // A JSON body that does not parse is the client's error, said as such.
+  router.use((err: unknown, _req: Request, res: Response, next: express.NextFunction) => {
+    if ((err as { type?: string }).type === 'entity.parse.failed') {
+      res.status(400).json({ error: { code: 'bad_request', message: 'body: not valid JSON' } });
+      return;
+    }
+    next(err);
+  });
+  return router;
+}
