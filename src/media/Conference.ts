@@ -4,9 +4,8 @@ import { badRequest, conflict, forbidden, notFound } from '../common/errors.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
-import type { Peer, PeerProducerAppData, PeerTransportAppData, TransportDirection } from './Peer.js';
+import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';
 import type { MediaWorker, WorkerPool } from './WorkerPool.js';
-import { Peer as PeerClass } from './Peer.js';
 import { ingestPayloadType, ingestRtpParameters, randomSrtpKey, randomSsrc, type IngestInfo, type IngestRequest } from './ingest.js';
 
 export interface ConferenceLimits {
@@ -145,7 +144,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
     });
     const ingestId = `ingest-${transport.id}`;
-    const peer = new PeerClass(ingestId, `ingest:${request.deviceId}`, request.displayName, 'site', () => undefined);
+    const peer = new Peer(ingestId, `ingest:${request.deviceId}`, request.displayName, 'site', () => undefined);
     try {
       const srtp = request.srtp ? { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80' as const, keyBase64: randomSrtpKey() } : undefined;
       // comedia learns the sender's address from its first packet; SRTP needs the sender's key now.
