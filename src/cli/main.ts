@@ -57,6 +57,32 @@ HOICHAN_WORKERS, HOICHAN_JWT_SECRET, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LO
       stopOnSignal(() => hub.close());
     },
   },
+  agent: {
+    summary: 'run a site agent: device drivers, durable journal, uplink to the hub (docs/AGENT.md)',
+    usage: `hoichan agent --config SITE.json
+
+  --config, -c FILE  site config: siteId, conferenceId, hub (url, token or tokenFile, ...),
+                     journal (dir, fsync, maxBytes, ...), devices. See docs/AGENT.md.
+
+Environment: HOICHAN_LOG_LEVEL.`,
+    options: { ...configOption },
+    async run(values) {
+      const file = values.config as string | undefined;
+      if (!file) throw new UsageError('--config is required');
+      const { loadAgentConfig } = await import('../agent/config.js');
+      const { SiteConfigError } = await import('../devices/siteConfig.js');
+      const { SiteAgent } = await import('../agent/SiteAgent.js');
+      let agentConfig;
+      try {
+        agentConfig = await loadAgentConfig(file);
+      } catch (err) {
+        if (err instanceof SiteConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError((err as Error).message);
+        throw err;
+      }
+      const agent = await SiteAgent.start(agentConfig);
+      stopOnSignal(() => agent.stop());
+    },
+  },
   demo: {
     summary: 'run a hub in demo mode and print links to open a demo conference',
     usage: `hoichan demo [--config FILE] [--conference ID]

@@ -6,12 +6,11 @@ import { createHttpApp } from '../http/app.js';
 import { ConferenceManager } from '../media/ConferenceManager.js';
 import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
+import { startDeviceStreams, type DeviceStreams, type UplinkServer } from '../streams/index.js';
 import { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { createLogger } from '../telemetry/logger.js';
 
 const log = createLogger('hub');
-
-const noDevices: DeviceDirectory = { devicesOf: () => [] };
 
 /**
  * The hub process: a worker pool, its conferences, and the HTTP and socket.io
@@ -19,6 +18,10 @@ const noDevices: DeviceDirectory = { devicesOf: () => [] };
  * in reverse order.
  */
 export class Hub {
+  /** Device flow from site agents (namespace /uplink) into conferences. */
+  streams?: DeviceStreams;
+  uplink?: UplinkServer;
+
   private constructor(
     readonly config: HoichanConfig,
     readonly pool: WorkerPool,
@@ -30,7 +33,7 @@ export class Hub {
     readonly telemetry: HubTelemetry,
   ) {}
 
-  static async start(config: HoichanConfig, devices: DeviceDirectory = noDevices): Promise<Hub> {
+  static async start(config: HoichanConfig, devices?: DeviceDirectory): Promise<Hub> {
     if (config.auth.demo) log.warn('DEMO MODE: the built-in JWT secret is public; never run a hospital hub like this');
     const pool = await WorkerPool.create(config.media);
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
@@ -52,7 +55,8 @@ export class Hub {
       // A client whose link blips keeps its socket id, rooms and missed events.
       connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
     });
-    const signaling = new SignalingServer(io, conferences, config, devices);
+    const { streams, uplink } = await startDeviceStreams({ io, conferences, jwtSecret: config.auth.jwtSecret!, redisUrl: config.redis.url });
+    const signaling = new SignalingServer(io, conferences, config, devices ?? streams);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -66,6 +70,8 @@ export class Hub {
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
     });
     const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets, telemetry);
+    hub.streams = streams;
+    hub.uplink = uplink;
     // The device stream service (when this hub has one) reports its own numbers to /api/ops.
     telemetry.deviceStats = () => (hub as { streams?: { stats?: () => unknown } }).streams?.stats?.() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
@@ -84,6 +90,7 @@ export class Hub {
   async close(): Promise<void> {
     this.telemetry.close();
     this.signaling.close();
+    this.uplink?.close();
     this.io.disconnectSockets(true);
     this.conferences.close();
     this.pool.close();
@@ -91,6 +98,7 @@ export class Hub {
     const closed = new Promise<void>((resolve) => this.io.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
+    await this.streams?.close();
     log.info('hub closed');
   }
 }

@@ -18,6 +18,12 @@ const log = createLogger('signaling');
 /** What `join` tells a newcomer about the conference's devices; the device hub provides it. */
 export interface DeviceDirectory {
   devicesOf(conferenceId: string): DeviceInfo[];
+  /**
+   * Called at the end of a successful join: sends the newcomer its device
+   * replay through notify (after the join reply). `resume` is the client's
+   * handshake `auth.deviceSeqs` ({ deviceId: lastSeqSeen }), unvalidated.
+   */
+  replay?(conferenceId: string, peerId: string, notify: PeerNotify, resume: unknown): void;
 }
 
 export type Ack = (response: { ok: true; [key: string]: unknown } | { ok: false; error: { code: ErrorCode; message: string } }) => void;
@@ -212,6 +218,7 @@ export class SignalingServer {
     const data = socket.data as SessionData;
     data.peerId = peerId;
     data.conferenceId = conference.id;
+    this.#devices.replay?.(conference.id, peerId, this.notifierFor(peerId), socket.handshake.auth?.deviceSeqs);
     return {
       peerId,
       role: claims.role,

@@ -1,0 +1,84 @@
+// The site agent: the site's device drivers write into the durable journal
+// (so a device is acknowledged only once its readings are on disk), and the
+// uplink carries the journal to the hub. docs/AGENT.md is the operator's guide.
+
+import type { ReadingSink, DeviceReadingBody } from '../devices/driver.js';
+import { DeviceRegistry, defaultDriverFactories, type DriverFactories } from '../devices/registry.js';
+import { Journal } from './journal/index.js';
+import { deviceMetrics } from '../telemetry/deviceMetrics.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import type { AgentConfig } from './config.js';
+import { UplinkClient } from './uplink/UplinkClient.js';
+
+export interface SiteAgentOptions {
+  factories?: DriverFactories;
+  logger?: Logger;
+}
+
+export class SiteAgent {
+  readonly #log: Logger;
+  #depthTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly config: AgentConfig,
+    readonly journal: Journal,
+    readonly registry: DeviceRegistry,
+    readonly uplink: UplinkClient,
+    log: Logger,
+  ) {
+    this.#log = log;
+  }
+
+  static async start(config: AgentConfig, options: SiteAgentOptions = {}): Promise<SiteAgent> {
+    const log = options.logger ?? createLogger('agent', { siteId: config.site.siteId });
+    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes } = config.journal;
+    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes });
+    let uplink: UplinkClient | undefined;
+    // Drivers ack their devices when accept() resolves, i.e. once the journal has the readings on disk.
+    const sink: ReadingSink = {
+      async accept(bodies: DeviceReadingBody[]): Promise<void> {
+        const readings = await journal.append(bodies);
+        uplink?.offer(readings);
+      },
+    };
+    let registry: DeviceRegistry;
+    try {
+      registry = new DeviceRegistry(config.site, sink, options.factories ?? defaultDriverFactories);
+    } catch (err) {
+      await journal.close();
+      throw err;
+    }
+    uplink = new UplinkClient({
+      siteId: config.site.siteId,
+      hub: config.hub,
+      journal,
+      devices: () => registry.devices(),
+      parseErrors: () => {
+        const totals: Record<string, number> = {};
+        for (const entry of registry.counters()) totals[entry.protocol] = (totals[entry.protocol] ?? 0) + entry.counters.framesRejected;
+        return totals;
+      },
+      logger: log.child({ component: 'uplink' }),
+    });
+    const agent = new SiteAgent(config, journal, registry, uplink, log);
+    registry.on('status', (info) => {
+      log.info({ deviceId: info.deviceId, status: info.status, reason: info.reason }, 'device status');
+      uplink.statusChanged();
+    });
+    journal.on('dropped', (deviceId, range) => log.warn({ deviceId, ...range }, 'journal cap dropped waveforms; the hub gets a gap notice'));
+    uplink.start();
+    await registry.start();
+    agent.#depthTimer = setInterval(() => deviceMetrics.journalDepth.set({ site: config.site.siteId }, journal.depth().pending), 5000);
+    agent.#depthTimer.unref();
+    log.info({ devices: registry.devices().length, journal: dir, hub: config.hub.url }, 'site agent started');
+    return agent;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#depthTimer);
+    await this.registry.stop();
+    await this.uplink.stop();
+    await this.journal.close();
+    this.#log.info('site agent stopped');
+  }
+}

@@ -1,0 +1,71 @@
+// The agent's sections of the site config (`hub` and `journal`; devices are
+// validated by src/devices/siteConfig.ts). docs/AGENT.md documents each key.
+
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { describeIssues, loadSiteConfig, SiteConfigError, type SiteConfig } from '../devices/siteConfig.js';
+
+export const hubSettingsSchema = z
+  .object({
+    /** Hub base URL, e.g. https://hub.example.org (the agent connects to <url>/uplink). */
+    url: z.string().url(),
+    /** A site JWT (`hoichan token --role site --sub <siteId>`), or tokenFile: a file holding one, re-read at every connect. */
+    token: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+    /** Backlog (readings the hub has not had) is sent at most this fast; live readings are not limited. */
+    catchUpReadingsPerSecond: z.number().positive().default(2000),
+    /** Readings per batch. */
+    batchReadings: z.number().int().min(1).max(1000).default(200),
+    /** Batches per device sent and not yet acknowledged. */
+    windowBatches: z.number().int().min(1).max(64).default(4),
+    /** No ack within this: the link is considered dead and the agent reconnects. */
+    ackTimeoutMs: z.number().int().min(1000).default(15_000),
+    /** Reconnect delay: exponential from min to max, with full jitter. */
+    reconnectMinMs: z.number().int().min(10).default(500),
+    reconnectMaxMs: z.number().int().min(100).default(30_000),
+    /** How often journal depth and driver counters are reported. */
+    statusIntervalMs: z.number().int().min(200).default(5000),
+  })
+  .strict()
+  .refine((h) => (h.token === undefined) !== (h.tokenFile === undefined), { message: 'Give exactly one of token or tokenFile' });
+
+export const journalSettingsSchema = z
+  .object({
+    dir: z.string().min(1),
+    fsync: z.enum(['always', 'interval', 'never']).default('interval'),
+    fsyncIntervalMs: z.number().int().positive().default(100),
+    maxBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024),
+    segmentBytes: z.number().int().min(4096).default(8 * 1024 * 1024),
+  })
+  .strict();
+
+export type HubSettings = z.output<typeof hubSettingsSchema>;
+export type HubSettingsInput = z.input<typeof hubSettingsSchema>;
+export type JournalSettings = z.output<typeof journalSettingsSchema>;
+
+export interface AgentConfig {
+  site: SiteConfig;
+  hub: HubSettings;
+  journal: JournalSettings;
+}
+
+/** Validates the agent's sections of a parsed site config; throws SiteConfigError naming each bad key. */
+export function agentConfigOf(site: SiteConfig, source = 'site config'): AgentConfig {
+  const problems: string[] = [];
+  const hub = hubSettingsSchema.safeParse(site.hub);
+  if (!hub.success) problems.push(...describeIssues(hub.error).map((p) => `hub.${p.replace(/^\(root\): /, '')}`));
+  const journal = journalSettingsSchema.safeParse(site.journal);
+  if (!journal.success) problems.push(...describeIssues(journal.error).map((p) => `journal.${p.replace(/^\(root\): /, '')}`));
+  if (!hub.success || !journal.success) throw new SiteConfigError(source, problems);
+  return { site, hub: hub.data, journal: journal.data };
+}
+
+export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+  return agentConfigOf(await loadSiteConfig(file), file);
+}
+
+/** The site token: inline, or read from tokenFile now (so a rotated file is picked up at the next connect). */
+export async function readToken(hub: HubSettings): Promise<string> {
+  if (hub.token) return hub.token;
+  return (await readFile(hub.tokenFile!, 'utf8')).trim();
+}

@@ -1,0 +1,335 @@
+// The agent's side of the uplink: one socket.io connection to <hub>/uplink,
+// re-made with exponential backoff and jitter whenever it drops. At each
+// connect: clock exchange, hello (the hub answers where each device resumes),
+// then per device a window of batches in seq order, each acked by the hub
+// with its stored watermark, which the journal then records. Any refused
+// batch or missing ack makes the agent reconnect and resend from the last ack.
+
+import { EventEmitter } from 'node:events';
+import { io, type Socket } from 'socket.io-client';
+import type { DeviceInfo, Reading } from '../../devices/reading.js';
+import { UPLINK_NAMESPACE, UPLINK_PROTOCOL_VERSION, type HelloMessage, type HelloResult, type StatusMessage, type UplinkReply } from '../../streams/protocol.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { readToken, type HubSettings } from '../config.js';
+import { Backoff } from './backoff.js';
+import { bestEstimate, type ClockEstimate, type ClockSample } from './clock.js';
+import { BacklogBudget, DeviceOutbox, type OutboxJournal } from './DeviceOutbox.js';
+
+/** The journal as the uplink uses it. */
+export interface UplinkJournal extends OutboxJournal {
+  ack(deviceId: string, seq: number): Promise<void>;
+  ackedSeq(deviceId: string): number;
+  depth(): { devices: Record<string, { pending: number }>; pending: number; bytes: number };
+}
+
+export interface UplinkClientOptions {
+  siteId: string;
+  hub: HubSettings;
+  journal: UplinkJournal;
+  /** The site's devices as configured, with their current status. */
+  devices: () => DeviceInfo[];
+  /** Frames rejected per protocol since start (driver counters), reported to the hub. */
+  parseErrors?: () => Record<string, number>;
+  logger: Logger;
+}
+
+export interface UplinkClientEvents {
+  connected: [ClockEstimate];
+  disconnected: [reason: string];
+  /** The hub stored everything of deviceId up to seq. */
+  acked: [deviceId: string, seq: number];
+}
+
+const CLOCK_ROUNDS = 5;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export class UplinkClient extends EventEmitter<UplinkClientEvents> {
+  readonly #o: UplinkClientOptions;
+  readonly #log: Logger;
+  readonly #outboxes = new Map<string, DeviceOutbox>();
+  readonly #budget: BacklogBudget;
+  readonly #backoff: Backoff;
+  #socket: Socket | undefined;
+  /** Bumped per connection, so callbacks of an old connection do nothing. */
+  #epoch = 0;
+  #ready = false;
+  #stopped = true;
+  #clock: ClockEstimate | undefined;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #statusSoon: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  readonly #journalAcking = new Set<string>();
+
+  constructor(options: UplinkClientOptions) {
+    super();
+    this.#o = options;
+    this.#log = options.logger;
+    this.#budget = new BacklogBudget(options.hub.catchUpReadingsPerSecond);
+    this.#backoff = new Backoff(options.hub.reconnectMinMs, options.hub.reconnectMaxMs);
+  }
+
+  get connected(): boolean {
+    return this.#ready;
+  }
+
+  get clock(): ClockEstimate | undefined {
+    return this.#clock;
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#loop = this.#connectLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#socket?.disconnect();
+    this.#wake?.();
+    clearInterval(this.#statusTimer);
+    clearTimeout(this.#statusSoon);
+    await this.#loop;
+  }
+
+  /** Readings just made durable by the journal (the live path). */
+  offer(readings: readonly Reading[]): void {
+    const byDevice = new Map<string, Reading[]>();
+    for (const r of readings) {
+      let list = byDevice.get(r.deviceId);
+      if (!list) byDevice.set(r.deviceId, (list = []));
+      list.push(r);
+    }
+    for (const [deviceId, list] of byDevice) {
+      const outbox = this.#outbox(deviceId);
+      outbox.offer(list);
+      if (!this.#ready || !outbox.accepted) continue;
+      for (const r of list) {
+        // An alarm must not wait behind its device's backlog: a notice goes now, the reading in order later.
+        if (r.kind === 'alarm' && outbox.isBehind(r.seq, this.#o.hub.batchReadings)) {
+          this.#socket?.emit('alarm', { deviceId, reading: r }, () => undefined);
+        }
+      }
+      void this.#pump(outbox);
+    }
+  }
+
+  /** A device's status changed: tell the hub soon (coalesced). */
+  statusChanged(): void {
+    if (!this.#ready || this.#statusSoon) return;
+    this.#statusSoon = setTimeout(() => {
+      this.#statusSoon = undefined;
+      this.#sendStatus();
+    }, 50);
+  }
+
+  /** Per device: cursor, ack, batches in flight. */
+  outboxes(): Array<{ deviceId: string; cursor: number; acked: number; inFlight: number }> {
+    return [...this.#outboxes.values()].map((o) => ({ deviceId: o.deviceId, cursor: o.cursor, acked: o.acked, inFlight: o.inFlight }));
+  }
+
+  // ---- connection --------------------------------------------------------
+
+  async #connectLoop(): Promise<void> {
+    while (!this.#stopped) {
+      let reason: string;
+      try {
+        reason = await this.#session();
+      } catch (err) {
+        reason = (err as Error).message;
+      }
+      this.#ready = false;
+      clearInterval(this.#statusTimer);
+      this.#socket?.removeAllListeners();
+      this.#socket?.disconnect();
+      this.#socket = undefined;
+      if (this.#stopped) break;
+      const delay = this.#backoff.next();
+      this.#log.warn({ reason, retryInMs: delay }, 'uplink down; reconnecting');
+      this.emit('disconnected', reason);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** One connection, from connect to disconnect; resolves with why it ended. */
+  async #session(): Promise<string> {
+    const token = await readToken(this.#o.hub);
+    const epoch = ++this.#epoch;
+    const socket = io(new URL(UPLINK_NAMESPACE, this.#o.hub.url).href, {
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: HANDSHAKE_TIMEOUT_MS,
+    });
+    this.#socket = socket;
+    const ended = new Promise<string>((resolve) => {
+      socket.once('disconnect', (reason) => resolve(`disconnected: ${reason}`));
+      socket.once('connect_error', (err) => resolve(`connect failed: ${err.message}`));
+    });
+    const connected = new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(true));
+      void ended.then(() => resolve(false));
+    });
+    if (!(await connected) || this.#stopped) return ended;
+
+    this.#clock = await this.#measureClock(socket);
+    const hello = await this.#hello(socket, this.#clock);
+    if (epoch !== this.#epoch) return ended;
+    for (const outbox of this.#outboxes.values()) outbox.accepted = false;
+    for (const { deviceId, acked } of hello.devices) {
+      const outbox = this.#outbox(deviceId);
+      outbox.reset(acked);
+      this.#recordAck(outbox);
+    }
+    for (const r of hello.rejected) this.#log.error({ deviceId: r.deviceId, code: r.code, why: r.message }, 'hub refused a device; its readings stay in the journal');
+    this.#ready = true;
+    this.#backoff.reset();
+    this.#log.info({ hub: this.#o.hub.url, devices: hello.devices.length, clockOffsetMs: Math.round(this.#clock.offsetMs), rttMs: Math.round(this.#clock.rttMs) }, 'uplink connected');
+    this.emit('connected', this.#clock);
+    this.#sendStatus();
+    this.#statusTimer = setInterval(() => this.#sendStatus(), this.#o.hub.statusIntervalMs);
+    for (const outbox of this.#outboxes.values()) void this.#pump(outbox);
+    return ended;
+  }
+
+  async #measureClock(socket: Socket): Promise<ClockEstimate> {
+    const samples: ClockSample[] = [];
+    for (let i = 0; i < CLOCK_ROUNDS; i++) {
+      const t0 = Date.now();
+      const reply = (await socket.timeout(HANDSHAKE_TIMEOUT_MS).emitWithAck('clock', { t0 })) as UplinkReply<{ t1: number; t2: number }>;
+      const t3 = Date.now();
+      if (!reply.ok) throw new Error(`clock refused: ${reply.error.message}`);
+      samples.push({ t0, t1: reply.t1, t2: reply.t2, t3 });
+    }
+    return bestEstimate(samples)!;
+  }
+
+  async #hello(socket: Socket, clock: ClockEstimate): Promise<HelloResult> {
+    const { journal } = this.#o;
+    const message: HelloMessage = {
+      version: UPLINK_PROTOCOL_VERSION,
+      siteId: this.#o.siteId,
+      clock,
+      devices: this.#o.devices().map((d) => ({
+        deviceId: d.deviceId,
+        conferenceId: d.conferenceId,
+        type: d.type,
+        model: d.model,
+        protocol: d.protocol as HelloMessage['devices'][number]['protocol'],
+        status: d.status,
+        ...(d.reason !== undefined ? { reason: d.reason } : {}),
+        channels: d.channels,
+        acked: journal.ackedSeq(d.deviceId),
+        lastSeq: journal.lastSeq(d.deviceId),
+      })),
+    };
+    const reply = (await socket.timeout(HANDSHAKE_TIMEOUT_MS).emitWithAck('hello', message)) as UplinkReply<HelloResult>;
+    if (!reply.ok) throw new Error(`hello refused: ${reply.error.code}: ${reply.error.message}`);
+    return reply;
+  }
+
+  // ---- sending -----------------------------------------------------------
+
+  async #pump(outbox: DeviceOutbox): Promise<void> {
+    const { batchReadings, windowBatches, ackTimeoutMs } = this.#o.hub;
+    const epoch = this.#epoch;
+    const socket = this.#socket;
+    if (outbox.pumping) {
+      outbox.pumpAgain = true; // picked up when the running pump finishes
+      return;
+    }
+    outbox.pumping = true;
+    outbox.pumpAgain = false;
+    try {
+      while (this.#ready && socket && epoch === this.#epoch && outbox.accepted && outbox.inFlight < windowBatches) {
+        const next = await outbox.next(batchReadings, this.#budget);
+        if (epoch !== this.#epoch || !this.#ready) return;
+        if (next.kind === 'idle') return;
+        if (next.kind === 'throttled') {
+          setTimeout(() => void this.#pump(outbox), next.retryMs).unref();
+          return;
+        }
+        const { batch } = next;
+        outbox.cursor = batch.to;
+        outbox.inFlight++;
+        socket.timeout(ackTimeoutMs).emit('batch', batch, (err: Error | null, reply: UplinkReply<{ acked: number }>) => {
+          if (epoch !== this.#epoch) return;
+          outbox.inFlight--;
+          if (err) return this.#resync(socket, `no ack for ${batch.deviceId} ${batch.from}..${batch.to} within ${ackTimeoutMs} ms`);
+          if (!reply.ok) {
+            this.#log.error({ deviceId: batch.deviceId, from: batch.from, to: batch.to, code: reply.error.code, why: reply.error.message }, 'hub refused a batch');
+            return this.#resync(socket, `batch refused: ${reply.error.code}`);
+          }
+          if (reply.acked > outbox.acked) {
+            outbox.acked = reply.acked;
+            this.#recordAck(outbox);
+            this.emit('acked', outbox.deviceId, reply.acked);
+          }
+          void this.#pump(outbox);
+        });
+      }
+    } catch (err) {
+      this.#log.error({ deviceId: outbox.deviceId, err: (err as Error).message }, 'reading the journal for the uplink failed');
+      this.#resync(socket, 'journal read failed');
+    } finally {
+      outbox.pumping = false;
+      if (outbox.pumpAgain) void this.#pump(outbox);
+    }
+  }
+
+  /** Something is off on this connection: start a new one and resend from the last ack. */
+  #resync(socket: Socket | undefined, why: string): void {
+    if (socket !== this.#socket || !socket) return;
+    this.#log.warn({ why }, 'uplink resync');
+    socket.disconnect();
+  }
+
+  /** Writes the hub's ack to the journal (one write in flight per device; later acks coalesce). */
+  #recordAck(outbox: DeviceOutbox): void {
+    const { journal } = this.#o;
+    const id = outbox.deviceId;
+    if (this.#journalAcking.has(id)) return;
+    const target = Math.min(outbox.acked, journal.lastSeq(id));
+    if (target <= journal.ackedSeq(id)) return;
+    this.#journalAcking.add(id);
+    journal
+      .ack(id, target)
+      .catch((err: Error) => this.#log.warn({ deviceId: id, err: err.message }, 'journal ack failed'))
+      .finally(() => {
+        this.#journalAcking.delete(id);
+        if (Math.min(outbox.acked, journal.lastSeq(id)) > journal.ackedSeq(id) && !this.#stopped) this.#recordAck(outbox);
+      });
+  }
+
+  #sendStatus(): void {
+    const socket = this.#socket;
+    if (!this.#ready || !socket) return;
+    const depth = this.#o.journal.depth();
+    const message: StatusMessage = {
+      devices: this.#o.devices().map((d) => ({ deviceId: d.deviceId, status: d.status, ...(d.reason !== undefined ? { reason: d.reason } : {}), channels: d.channels })),
+      journal: {
+        pending: depth.pending,
+        bytes: depth.bytes,
+        devices: Object.fromEntries(Object.entries(depth.devices).map(([id, d]) => [id, d.pending])),
+      },
+      ...(this.#o.parseErrors ? { parseErrors: this.#o.parseErrors() } : {}),
+    };
+    socket.emit('status', message, (reply: UplinkReply) => {
+      if (!reply.ok) this.#log.warn({ code: reply.error.code, why: reply.error.message }, 'hub refused a status report');
+    });
+  }
+
+  #outbox(deviceId: string): DeviceOutbox {
+    let outbox = this.#outboxes.get(deviceId);
+    if (!outbox) this.#outboxes.set(deviceId, (outbox = new DeviceOutbox(deviceId, this.#o.journal)));
+    return outbox;
+  }
+}
