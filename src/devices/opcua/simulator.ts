@@ -1,3 +1,4 @@
+import { seededRandom } from '../simulation/random.js';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,18 +126,6 @@ function parseSimulatorArgs(argv: string[]): OpcuaSimulatorOptions {
     pkiDir: values['pki-dir'],
     seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : num('seed', values.seed, 0),
     ...(user ? { user } : {}),
-  };
-}
-
-/** mulberry32: small, seedable, good enough for vital-sign jitter. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

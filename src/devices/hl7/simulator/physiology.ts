@@ -1,16 +1,6 @@
 // Slowly varying vital signs and synthetic waveforms for the simulator.
 
-/** Small seeded PRNG (mulberry32) so runs can be reproduced. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../simulation/random.js';
 
 /** A value that wanders around a mean and stays within bounds (mean-reverting random walk). */
 class Wander {

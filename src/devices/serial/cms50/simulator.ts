@@ -4,7 +4,7 @@ import { createLogger } from '../../../telemetry/logger.js';
 import { FaultInjector } from '../sim/faults.js';
 import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from '../sim/options.js';
 import { PacedLoop } from '../sim/paced-loop.js';
-import { randomInt, seededRandom, type Random } from '../sim/rng.js';
+import { randomInt, seededRandom, type Random } from '../../simulation/random.js';
 import { SimPort } from '../sim/sim-port.js';
 import { PlethModel } from './pleth-model.js';
 

@@ -1,4 +1,4 @@
-import type { Random } from '../sim/rng.js';
+import type { Random } from '../../simulation/random.js';
 
 /** One Gaussian wave of the beat template: amplitude (mV), centre and width (s, relative to R). */
 interface Wave {

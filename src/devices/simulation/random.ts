@@ -1,4 +1,4 @@
-/** Small seeded PRNG (mulberry32) so simulator faults and fuzz runs are reproducible. */
+/** Small seeded PRNG (mulberry32), shared by every simulator, so faults, jitter and fuzz runs are reproducible. */
 export type Random = () => number;
 
 export function seededRandom(seed: number): Random {
