@@ -71,11 +71,14 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry }: HttpD
 
   if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'])));
 
-
   app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist'])));
 
   if (existsSync(WEB_ROOT)) {
     app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '1h' }));
+    // Client-side views (web/src/router.ts): the page picks the view from the path.
+    app.get(['/conference/:id', '/site/:id', '/ops'], (_req, res) => {
+      res.set('cache-control', 'no-cache').sendFile(join(WEB_ROOT, 'index.html'));
+    });
   }
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });

@@ -1,0 +1,541 @@
+import { Device } from 'mediasoup-client';
+import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
+import type { DeviceInfo, JoinReply, PeerEventMap, PeerSummary, ProducerInfo, ProducerSource, Reading } from '../contract';
+import { RequestFailed, SignalingClient } from '../signaling';
+import { telemetry } from '../telemetry';
+import { Emitter } from '../ui/emitter';
+
+interface TransportOptions {
+  id: string;
+  iceParameters: any;
+  iceCandidates: any[];
+  dtlsParameters: any;
+}
+
+export type ConnectionState = 'connecting' | 'joining' | 'live' | 'reconnecting' | 'disconnected' | 'left' | 'error';
+
+/** What the viewer asked to receive: everything, the lowest simulcast layer, or no video at all. */
+export type ReceiveMode = 'full' | 'low' | 'audio';
+
+export interface RemoteConsumer {
+  consumer: Consumer;
+  info: ProducerInfo;
+}
+
+export type SessionEvents = {
+  state: [ConnectionState, string?];
+  joined: [JoinReply];
+  peerJoined: [PeerSummary];
+  peerLeft: [string];
+  consumerAdded: [RemoteConsumer];
+  consumerRemoved: [RemoteConsumer];
+  localMedia: [MediaStream | undefined];
+  ownProducersChanged: [];
+  activeSpeaker: [string];
+  devices: [DeviceInfo[]];
+  deviceStatus: [DeviceInfo];
+  deviceReadings: [string, Reading[]];
+};
+
+export interface SessionOptions {
+  token: string;
+  conferenceId: string;
+  displayName: string;
+  /** Camera/microphone to open (from the site's device picker); undefined = default. */
+  cameraId?: string;
+  microphoneId?: string;
+}
+
+// Two simulcast layers (Chromium allows two at 640x480): the low one is what
+// the low-bandwidth switch asks for with setConsumerLayers(spatialLayer 0).
+const CAMERA_ENCODINGS = [
+  { scaleResolutionDownBy: 2, maxBitrate: 150_000 },
+  { scaleResolutionDownBy: 1, maxBitrate: 900_000 },
+];
+
+// A transport that stays 'disconnected' this long gets an ICE restart without
+// waiting for 'failed' (Chromium takes ~30 s to declare failure).
+const ICE_RESTART_AFTER_DISCONNECTED_MS = 2500;
+
+/**
+ * One peer's life in a conference over the public contract (DESIGN.md 3): join,
+ * a send and a recv transport, own producers, consumers of everyone else, and
+ * recovery after network drops. Views listen to its events and call its actions.
+ */
+export class ConferenceSession extends Emitter<SessionEvents> {
+  readonly signaling: SignalingClient;
+  readonly peers = new Map<string, PeerSummary>();
+  readonly producers = new Map<string, ProducerInfo>();
+  readonly consumers = new Map<string, RemoteConsumer>();
+  readonly ownProducers = new Map<ProducerSource, Producer>();
+  state: ConnectionState = 'connecting';
+  receiveMode: ReceiveMode = 'full';
+  localStream: MediaStream | undefined;
+  micEnabled = true;
+  cameraEnabled = true;
+
+  readonly #options: SessionOptions;
+  readonly #device = new Device();
+  #sendTransport: Transport | undefined;
+  #recvTransport: Transport | undefined;
+  #screenTrack: MediaStreamTrack | undefined;
+  #joined = false;
+  #left = false;
+  #sessionLost = false;
+  #queue: Promise<void> = Promise.resolve();
+  readonly #iceTimers = new Map<string, number>();
+
+  constructor(options: SessionOptions) {
+    super();
+    this.#options = options;
+    this.signaling = new SignalingClient(options.token);
+    this.#listen();
+    // Closing or reloading the page ends the session now (a deliberate disconnect),
+    // rather than leaving a ghost tile for the hub's reconnect grace period.
+    window.addEventListener('pagehide', () => this.signaling.socket.disconnect());
+    telemetry.stats = () => this.#consumerStats();
+  }
+
+  get peerId(): string {
+    return telemetry.peerId;
+  }
+
+  get sendTransport(): Transport | undefined {
+    return this.#sendTransport;
+  }
+
+  get recvTransport(): Transport | undefined {
+    return this.#recvTransport;
+  }
+
+  get sharingScreen(): boolean {
+    return this.ownProducers.has('screen');
+  }
+
+  // ---- actions ----
+
+  async setMicEnabled(on: boolean): Promise<void> {
+    this.micEnabled = on;
+    await this.#setProducerPaused('microphone', !on);
+  }
+
+  async setCameraEnabled(on: boolean): Promise<void> {
+    this.cameraEnabled = on;
+    await this.#setProducerPaused('camera', !on);
+  }
+
+  async startScreenShare(): Promise<void> {
+    if (this.sharingScreen || !this.#sendTransport) return;
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    this.#screenTrack = track;
+    track.addEventListener('ended', () => void this.stopScreenShare());
+    await this.#run(() => this.#produce(track, 'screen'));
+  }
+
+  async stopScreenShare(): Promise<void> {
+    const producer = this.ownProducers.get('screen');
+    this.#screenTrack?.stop();
+    this.#screenTrack = undefined;
+    if (!producer) return;
+    this.ownProducers.delete('screen');
+    producer.close();
+    this.emit('ownProducersChanged');
+    await this.signaling.request('closeProducer', { producerId: producer.id }).catch(() => undefined);
+  }
+
+  /** Switches what this viewer receives; 'audio' rebuilds the recv transport so video stops flowing. */
+  setReceiveMode(mode: ReceiveMode): Promise<void> {
+    const previous = this.receiveMode;
+    this.receiveMode = mode;
+    return this.#run(async () => {
+      if (!this.#joined) return;
+      if (mode === 'audio') {
+        // The contract has no closeConsumer: a fresh recv transport with audio
+        // consumers only is the way to stop video. The hub closes the old one
+        // when its DTLS closes and tells us with transportClosed (ignored).
+        await this.#rebuildRecvTransport();
+        return;
+      }
+      if (previous === 'audio') for (const info of this.producers.values()) await this.#consumeSafely(info);
+      for (const entry of this.consumers.values()) await this.#applyLayers(entry);
+    });
+  }
+
+  /** Replaces the camera or microphone track (device picker) without renegotiating. */
+  async switchInput(kind: 'audio' | 'video', deviceId: string): Promise<void> {
+    if (kind === 'audio') this.#options.microphoneId = deviceId;
+    else this.#options.cameraId = deviceId;
+    const constraints = kind === 'audio' ? { audio: { deviceId: { exact: deviceId } } } : { video: { deviceId: { exact: deviceId }, width: 640, height: 480 } };
+    const fresh = await navigator.mediaDevices.getUserMedia(constraints);
+    const track = fresh.getTracks()[0]!;
+    const source: ProducerSource = kind === 'audio' ? 'microphone' : 'camera';
+    const old = this.localStream?.getTracks().find((t) => t.kind === kind);
+    if (old) {
+      this.localStream!.removeTrack(old);
+      old.stop();
+    }
+    this.localStream ??= new MediaStream();
+    this.localStream.addTrack(track);
+    track.enabled = kind === 'audio' ? this.micEnabled : this.cameraEnabled;
+    const producer = this.ownProducers.get(source);
+    if (producer) await producer.replaceTrack({ track });
+    else await this.#run(() => this.#produce(track, source));
+    this.emit('localMedia', this.localStream);
+  }
+
+  async leave(): Promise<void> {
+    this.#left = true;
+    await this.signaling.request('leave', {}, 3000).catch(() => undefined);
+    this.#closeMedia();
+    this.localStream?.getTracks().forEach((t) => t.stop());
+    this.localStream = undefined;
+    this.emit('localMedia', undefined);
+    this.signaling.socket.disconnect();
+    this.#joined = false;
+    this.#setState('left');
+  }
+
+  /** After leave(): connect and join again with the same token. */
+  rejoin(): void {
+    this.#left = false;
+    telemetry.peerId = '';
+    this.#setState('connecting');
+    this.signaling.socket.connect();
+  }
+
+  // ---- signaling events ----
+
+  #listen(): void {
+    const socket = this.signaling.socket;
+    socket.onAny((name: string, data: unknown) => {
+      // Device readings are many per second: keep their shape, not their samples.
+      const entry = name === 'deviceReadings' ? { name, data: { deviceId: (data as { deviceId: string }).deviceId } } : { name, data };
+      telemetry.events.push(entry);
+      if (telemetry.events.length > 2000) telemetry.events.splice(0, 1000);
+    });
+    const on = <E extends keyof PeerEventMap>(event: E, handler: (data: PeerEventMap[E]) => void) =>
+      socket.on(event as string, handler as (data: unknown) => void);
+
+    on('peerJoined', (p) => {
+      this.peers.set(p.peerId, p);
+      this.emit('peerJoined', p);
+    });
+    on('peerLeft', ({ peerId }) => {
+      this.peers.delete(peerId);
+      this.emit('peerLeft', peerId);
+    });
+    on('newProducer', (info) => {
+      this.producers.set(info.producerId, info);
+      void this.#run(() => this.#consumeSafely(info));
+    });
+    on('producerClosed', ({ producerId }) => {
+      this.producers.delete(producerId);
+      for (const [source, own] of this.ownProducers) {
+        if (own.id !== producerId) continue;
+        // The hub lost it (worker restart) without our asking: publish again.
+        own.close();
+        this.ownProducers.delete(source);
+        const track = source === 'screen' ? this.#screenTrack : this.localStream?.getTracks().find((t) => sourceOf(t) === source);
+        if (track && track.readyState === 'live') void this.#run(() => this.#produce(track, source));
+      }
+    });
+    on('consumerClosed', ({ consumerId }) => this.#dropConsumer(consumerId));
+    on('transportClosed', ({ transportId }) => {
+      // Only our current transports matter; an abandoned one closing is expected.
+      if (transportId === this.#sendTransport?.id) {
+        this.#setState('reconnecting');
+        void this.#run(async () => {
+          await this.#rebuildSendTransport();
+          this.#setState('live');
+        });
+      } else if (transportId === this.#recvTransport?.id) {
+        this.#setState('reconnecting');
+        void this.#run(async () => {
+          await this.#rebuildRecvTransport();
+          this.#setState('live');
+        });
+      }
+    });
+    on('activeSpeaker', ({ peerId }) => this.emit('activeSpeaker', peerId));
+    on('deviceStatus', (info) => this.emit('deviceStatus', info));
+    on('deviceReadings', ({ deviceId, readings }) => this.emit('deviceReadings', deviceId, readings));
+
+    socket.on('connect_error', (err) => {
+      if (err.message === 'unauthorized') {
+        socket.disconnect();
+        this.#setState('error', 'unauthorized');
+      } else if (this.#joined) this.#setState('disconnected');
+    });
+    socket.on('disconnect', (reason) => {
+      if (this.#left || this.state === 'error') return;
+      this.#setState('disconnected');
+      if (reason === 'io server disconnect') {
+        // The hub ended our session (restart, drain): socket.io does not retry
+        // that by itself, and the peer is gone on the hub even if socket.io
+        // later reports the connection as recovered.
+        this.#sessionLost = true;
+        window.setTimeout(() => socket.connect(), 1000 + Math.random() * 1000);
+      }
+    });
+    socket.io.on('reconnect_attempt', () => {
+      if (!this.#left) this.#setState('reconnecting');
+    });
+    socket.on('connect', () => {
+      if (this.#left) return;
+      if (!this.#joined) {
+        void this.#run(() => this.#join());
+        return;
+      }
+      this.#setState('reconnecting');
+      const sessionLost = this.#sessionLost || !socket.recovered;
+      this.#sessionLost = false;
+      void this.#run(async () => {
+        // Recovered: same session on the hub, only the network path changed.
+        if (!sessionLost && (await this.#restartAllIce())) {
+          this.#setState('live');
+          return;
+        }
+        // The hub dropped our session: join again from scratch.
+        this.#closeMedia();
+        this.#joined = false;
+        await this.#join();
+      });
+    });
+  }
+
+  /** ICE restart on both transports; false when the hub no longer knows this peer. */
+  async #restartAllIce(): Promise<boolean> {
+    for (const transport of [this.#sendTransport, this.#recvTransport]) {
+      if (!transport || transport.closed) continue;
+      try {
+        const { iceParameters } = await this.signaling.request<{ iceParameters: any }>('restartIce', { transportId: transport.id });
+        await transport.restartIce({ iceParameters });
+      } catch (err) {
+        if (err instanceof RequestFailed && err.code === 'bad_request') return false; // "join a conference first"
+        if (!(err instanceof RequestFailed && err.code === 'not_found')) throw err; // not_found: transportClosed rebuilds it
+      }
+    }
+    return true;
+  }
+
+  // ---- join and media setup ----
+
+  async #join(): Promise<void> {
+    this.#setState('joining');
+    telemetry.joinRequestedAt ||= performance.now();
+    const joined = await this.signaling.request<JoinReply>('join', {
+      conferenceId: this.#options.conferenceId,
+      displayName: this.#options.displayName,
+    });
+    telemetry.joinedAt ||= performance.now();
+    telemetry.peerId = joined.peerId;
+    this.#joined = true;
+    if (!this.#device.loaded) await this.#device.load({ routerRtpCapabilities: joined.routerRtpCapabilities });
+    this.peers.clear();
+    this.producers.clear();
+    for (const p of joined.peers) this.peers.set(p.peerId, p);
+    for (const p of joined.producers) this.producers.set(p.producerId, p);
+    this.emit('joined', joined);
+    this.emit('devices', joined.devices ?? []);
+    await this.#rebuildRecvTransport();
+    await this.#rebuildSendTransport();
+    this.#setState('live');
+  }
+
+  async #rebuildSendTransport(): Promise<void> {
+    for (const producer of this.ownProducers.values()) producer.close();
+    this.ownProducers.clear();
+    this.#sendTransport?.close();
+    this.#sendTransport = await this.#createTransport('send');
+    await this.#openLocalMedia();
+    for (const track of this.localStream?.getTracks() ?? []) await this.#produce(track, sourceOf(track));
+    if (this.#screenTrack?.readyState === 'live') await this.#produce(this.#screenTrack, 'screen');
+  }
+
+  async #rebuildRecvTransport(): Promise<void> {
+    const old = this.#recvTransport;
+    this.#recvTransport = await this.#createTransport('recv');
+    for (const id of [...this.consumers.keys()]) this.#dropConsumer(id);
+    old?.close();
+    for (const info of this.producers.values()) await this.#consumeSafely(info);
+  }
+
+  async #openLocalMedia(): Promise<void> {
+    if (this.localStream || !this.#device.canProduce('video')) return;
+    const { cameraId, microphoneId } = this.#options;
+    const video = { width: 640, height: 480, ...(cameraId ? { deviceId: { exact: cameraId } } : {}) };
+    const audio = microphoneId ? { deviceId: { exact: microphoneId } } : true;
+    try {
+      this.localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
+    } catch {
+      // Maybe only one of the two exists (a specialist's desktop without camera).
+      this.localStream = await navigator.mediaDevices.getUserMedia({ audio }).catch(() => undefined);
+    }
+    for (const track of this.localStream?.getTracks() ?? []) track.enabled = track.kind === 'audio' ? this.micEnabled : this.cameraEnabled;
+    this.emit('localMedia', this.localStream);
+  }
+
+  async #createTransport(direction: 'send' | 'recv'): Promise<Transport> {
+    const { transport: options } = await this.signaling.request<{ transport: TransportOptions }>('createTransport', { direction });
+    const transport = direction === 'send' ? this.#device.createSendTransport(options) : this.#device.createRecvTransport(options);
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
+    });
+    if (direction === 'send') {
+      transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+        this.signaling
+          .request<{ producerId: string }>('produce', { transportId: transport.id, kind, rtpParameters, source: appData.source })
+          .then(({ producerId }) => callback({ id: producerId }), errback);
+      });
+    }
+    transport.on('connectionstatechange', (state) => this.#onTransportState(transport, state));
+    return transport;
+  }
+
+  #onTransportState(transport: Transport, state: RTCPeerConnectionState): void {
+    window.clearTimeout(this.#iceTimers.get(transport.id));
+    this.#iceTimers.delete(transport.id);
+    if (transport !== this.#sendTransport && transport !== this.#recvTransport) return;
+    if (state === 'failed') {
+      this.#setState('reconnecting');
+      void this.#restartIce(transport);
+    } else if (state === 'disconnected') {
+      this.#setState('reconnecting');
+      this.#iceTimers.set(
+        transport.id,
+        window.setTimeout(() => void this.#restartIce(transport), ICE_RESTART_AFTER_DISCONNECTED_MS),
+      );
+    } else if (state === 'connected' && this.signaling.socket.connected && this.state === 'reconnecting') {
+      this.#setState('live');
+    }
+  }
+
+  async #restartIce(transport: Transport): Promise<void> {
+    if (transport.closed || !this.signaling.socket.connected) return;
+    try {
+      const { iceParameters } = await this.signaling.request<{ iceParameters: any }>('restartIce', { transportId: transport.id });
+      await transport.restartIce({ iceParameters });
+    } catch (err) {
+      // not_found: the hub already closed it; transportClosed will rebuild it.
+      if (!(err instanceof RequestFailed && err.code === 'not_found')) console.warn('ICE restart failed', err);
+    }
+  }
+
+  async #produce(track: MediaStreamTrack, source: ProducerSource): Promise<void> {
+    const transport = this.#sendTransport;
+    if (!transport || this.ownProducers.has(source) || !this.#device.canProduce(track.kind as 'audio' | 'video')) return;
+    const producer = await transport.produce({
+      track,
+      appData: { source },
+      stopTracks: false,
+      ...(source === 'camera' ? { encodings: CAMERA_ENCODINGS, codecOptions: { videoGoogleStartBitrate: 1000 } } : {}),
+    });
+    this.ownProducers.set(source, producer);
+    if ((source === 'microphone' && !this.micEnabled) || (source === 'camera' && !this.cameraEnabled)) {
+      await this.#setProducerPaused(source, true);
+    }
+    this.emit('ownProducersChanged');
+  }
+
+  async #setProducerPaused(source: ProducerSource, paused: boolean): Promise<void> {
+    const track = this.localStream?.getTracks().find((t) => sourceOf(t) === source);
+    if (track) track.enabled = !paused; // also blanks the local preview
+    const producer = this.ownProducers.get(source);
+    if (!producer) return;
+    if (paused) producer.pause();
+    else producer.resume();
+    this.emit('ownProducersChanged');
+    await this.signaling.request(paused ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
+  }
+
+  #wanted(info: ProducerInfo): boolean {
+    return info.peerId !== this.peerId && (this.receiveMode !== 'audio' || info.kind === 'audio');
+  }
+
+  async #consumeSafely(info: ProducerInfo): Promise<void> {
+    const transport = this.#recvTransport;
+    if (!transport || !this.#wanted(info) || !this.producers.has(info.producerId)) return;
+    if ([...this.consumers.values()].some((c) => c.info.producerId === info.producerId)) return;
+    try {
+      const { consumer: params } = await this.signaling.request<{ consumer: { id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: any } }>(
+        'consume',
+        { transportId: transport.id, producerId: info.producerId, rtpCapabilities: this.#device.rtpCapabilities },
+      );
+      const consumer = await transport.consume(params);
+      const entry = { consumer, info };
+      this.consumers.set(consumer.id, entry);
+      this.emit('consumerAdded', entry);
+      await this.#applyLayers(entry);
+      await this.signaling.request('resumeConsumer', { consumerId: consumer.id });
+    } catch (err) {
+      // not_found: the producer went away meanwhile; producerClosed/consumerClosed follow.
+      if (!(err instanceof RequestFailed && err.code === 'not_found')) console.warn('consume failed', err);
+    }
+  }
+
+  async #applyLayers({ consumer, info }: RemoteConsumer): Promise<void> {
+    if (consumer.kind !== 'video' || info.source !== 'camera') return;
+    const spatialLayer = this.receiveMode === 'low' ? 0 : 3; // 3 = the highest there is
+    await this.signaling.request('setConsumerLayers', { consumerId: consumer.id, spatialLayer }).catch(() => undefined);
+  }
+
+  #dropConsumer(consumerId: string): void {
+    const entry = this.consumers.get(consumerId);
+    if (!entry) return;
+    this.consumers.delete(consumerId);
+    entry.consumer.close();
+    this.emit('consumerRemoved', entry);
+  }
+
+  #closeMedia(): void {
+    for (const id of [...this.consumers.keys()]) this.#dropConsumer(id);
+    for (const producer of this.ownProducers.values()) producer.close();
+    this.ownProducers.clear();
+    this.#sendTransport?.close();
+    this.#recvTransport?.close();
+    this.#sendTransport = this.#recvTransport = undefined;
+    this.emit('ownProducersChanged');
+  }
+
+  /** Runs setup steps one at a time: transports and consumers must not interleave. */
+  #run(task: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(task).catch((err: unknown) => {
+      if (this.#left) return;
+      console.warn('conference step failed', err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (!this.signaling.socket.connected) this.#setState('disconnected');
+      else if (!this.#joined) this.#setState('error', message);
+    });
+    this.#queue = next;
+    return next;
+  }
+
+  #setState(state: ConnectionState, detail?: string): void {
+    this.state = state;
+    this.emit('state', state, detail);
+  }
+
+  async #consumerStats() {
+    const rows = [];
+    for (const [consumerId, { consumer, info }] of this.consumers) {
+      let framesDecoded = 0;
+      let packetsReceived = 0;
+      let bytesReceived = 0;
+      (await consumer.getStats()).forEach((s: any) => {
+        if (s.type !== 'inbound-rtp') return;
+        framesDecoded += s.framesDecoded ?? 0;
+        packetsReceived += s.packetsReceived ?? 0;
+        bytesReceived += s.bytesReceived ?? 0;
+      });
+      rows.push({ consumerId, peerId: info.peerId, kind: consumer.kind, source: info.source, framesDecoded, packetsReceived, bytesReceived });
+    }
+    return rows;
+  }
+}
+
+/** Camera and microphone tracks map to their contract source; the screen is tracked apart. */
+function sourceOf(track: MediaStreamTrack): ProducerSource {
+  return track.kind === 'audio' ? 'microphone' : 'camera';
+}

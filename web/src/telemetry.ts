@@ -1,0 +1,48 @@
+// window.hoichan: what tests and the load bench read. Times are performance.now()
+// values, i.e. milliseconds since navigation started.
+
+export interface ConsumerStatsRow {
+  consumerId: string;
+  peerId: string;
+  kind: string;
+  source: string;
+  framesDecoded: number;
+  packetsReceived: number;
+  bytesReceived: number;
+}
+
+export interface Telemetry {
+  view: string;
+  peerId: string;
+  joinRequestedAt: number;
+  joinedAt: number;
+  firstRemoteFrameAt: number;
+  /** Contract events received, in order (names and payloads; no media). */
+  events: { name: string; data: unknown }[];
+  stats(): Promise<ConsumerStatsRow[]>;
+  /** Device panels as drawn: shown values, stale flags, samples swept. */
+  devices(): unknown;
+}
+
+export const telemetry: Telemetry = {
+  view: '',
+  peerId: '',
+  joinRequestedAt: 0,
+  joinedAt: 0,
+  firstRemoteFrameAt: 0,
+  events: [],
+  stats: async () => [],
+  devices: () => [],
+};
+
+(window as unknown as { hoichan: Telemetry }).hoichan = telemetry;
+
+/** Records the first decoded remote video frame (load-time metric). */
+export function watchFirstFrame(video: HTMLVideoElement): void {
+  if (telemetry.firstRemoteFrameAt) return;
+  const mark = () => {
+    if (!telemetry.firstRemoteFrameAt) telemetry.firstRemoteFrameAt = performance.now();
+  };
+  if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(mark);
+  else (video as HTMLVideoElement).addEventListener('loadeddata', mark, { once: true });
+}
