@@ -87,7 +87,9 @@ Environment: HOICHAN_LOG_LEVEL.`,
     summary: 'run a hub in demo mode and print links to open a demo conference',
     usage: `hoichan demo [--config FILE] [--conference ID]
 
-Starts the hub in demo mode (public JWT secret) and prints ready-to-open links.`,
+Starts the hub in demo mode (public JWT secret), a site agent streaming four
+simulated devices (HL7 monitor, Cyton ECG, CMS50 oximeter, OPC UA monitor)
+through the uplink into the conference, and prints ready-to-open links.`,
     options: { ...configOption, conference: { type: 'string' } },
     async run(values) {
       const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true } } });
@@ -101,7 +103,13 @@ Starts the hub in demo mode (public JWT secret) and prints ready-to-open links.`
       console.log(`\nHoichan demo hub at ${hub.url} (conference "${conference}")\n`);
       console.log(`Specialist: ${link('specialist', 'Dr Lan')}\n`);
       console.log(`Remote site: ${link('site', 'Tram Y te Xa')}\n`);
-      stopOnSignal(() => hub.close());
+      const { startDemoSite } = await import('../demo/index.js');
+      const site = await startDemoSite(hub.url, secret, conference);
+      if (site) console.log(`Site agent: ${site.agent.registry.devices().length} simulated devices streaming into "${conference}" through ${hub.url}/uplink\n`);
+      stopOnSignal(async () => {
+        await site?.stop();
+        await hub.close();
+      });
     },
   },
   ingest: {
