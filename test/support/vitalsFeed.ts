@@ -54,6 +54,7 @@ export class VitalsFeed {
   #ecgT: number;
   #ecg: EcgSynth;
   #plethT: number;
+  readonly #startT: number;
   #ticks = 0;
   values: Record<string, number | null> = { ...MONITOR_VALUES };
 
@@ -64,6 +65,7 @@ export class VitalsFeed {
   ) {
     this.#ecgT = Date.now();
     this.#plethT = this.#ecgT;
+    this.#startT = this.#ecgT;
     this.#ecg = new EcgSynth(this.#ecgT / 1000, () => (this.values.MDC_ECG_HEART_RATE as number | null) ?? 72);
   }
 
@@ -97,8 +99,10 @@ export class VitalsFeed {
     const plethSamples: number[] = [];
     const plethStart = this.#plethT;
     while (this.#plethT < now) {
-      const phase = ((this.#plethT / 1000) * 72) / 60;
-      plethSamples.push(Math.round(1000 * (Math.max(0, Math.sin(2 * Math.PI * phase)) ** 2 + 0.3 * Math.sin(4 * Math.PI * phase + 1)) ) / 1000);
+      // A pulse with a dicrotic notch: two Gaussian bumps per beat at 72/min.
+      const phase = ((((this.#plethT - this.#startT) / 1000) * 72) / 60) % 1;
+      const pulse = Math.exp(-(((phase - 0.25) / 0.09) ** 2)) + 0.35 * Math.exp(-(((phase - 0.55) / 0.08) ** 2));
+      plethSamples.push(Math.round(1000 * pulse) / 1000);
       this.#plethT += 10; // 100 Hz
     }
     bodies.push({ kind: 'waveform', code: 'MDC_PULS_OXIM_PLETH', unit: '', t: plethStart, rt: now, sampleRate: 100, samples: plethSamples });

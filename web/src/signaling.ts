@@ -16,8 +16,9 @@ export class RequestFailed extends Error {
 export class SignalingClient {
   readonly socket: Socket;
 
-  constructor(token: string) {
-    this.socket = io({ auth: { token }, transports: ['websocket'] });
+  /** `extraAuth` is read at every (re)connect: e.g. the device seqs already seen, so the hub resumes after them. */
+  constructor(token: string, extraAuth: () => Record<string, unknown> = () => ({})) {
+    this.socket = io({ auth: (cb) => cb({ token, ...extraAuth() }), transports: ['websocket'] });
   }
 
   request<T = Record<string, unknown>>(name: string, payload: object = {}, timeoutMs = 10000): Promise<T> {

@@ -66,12 +66,16 @@ export class DeviceModel {
     }
   }
 
-  /** Applies readings (in seq order); returns the live waveform chunks to sweep. */
-  apply(readings: Reading[], now = Date.now()): LiveWaveChunk[] {
+  /**
+   * Applies readings (in seq order); returns the live waveform chunks to sweep.
+   * Late (backfilled) readings and a join-time replay (history) are the past:
+   * kept in history and aged by device time, never swept.
+   */
+  apply(readings: Reading[], now = Date.now(), history = false): LiveWaveChunk[] {
     const live: LiveWaveChunk[] = [];
     for (const reading of readings) {
-      const late = reading.late === true;
-      if (late) this.lateReadings++;
+      const late = reading.late === true || history;
+      if (reading.late === true) this.lateReadings++;
       else {
         this.lastLiveAt = now;
         const end = reading.kind === 'waveform' ? reading.t + (reading.samples.length * 1000) / reading.sampleRate : reading.t;
@@ -91,7 +95,7 @@ export class DeviceModel {
           const known = this.waveforms.get(reading.code);
           if (!known || known.sampleRate !== reading.sampleRate) this.waveforms.set(reading.code, { unit: reading.unit, sampleRate: reading.sampleRate });
           // Late chunks belong to the past: never into the live sweep.
-          if (late) this.lateSamples += reading.samples.length;
+          if (reading.late === true) this.lateSamples += reading.samples.length;
           else live.push({ code: reading.code, unit: reading.unit, sampleRate: reading.sampleRate, samples: reading.samples });
           break;
         }
@@ -117,9 +121,9 @@ export class DeviceModel {
     return live;
   }
 
-  /** Device time to local time (ms since epoch); unknown offset means "long ago". */
+  /** Device time to local time (ms since epoch); before any live reading, clocks are assumed in step. */
   localTimeOf(deviceT: number): number {
-    return this.#clockOffset === undefined ? 0 : deviceT + this.#clockOffset;
+    return deviceT + (this.#clockOffset ?? 0);
   }
 
   ageOf(code: string, now = Date.now()): number | undefined {

@@ -84,9 +84,10 @@ export class DevicePanel {
     this.render();
   }
 
-  apply(readings: Reading[]): void {
+  /** history: a join-time replay; shown by device time, never swept. */
+  apply(readings: Reading[], history = false): void {
     const now = Date.now();
-    for (const chunk of this.model.apply(readings, now)) {
+    for (const chunk of this.model.apply(readings, now, history)) {
       const wave = this.#wave(chunk.code, chunk.unit);
       wave.sweep.push(chunk.samples, chunk.sampleRate);
       wave.lastLiveAt = now;

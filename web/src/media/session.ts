@@ -34,7 +34,8 @@ export type SessionEvents = {
   activeSpeaker: [string];
   devices: [DeviceInfo[]];
   deviceStatus: [DeviceInfo];
-  deviceReadings: [string, Reading[]];
+  /** history: a replay sent at join (extension `replay: true`), not new readings. */
+  deviceReadings: [string, Reading[], { history: boolean }];
 };
 
 export interface SessionOptions {
@@ -84,11 +85,14 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   #sessionLost = false;
   #queue: Promise<void> = Promise.resolve();
   readonly #iceTimers = new Map<string, number>();
+  /** Per device, the highest seq received. */
+  readonly #deviceSeqs = new Map<string, number>();
 
   constructor(options: SessionOptions) {
     super();
     this.#options = options;
-    this.signaling = new SignalingClient(options.token);
+    // Hub extension: auth.deviceSeqs tells the hub which device readings we already have.
+    this.signaling = new SignalingClient(options.token, () => (this.#deviceSeqs.size ? { deviceSeqs: Object.fromEntries(this.#deviceSeqs) } : {}));
     this.#listen();
     // Closing or reloading the page ends the session now (a deliberate disconnect),
     // rather than leaving a ghost tile for the hub's reconnect grace period.
@@ -260,7 +264,14 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     });
     on('activeSpeaker', ({ peerId }) => this.emit('activeSpeaker', peerId));
     on('deviceStatus', (info) => this.emit('deviceStatus', info));
-    on('deviceReadings', ({ deviceId, readings }) => this.emit('deviceReadings', deviceId, readings));
+    on('deviceReadings', (event) => {
+      const { deviceId, readings } = event;
+      const last = readings[readings.length - 1]?.seq;
+      if (last !== undefined && last > (this.#deviceSeqs.get(deviceId) ?? 0)) this.#deviceSeqs.set(deviceId, last);
+      this.emit('deviceReadings', deviceId, readings, { history: (event as { replay?: boolean }).replay === true });
+    });
+    // Hub extension: an alarm that jumped its device's backlog (it comes again, in order, later).
+    socket.on('deviceAlarm', ({ deviceId, reading }: { deviceId: string; reading: Reading }) => this.emit('deviceReadings', deviceId, [reading], { history: false }));
 
     socket.on('connect_error', (err) => {
       if (err.message === 'unauthorized') {

@@ -101,7 +101,7 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
   session.on('activeSpeaker', (peerId) => grid.setSpeaker(peerId));
   session.on('devices', (list) => list.forEach((info) => devices.upsert(info)));
   session.on('deviceStatus', (info) => devices.upsert(info));
-  session.on('deviceReadings', (deviceId, readings) => devices.readings(deviceId, readings));
+  session.on('deviceReadings', (deviceId, readings, { history }) => devices.readings(deviceId, readings, history));
 }
 
 /** Camera and microphone pickers (enumerateDevices); labels appear once permission is granted. */

@@ -39,12 +39,12 @@ export class DevicePanels {
     return panel;
   }
 
-  readings(deviceId: string, readings: Reading[]): void {
+  readings(deviceId: string, readings: Reading[], history = false): void {
     const panel =
       this.panels.get(deviceId) ??
       // Readings before any DeviceInfo: show them under a placeholder identity.
       this.upsert({ deviceId, conferenceId: this.conferenceId, type: 'other', model: deviceId, protocol: '', status: 'online', channels: [] });
-    panel.apply(readings);
+    panel.apply(readings, history);
   }
 
   render(): void {
