@@ -103,7 +103,8 @@ export const batchSchema = z
     from: seq,
     to: seq,
     readings: z.array(readingSchema).max(MAX_BATCH_READINGS),
-    gaps: z.array(gapSchema).max(100).default([]),
+    // Gaps alternate with readings (a capped span keeps its numerics), so at most one more than the readings.
+    gaps: z.array(gapSchema).max(MAX_BATCH_READINGS + 1).default([]),
   })
   .superRefine((batch, ctx) => {
     const problem = describeCoverage(batch);

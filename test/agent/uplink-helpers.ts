@@ -97,6 +97,10 @@ export class Viewer {
     viewer = new Viewer(socket);
     const v = viewer;
     socket.on('deviceReadings', (data: any) => v.take(data));
+    // A hub that shuts down disconnects us deliberately, which socket.io does not retry by itself.
+    socket.on('disconnect', (reason) => {
+      if (reason === 'io server disconnect' && !v.closed) setTimeout(() => socket.connect(), 200);
+    });
     socket.on('deviceStatus', (data: any) => v.statuses.push(data));
     socket.on('deviceAlarm', (data: any) => v.alarms.push(data));
     const joined = new Promise<void>((resolve, reject) => {
@@ -149,7 +153,10 @@ export class Viewer {
     return this.readings.get(deviceId)?.length ?? 0;
   }
 
+  closed = false;
+
   close(): void {
+    this.closed = true;
     this.socket.close();
   }
 }
@@ -223,6 +230,7 @@ export class SyntheticDriver extends DeviceDriver {
   #index = 0;
   #inFlight = 0;
   refused = 0;
+  readonly delivered = { waveforms: 0, numerics: 0 };
 
   constructor(
     deviceId: string,
@@ -257,9 +265,43 @@ export class SyntheticDriver extends DeviceDriver {
     if (i % this.numericEvery === 0) batch.push({ deviceId, kind: 'numeric', code: 'MDC_ECG_HEART_RATE', unit: '/min', t, rt: t, value: 60 + (i % 40) });
     try {
       await this.deliver(batch);
+      this.delivered.waveforms++;
+      if (batch.length > 1) this.delivered.numerics++;
     } catch {
       this.refused++; // journal full: the device would not be acknowledged
     }
     this.#inFlight--;
   }
+}
+
+/**
+ * Writes `minutes` of readings straight into a journal, as an agent that was
+ * offline that long would hold them: per device 10 waveform chunks and 1
+ * numeric per second of device time, device times spread over the last
+ * `minutes` (so the hub sees them as late). Producing 10 minutes takes ~1 s.
+ */
+export async function prefillJournal(dir: string, deviceIds: string[], minutes: number, chunksPerSecond = 10): Promise<number> {
+  const { Journal } = await import('../../src/agent/journal/index.js');
+  const journal = await Journal.open({ dir, fsync: 'never' });
+  const seconds = minutes * 60;
+  // The backlog ends 30 s before now, so all of it is older than the hub's late threshold when it arrives.
+  const start = Date.now() - seconds * 1000 - 30_000;
+  let total = 0;
+  for (let s = 0; s < seconds; s += 10) {
+    const batch: any[] = [];
+    for (let ss = s; ss < s + 10 && ss < seconds; ss++) {
+      for (const deviceId of deviceIds) {
+        for (let c = 0; c < chunksPerSecond; c++) {
+          const t = start + ss * 1000 + c * (1000 / chunksPerSecond);
+          batch.push({ deviceId, kind: 'waveform', code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', t, rt: t, sampleRate: 250, samples: Array.from({ length: 25 }, (_, k) => ((ss * chunksPerSecond + c) * 25 + k) % 1000) });
+        }
+        const t = start + ss * 1000;
+        batch.push({ deviceId, kind: 'numeric', code: 'MDC_ECG_HEART_RATE', unit: '/min', t, rt: t, value: 60 + (ss % 40) });
+      }
+    }
+    await journal.append(batch);
+    total += batch.length;
+  }
+  await journal.close();
+  return total;
 }

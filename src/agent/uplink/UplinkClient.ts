@@ -102,8 +102,9 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     }
     for (const [deviceId, list] of byDevice) {
       const outbox = this.#outbox(deviceId);
-      outbox.offer(list);
+      // While the link is down the journal alone holds the backlog (and its cap policy decides what stays).
       if (!this.#ready || !outbox.accepted) continue;
+      outbox.offer(list);
       for (const r of list) {
         // An alarm must not wait behind its device's backlog: a notice goes now, the reading in order later.
         if (r.kind === 'alarm' && outbox.isBehind(r.seq, this.#o.hub.batchReadings)) {
@@ -263,7 +264,10 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
         socket.timeout(ackTimeoutMs).emit('batch', batch, (err: Error | null, reply: UplinkReply<{ acked: number }>) => {
           if (epoch !== this.#epoch) return;
           outbox.inFlight--;
-          if (err) return this.#resync(socket, `no ack for ${batch.deviceId} ${batch.from}..${batch.to} within ${ackTimeoutMs} ms`);
+          if (err) {
+            if (!socket.connected) return; // the connection is gone; the next one resends from the last ack
+            return this.#resync(socket, `no ack for ${batch.deviceId} ${batch.from}..${batch.to} within ${ackTimeoutMs} ms`);
+          }
           if (!reply.ok) {
             this.#log.error({ deviceId: batch.deviceId, from: batch.from, to: batch.to, code: reply.error.code, why: reply.error.message }, 'hub refused a batch');
             return this.#resync(socket, `batch refused: ${reply.error.code}`);
