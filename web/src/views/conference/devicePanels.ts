@@ -36,6 +36,7 @@ export class DevicePanels {
       this.element.append(panel.element);
     }
     this.#empty.hidden = this.panels.size > 0;
+    for (const listener of this.#listeners) listener();
     return panel;
   }
 
@@ -82,5 +83,5 @@ export function deviceTable(panels: DevicePanels): HTMLElement {
       setText(row.cells[4]!, lastLiveAt ? formatAge(now - lastLiveAt) : t('noData'));
     });
   });
-  return table;
+  return h('div', { class: 'table-scroll' }, table);
 }
