@@ -2,6 +2,7 @@
 // every seq once and in order, join lists the devices, a late joiner gets the
 // last 60 s of waveforms and the latest numerics, status changes reach peers.
 
+import { register } from 'prom-client';
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
 import { defaultDriverFactories } from '../../src/devices/registry.js';
 import type { Hub } from '../../src/hub/Hub.js';
@@ -58,7 +59,15 @@ describe('uplink: agent -> hub -> viewer', function () {
     expect(readings.some((r) => r.late)).to.equal(false);
     await waitFor(() => agent.journal.depth().pending === 0, 5000, 'journal fully acknowledged');
     const stats = hub.streams!.stats();
-    expect(stats[0]).to.include({ deviceId: 'syn-1', siteId: 'site-test', stored: last, duplicatesDropped: 0 });
+    expect(stats[0]).to.include({ deviceId: 'syn-1', siteId: 'site-test', stored: last, duplicatesDropped: 0, status: 'online' });
+    expect(stats[0]!.readingsPerSecond).to.be.greaterThan(0);
+    // Device-flow metrics on the default prom-client registry.
+    const text = await register.metrics();
+    expect(text).to.match(/hoichan_device_readings_received_total\{protocol="cms50",device_type="ecg"\} \d+/);
+    expect(text).to.match(/hoichan_device_readings_delivered_total\{protocol="cms50",device_type="ecg"\} \d+/);
+    expect(text).to.match(/hoichan_device_uplink_lag_seconds_count \d+/);
+    expect(text).to.match(/hoichan_device_fanout_seconds_count \d+/);
+    expect(text).to.match(/hoichan_agent_journal_depth\{site="site-test"\} \d+/);
   });
 
   it('join lists the devices; a late joiner gets recent waveforms and latest numerics as replay; status reaches peers', async () => {
