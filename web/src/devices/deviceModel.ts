@@ -2,6 +2,12 @@ import type { AlarmPriority, DeviceInfo, Reading } from '../contract';
 
 /** A value with no fresh data for this long is shown as stale (issue 5). */
 export const STALE_AFTER_MS = 5000;
+/**
+ * NIBP is measured by cuff cycles minutes apart, not streamed: a monitor shows
+ * the last reading with its time, and so do we, stale only when it is older
+ * than a usual auto-cycle interval could explain.
+ */
+export const NIBP_STALE_AFTER_MS = 20 * 60_000;
 const HISTORY_PER_CODE = 900;
 
 export interface ShownNumeric {

@@ -2,7 +2,7 @@ import type { DeviceInfo, Reading } from '../contract';
 import { t } from '../i18n';
 import { h, setText, toggleClass } from '../ui/dom';
 import { NIBP_CODES, NIBP_COLOR, NUMERIC_SLOTS, displayUnit, shortCodeName, slotOf, waveformRank, waveformStyle } from './codes';
-import { DeviceModel, STALE_AFTER_MS, type ShownAlarm, type ShownNumeric } from './deviceModel';
+import { DeviceModel, NIBP_STALE_AFTER_MS, STALE_AFTER_MS, type ShownAlarm, type ShownNumeric } from './deviceModel';
 import { SWEEP_MM_PER_S, WaveformSweep } from './waveform';
 
 interface Tile {
@@ -181,10 +181,10 @@ export class DevicePanel {
     return best;
   }
 
-  #setTileState(tile: Tile, shown: ShownNumeric | undefined, now: number): void {
+  #setTileState(tile: Tile, shown: ShownNumeric | undefined, now: number, staleAfterMs = STALE_AFTER_MS): void {
     const age = shown ? now - shown.localT : undefined;
     setText(tile.age, age === undefined ? t('noData') : formatAge(age));
-    toggleClass(tile.el, 'stale', age === undefined || age > STALE_AFTER_MS);
+    toggleClass(tile.el, 'stale', age === undefined || age > staleAfterMs);
   }
 
   #renderNumerics(now: number): void {
@@ -211,7 +211,7 @@ export class DevicePanel {
       // The tile is as old as its oldest part.
       const parts = [sys, dia, mean].filter((p): p is ShownNumeric => p !== undefined);
       const oldest = parts.length ? parts.reduce((a, b) => (a.localT < b.localT ? a : b)) : undefined;
-      this.#setTileState(tile, oldest, now);
+      this.#setTileState(tile, oldest, now, NIBP_STALE_AFTER_MS);
     }
     for (const code of present) {
       if (slotOf(code) !== undefined) continue;
