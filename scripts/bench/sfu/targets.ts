@@ -1,0 +1,283 @@
+// The three SFUs the fan-out bench drives with the same RTP stream:
+// Hoichan (a real Hub: worker pool, conference router, telemetry polling),
+// a bare mediasoup script, and Janus (VideoRoom remote publisher + RTP forwarders).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { types } from 'mediasoup';
+import { sleep } from '../support/common.js';
+
+export type BenchCodec = 'VP8' | 'H264';
+
+export const PAYLOAD_TYPE = 96;
+/** Janus derives the remote publisher's m-line from the SSRC: (100 + mindex) * 10 (+ substream). */
+export const SENDER_SSRC = 1000;
+
+/** Where the sender must send its RTP and RTCP. */
+export interface Ingest {
+  ip: string;
+  port: number;
+  rtcpPort: number;
+}
+
+export interface SfuTarget {
+  readonly name: string;
+  start(codec: BenchCodec): Promise<Ingest>;
+  /** Adds one forwarded copy of the stream per receiver port. */
+  addReceivers(ports: number[]): Promise<void>;
+  /** Processes whose CPU is the SFU's forwarding cost. */
+  cpuPids(): number[];
+  stop(): Promise<void>;
+}
+
+export function producerRtpParameters(codec: BenchCodec): types.RtpParameters {
+  const codecParameters: types.RtpCodecParameters =
+    codec === 'VP8'
+      ? { mimeType: 'video/VP8', payloadType: PAYLOAD_TYPE, clockRate: 90000 }
+      : {
+          mimeType: 'video/H264',
+          payloadType: PAYLOAD_TYPE,
+          clockRate: 90000,
+          parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
+        };
+  return { codecs: [codecParameters], encodings: [{ ssrc: SENDER_SSRC }], rtcp: { cname: 'bench', reducedSize: true } };
+}
+
+/** Fan-out on one mediasoup router: a comedia PlainTransport producer, one PlainTransport consumer per receiver. */
+class RouterFanout {
+  #producer: types.Producer | undefined;
+  readonly #transports: types.PlainTransport[] = [];
+
+  constructor(readonly router: types.Router) {}
+
+  async ingest(codec: BenchCodec): Promise<Ingest> {
+    // No rtcp-mux: ffmpeg sends RTCP from a second local port, and a muxed comedia
+    // transport would latch onto whichever arrived first and drop the other.
+    const transport = await this.router.createPlainTransport({ listenIp: { ip: '127.0.0.1' }, rtcpMux: false, comedia: true });
+    this.#transports.push(transport);
+    this.#producer = await transport.produce({ kind: 'video', rtpParameters: producerRtpParameters(codec) });
+    return { ip: '127.0.0.1', port: transport.tuple.localPort, rtcpPort: transport.rtcpTuple!.localPort };
+  }
+
+  async addReceivers(ports: number[]): Promise<void> {
+    const producer = this.#producer!;
+    // Bounded concurrency: hundreds of requests at once would only queue in the worker channel.
+    for (let i = 0; i < ports.length; i += 25) {
+      await Promise.all(
+        ports.slice(i, i + 25).map(async (port) => {
+          const transport = await this.router.createPlainTransport({ listenIp: { ip: '127.0.0.1' }, rtcpMux: true, comedia: false });
+          await transport.connect({ ip: '127.0.0.1', port });
+          await transport.consume({ producerId: producer.id, rtpCapabilities: this.router.rtpCapabilities, paused: false });
+          this.#transports.push(transport);
+        }),
+      );
+    }
+  }
+
+  close(): void {
+    for (const t of this.#transports) t.close();
+  }
+}
+
+const BENCH_RTC_PORTS = { rtcMinPort: 20000, rtcMaxPort: 29999 };
+
+export class HoichanTarget implements SfuTarget {
+  readonly name = 'hoichan';
+  #hub: import('../../../src/hub/Hub.js').Hub | undefined;
+  #fanout: RouterFanout | undefined;
+
+  async start(codec: BenchCodec): Promise<Ingest> {
+    const { loadConfig } = await import('../../../src/config/load.js');
+    const { Hub } = await import('../../../src/hub/Hub.js');
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        http: { listenIp: '127.0.0.1', port: 0 },
+        // One worker: a single stream's fan-out lives on one router, hence one worker, as in the bare script.
+        media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 39900, ...BENCH_RTC_PORTS, workerLogLevel: 'error' },
+        auth: { jwtSecret: 'bench-secret-0123456789abcdef', demo: false },
+      },
+    });
+    this.#hub = await Hub.start(config);
+    const conference = await this.#hub.conferences.getOrCreate('bench-fanout');
+    this.#fanout = new RouterFanout(conference.router);
+    return this.#fanout.ingest(codec);
+  }
+
+  addReceivers(ports: number[]): Promise<void> {
+    return this.#fanout!.addReceivers(ports);
+  }
+
+  cpuPids(): number[] {
+    return this.#hub!.pool.workers.map((w) => w.worker.pid);
+  }
+
+  async stop(): Promise<void> {
+    this.#fanout?.close();
+    await this.#hub?.close();
+  }
+}
+
+export class BareMediasoupTarget implements SfuTarget {
+  readonly name = 'bare-mediasoup';
+  #worker: types.Worker | undefined;
+  #fanout: RouterFanout | undefined;
+
+  async start(codec: BenchCodec): Promise<Ingest> {
+    const { loadMediasoup } = await import('../../../src/media/workerBinary.js'); // only to find the worker binary
+    const mediasoup = await loadMediasoup();
+    this.#worker = await mediasoup.createWorker({ logLevel: 'error', ...BENCH_RTC_PORTS });
+    const router = await this.#worker.createRouter({
+      mediaCodecs: [
+        { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
+        { kind: 'video', mimeType: 'video/H264', clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
+      ],
+    });
+    this.#fanout = new RouterFanout(router);
+    return this.#fanout.ingest(codec);
+  }
+
+  addReceivers(ports: number[]): Promise<void> {
+    return this.#fanout!.addReceivers(ports);
+  }
+
+  cpuPids(): number[] {
+    return [this.#worker!.pid];
+  }
+
+  async stop(): Promise<void> {
+    this.#fanout?.close();
+    this.#worker?.close();
+  }
+}
+
+/** Janus 1.1 VideoRoom: a remote publisher takes plain RTP; rtp_forward copies it to each receiver. */
+export class JanusTarget implements SfuTarget {
+  readonly name = 'janus';
+  #process: ChildProcess | undefined;
+  #dir: string | undefined;
+  #base = '';
+  #session = 0;
+  #handle = 0;
+  #room = 0;
+  #publisher = 0;
+  #keepalive: NodeJS.Timeout | undefined;
+  #tx = 0;
+  log = '';
+
+  async start(codec: BenchCodec): Promise<Ingest> {
+    const port = 18000 + (process.pid % 1000);
+    this.#dir = mkdtempSync(join(tmpdir(), 'hoichan-janus-'));
+    writeJanusConfig(this.#dir, port);
+    this.#base = `http://127.0.0.1:${port}/janus`;
+    this.#process = spawn('janus', ['-F', this.#dir, '-C', join(this.#dir, 'janus.jcfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#process.stdout!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-20_000)));
+    this.#process.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-20_000)));
+    const spawnError = new Promise<never>((_, reject) => this.#process!.once('error', reject));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const created = await Promise.race([this.#post('', { janus: 'create' }), spawnError]);
+        this.#session = created.data.id;
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('janus is not installed (apt-get install -y janus)');
+        if (Date.now() > deadline) throw new Error(`janus did not answer on ${this.#base}: ${(err as Error).message}\n${this.log.slice(-2000)}`);
+        await sleep(200);
+      }
+    }
+    this.#keepalive = setInterval(() => void this.#post(`/${this.#session}`, { janus: 'keepalive' }).catch(() => undefined), 15_000);
+    const attached = await this.#post(`/${this.#session}`, { janus: 'attach', plugin: 'janus.plugin.videoroom' });
+    this.#handle = attached.data.id;
+    this.#room = 4000 + (process.pid % 1000);
+    await this.#request({ request: 'create', room: this.#room, publishers: 4, videocodec: codec === 'VP8' ? 'vp8' : 'h264', h264_profile: '42e01f' });
+    const remote = await this.#request({
+      request: 'add_remote_publisher',
+      room: this.#room,
+      id: 777,
+      display: 'bench',
+      iface: '127.0.0.1',
+      streams: [{ type: 'video', mindex: 0, mid: '0', codec: codec === 'VP8' ? 'vp8' : 'h264', ...(codec === 'H264' ? { 'h264-profile': '42e01f' } : {}) }],
+    });
+    this.#publisher = remote.id;
+    return { ip: remote.ip === '0.0.0.0' ? '127.0.0.1' : remote.ip, port: remote.port, rtcpPort: remote.rtcp_port };
+  }
+
+  async addReceivers(ports: number[]): Promise<void> {
+    for (let i = 0; i < ports.length; i += 20) {
+      await Promise.all(
+        ports.slice(i, i + 20).map((port) =>
+          this.#request({ request: 'rtp_forward', room: this.#room, publisher_id: this.#publisher, host: '127.0.0.1', streams: [{ mid: '0', port }] }),
+        ),
+      );
+    }
+  }
+
+  cpuPids(): number[] {
+    return [this.#process!.pid!];
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#keepalive);
+    const proc = this.#process;
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  async #request(body: Record<string, unknown>): Promise<any> {
+    const reply = await this.#post(`/${this.#session}/${this.#handle}`, { janus: 'message', body });
+    const data = reply.plugindata?.data;
+    if (!data || data.error) throw new Error(`janus ${String(body.request)}: ${JSON.stringify(reply).slice(0, 300)}`);
+    return data;
+  }
+
+  async #post(path: string, body: Record<string, unknown>): Promise<any> {
+    const res = await fetch(this.#base + path, { method: 'POST', body: JSON.stringify({ ...body, transaction: `t${++this.#tx}` }) });
+    const reply = (await res.json()) as any;
+    if (reply.janus === 'error') throw new Error(`janus: ${JSON.stringify(reply.error)}`);
+    return reply;
+  }
+}
+
+function writeJanusConfig(dir: string, httpPort: number): void {
+  const libs = '/usr/lib/x86_64-linux-gnu/janus';
+  const otherPlugins = ['audiobridge', 'duktape', 'lua', 'nosip', 'recordplay', 'sip', 'streaming', 'textroom', 'videocall', 'voicemail', 'echotest'];
+  const otherTransports = ['websockets', 'pfunix', 'mqtt', 'rabbitmq', 'nanomsg'];
+  writeFileSync(
+    join(dir, 'janus.jcfg'),
+    `general: {
+\tconfigs_folder = "${dir}"
+\tplugins_folder = "${libs}/plugins"
+\ttransports_folder = "${libs}/transports"
+\tevents_folder = "${libs}/events"
+\tloggers_folder = "${libs}/loggers"
+\tdebug_level = 3
+\tsession_timeout = 0
+}
+media: {
+\trtp_port_range = "31000-31999"
+}
+plugins: {
+\tdisable = "${otherPlugins.map((p) => `libjanus_${p}.so`).join(',')}"
+}
+transports: {
+\tdisable = "${otherTransports.map((t) => `libjanus_${t}.so`).join(',')}"
+}
+events: {
+\tbroadcast = false
+}
+`,
+  );
+  writeFileSync(
+    join(dir, 'janus.transport.http.jcfg'),
+    `general: {\n\tjson = "compact"\n\tbase_path = "/janus"\n\thttp = true\n\tport = ${httpPort}\n\tip = "127.0.0.1"\n\thttps = false\n}\nadmin: {\n\tadmin_http = false\n\tadmin_https = false\n}\n`,
+  );
+  writeFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
+}
