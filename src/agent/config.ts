@@ -53,11 +53,16 @@ export interface AgentConfig {
 export function agentConfigOf(site: SiteConfig, source = 'site config'): AgentConfig {
   const problems: string[] = [];
   const hub = hubSettingsSchema.safeParse(site.hub);
-  if (!hub.success) problems.push(...describeIssues(hub.error).map((p) => `hub.${p.replace(/^\(root\): /, '')}`));
+  if (!hub.success) problems.push(...describeIssues(hub.error).map((p) => within('hub', p)));
   const journal = journalSettingsSchema.safeParse(site.journal);
-  if (!journal.success) problems.push(...describeIssues(journal.error).map((p) => `journal.${p.replace(/^\(root\): /, '')}`));
+  if (!journal.success) problems.push(...describeIssues(journal.error).map((p) => within('journal', p)));
   if (!hub.success || !journal.success) throw new SiteConfigError(source, problems);
   return { site, hub: hub.data, journal: journal.data };
+}
+
+/** 'url: Invalid url' -> 'hub.url: Invalid url'; '(root): ...' -> 'hub: ...'. */
+function within(section: string, problem: string): string {
+  return problem.startsWith('(root): ') ? `${section}: ${problem.slice(8)}` : `${section}.${problem}`;
 }
 
 export async function loadAgentConfig(file: string): Promise<AgentConfig> {

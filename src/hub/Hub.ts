@@ -64,8 +64,10 @@ export class Hub {
         httpServer.off('error', reject);
         resolve();
       });
-    }).catch((err: Error) => {
+    }).catch(async (err: Error) => {
       telemetry.close();
+      uplink.close();
+      await streams.close();
       pool.close();
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
     });

@@ -1,0 +1,54 @@
+// The agent's hub and journal config sections, and the clock and backoff maths.
+
+import { fileURLToPath } from 'node:url';
+import { agentConfigOf, loadAgentConfig } from '../../src/agent/config.js';
+import { Backoff } from '../../src/agent/uplink/backoff.js';
+import { bestEstimate } from '../../src/agent/uplink/clock.js';
+import { SiteConfigError, parseSiteConfig } from '../../src/devices/siteConfig.js';
+import { expect } from './uplink-helpers.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../../config/site.example.json', import.meta.url));
+
+describe('uplink: agent config, clock, backoff', () => {
+  it('loads config/site.example.json with defaults filled in', async () => {
+    const config = await loadAgentConfig(EXAMPLE);
+    expect(config.hub).to.include({ url: 'http://127.0.0.1:3000', catchUpReadingsPerSecond: 2000, windowBatches: 4 });
+    expect(config.journal).to.include({ fsync: 'interval', fsyncIntervalMs: 100 });
+  });
+
+  it('names every bad key of hub and journal', () => {
+    const site = parseSiteConfig({ siteId: 's', conferenceId: 'c', hub: { url: 'not a url', token: 'x', tokenFile: '/y', catchUp: 3 }, journal: { fsync: 'sometimes' }, devices: [] });
+    let error: unknown;
+    try {
+      agentConfigOf(site, 'site.json');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.be.instanceOf(SiteConfigError);
+    const problems = (error as SiteConfigError).problems.join('\n');
+    expect(problems).to.match(/hub\.url: Invalid url/);
+    expect(problems).to.include("hub: Unrecognized key(s) in object: 'catchUp'");
+    expect(problems).to.include('hub: Give exactly one of token or tokenFile');
+    expect(problems).to.match(/journal\.dir: Required/);
+    expect(problems).to.match(/journal\.fsync: Invalid enum value/);
+  });
+
+  it('clock: offset from the exchange with the smallest round trip', () => {
+    // Hub 1000 ms ahead; the second exchange had a slow return path.
+    const estimate = bestEstimate([
+      { t0: 0, t1: 1010, t2: 1011, t3: 21 },
+      { t0: 100, t1: 1110, t2: 1111, t3: 300 },
+      { t0: 400, t1: 1402, t2: 1402, t3: 404 },
+    ])!;
+    expect(estimate).to.deep.equal({ offsetMs: 1000, rttMs: 4 });
+  });
+
+  it('backoff: exponential with full jitter, capped, reset after success', () => {
+    const max = new Backoff(500, 30_000, () => 1);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => max.next())).to.deep.equal([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    max.reset();
+    expect(max.next()).to.equal(500);
+    const low = new Backoff(500, 30_000, () => 0);
+    expect(low.next()).to.equal(250);
+  });
+});
