@@ -30,6 +30,7 @@ export interface DemoSiteOptions {
   hl7IntervalMs?: number;
   opcuaNumericIntervalMs?: number;
   hub?: Record<string, unknown>;
+  journal?: Record<string, unknown>;
   seed?: number;
 }
 
@@ -47,7 +48,7 @@ export function demoSiteConfig(options: DemoSiteOptions, layout: DemoLayout): Si
     siteId: options.siteId,
     conferenceId: options.conferenceId,
     hub: { url: options.hubUrl, token: options.token, ...options.hub },
-    journal: { dir: join(layout.dir, 'journal') },
+    journal: { dir: join(layout.dir, 'journal'), ...options.journal },
     devices: [
       {
         id: 'bed1-mindray',

@@ -71,7 +71,6 @@ interface SiteState {
   journalBytes: number;
   journalByDevice: Record<string, number>;
   parseErrors: Record<string, number>;
-  connected: boolean;
 }
 
 export interface DeviceStreamStats {
@@ -145,7 +144,6 @@ export class DeviceStreams implements DeviceDirectory {
   /** Takes an agent's devices; answers per device where to resume, or why it is refused. */
   async hello(conn: AgentConnection, devices: HelloDevice[]): Promise<HelloResult> {
     const result: HelloResult = { devices: [], rejected: [] };
-    this.#site(conn.siteId).connected = true;
     for (const d of devices) {
       try {
         if (conn.conf !== '*' && conn.conf !== d.conferenceId) {
@@ -267,14 +265,11 @@ export class DeviceStreams implements DeviceDirectory {
 
   /** The agent's connection is gone: its devices go offline until it is back. */
   disconnected(conn: AgentConnection): void {
-    let owned = 0;
     for (const state of this.#devices.values()) {
       if (state.owner !== conn) continue;
       state.owner = undefined;
-      owned++;
       this.#announce(state);
     }
-    if (owned > 0 || ![...this.#devices.values()].some((d) => d.siteId === conn.siteId && d.owner)) this.#site(conn.siteId).connected = false;
   }
 
   /** Per device: flow, lag, status, and the journal depth its site reported. For the operations API. */
@@ -389,7 +384,7 @@ export class DeviceStreams implements DeviceDirectory {
 
   #site(siteId: string): SiteState {
     let site = this.#sites.get(siteId);
-    if (!site) this.#sites.set(siteId, (site = { journalPending: 0, journalBytes: 0, journalByDevice: {}, parseErrors: {}, connected: false }));
+    if (!site) this.#sites.set(siteId, (site = { journalPending: 0, journalBytes: 0, journalByDevice: {}, parseErrors: {} }));
     return site;
   }
 }

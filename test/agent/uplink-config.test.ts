@@ -13,7 +13,7 @@ describe('uplink: agent config, clock, backoff', () => {
   it('loads config/site.example.json with defaults filled in', async () => {
     const config = await loadAgentConfig(EXAMPLE);
     expect(config.hub).to.include({ url: 'http://127.0.0.1:3000', catchUpReadingsPerSecond: 2000, windowBatches: 4 });
-    expect(config.journal).to.include({ fsync: 'interval', fsyncIntervalMs: 100 });
+    expect(config.journal).to.include({ fsync: 'interval', fsyncIntervalMs: 20 });
   });
 
   it('names every bad key of hub and journal', () => {
