@@ -1,6 +1,11 @@
 // The agent's hub and journal config sections, and the clock and backoff maths.
 
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../support/hub.js';
 import { agentConfigOf, loadAgentConfig } from '../../src/agent/config.js';
 import { Backoff } from '../../src/agent/uplink/backoff.js';
 import { bestEstimate } from '../../src/agent/uplink/clock.js';
@@ -50,5 +55,17 @@ describe('uplink: agent config, clock, backoff', () => {
     expect(max.next()).to.equal(500);
     const low = new Backoff(500, 30_000, () => 0);
     expect(low.next()).to.equal(250);
+  });
+
+  it('hoichan agent: usage errors name the problem and exit 2', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'agent', ...args], { encoding: 'utf8', env: { ...process.env, HOICHAN_LOG_LEVEL: 'silent' } });
+    const missing = run([]);
+    expect(missing.status).to.equal(2);
+    expect(missing.stderr).to.include('--config is required');
+    const file = join(mkdtempSync(join(tmpdir(), 'hoichan-agent-cli-')), 'site.json');
+    writeFileSync(file, JSON.stringify({ siteId: 's', conferenceId: 'c', hub: { url: 'http://127.0.0.1:1' }, journal: { dir: '/tmp/x' }, devices: [] }));
+    const bad = run(['--config', file]);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.include('hub: Give exactly one of token or tokenFile');
   });
 });
