@@ -89,23 +89,32 @@ Environment: HOICHAN_LOG_LEVEL.`,
 
 Starts the hub in demo mode (public JWT secret), a site agent streaming four
 simulated devices (HL7 monitor, Cyton ECG, CMS50 oximeter, OPC UA monitor)
-through the uplink into the conference, and prints ready-to-open links.`,
+through the uplink into the conference, a simulated ultrasound over an RTP
+ingest, and prints ready-to-open links for a specialist, the site and an engineer.`,
     options: { ...configOption, conference: { type: 'string' } },
     async run(values) {
-      const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true } } });
+      // A demo is opened in a browser on the same machine: keep media on loopback
+      // unless the operator chose addresses (then other machines can join too).
+      const env = process.env;
+      const chosen = Boolean(values.config || env.HOICHAN_CONFIG || env.HOICHAN_LISTEN_IP || env.HOICHAN_ANNOUNCED_IP);
+      const config = loadConfig({
+        file: values.config as string | undefined,
+        overrides: { auth: { demo: true }, ...(chosen ? {} : { media: { listenIp: '127.0.0.1' } }) },
+      });
       const { Hub } = await import('../hub/Hub.js');
       const hub: Hub = await Hub.start(config);
       const conference = (values.conference as string | undefined) ?? 'demo';
       const secret = config.auth.jwtSecret!;
-      const link = (role: Role, name: string) =>
-        `${hub.url}/?conference=${conference}&name=${encodeURIComponent(name)}&token=` +
-        signToken({ sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: conference, ttlSeconds: 12 * 3600 }, secret);
+      const tokenFor = (role: Role, name: string) =>
+        signToken({ sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: role === 'engineer' ? '*' : conference, ttlSeconds: 12 * 3600 }, secret);
       console.log(`\nHoichan demo hub at ${hub.url} (conference "${conference}")\n`);
-      console.log(`Specialist: ${link('specialist', 'Dr Lan')}\n`);
-      console.log(`Remote site: ${link('site', 'Tram Y te Xa')}\n`);
+      console.log(`Specialist (open this one): ${hub.url}/conference/${conference}?token=${tokenFor('specialist', 'Dr Lan')}\n`);
+      console.log(`Remote site: ${hub.url}/site/${conference}?token=${tokenFor('site', 'Tram Y te Xa')}\n`);
+      console.log(`Engineer (operations): ${hub.url}/ops?token=${tokenFor('engineer', 'Ops')}\n`);
+      if (!chosen) console.log('Media is on 127.0.0.1 (a browser on this machine); set HOICHAN_LISTEN_IP=0.0.0.0 to let other machines join.\n');
       const { startDemoSite } = await import('../demo/index.js');
       const site = await startDemoSite(hub.url, secret, conference);
-      if (site) console.log(`Site agent: ${site.agent.registry.devices().length} simulated devices streaming into "${conference}" through ${hub.url}/uplink\n`);
+      if (site) console.log(`Site agent: ${site.agent.registry.devices().length} simulated devices and an ultrasound streaming into "${conference}"\n`);
       stopOnSignal(async () => {
         await site?.stop();
         await hub.close();

@@ -13,6 +13,7 @@ import { SiteAgent } from '../agent/SiteAgent.js';
 import type { RunningSimulator } from '../devices/simulator.js';
 import { simulatorCommands } from '../devices/simulators.js';
 import { parseSiteConfig, type SiteConfigInput } from '../devices/siteConfig.js';
+import { IngestSender } from '../devices/video/IngestSender.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startPtyPair, type PtyPair } from './ptyPair.js';
 
@@ -32,6 +33,8 @@ export interface DemoSiteOptions {
   hub?: Record<string, unknown>;
   journal?: Record<string, unknown>;
   seed?: number;
+  /** Also send a simulated ultrasound picture (ffmpeg → RTP ingest), as the demo does. */
+  ultrasound?: boolean;
 }
 
 export interface DemoLayout {
@@ -140,6 +143,21 @@ export class DemoSite {
       await start('mindray-hl7', ['--port', String(layout.hl7Port), '--host', '127.0.0.1', '--interval-ms', String(options.hl7IntervalMs ?? 1000), '--seed', seed, '--nibp-every-ms', '60000']);
       await start('cyton', ['--path', layout.cyton.deviceEnd, '--seed', seed]);
       await start('cms50', ['--path', layout.cms50.deviceEnd, '--seed', seed]);
+      if (options.ultrasound) {
+        const ultrasound = new IngestSender({
+          hubUrl: options.hubUrl,
+          token: options.token,
+          conferenceId: options.conferenceId,
+          deviceId: 'bed1-ultrasound',
+          displayName: 'Ultrasound (demo site)',
+          source: 'ultrasound',
+          codec: 'VP8',
+          srtp: true,
+        });
+        ultrasound.on('error', (err) => log.warn({ err: err.message }, 'ultrasound ingest error'));
+        await ultrasound.start();
+        stops.push(() => ultrasound.stop());
+      }
       const site = new DemoSite(agent, layout, simulators);
       site.#stops.push(...stops);
       return site;

@@ -13,7 +13,7 @@ export async function startDemoSite(hubUrl: string, jwtSecret: string, conferenc
   const siteId = 'demo-site';
   const token = signToken({ sub: siteId, name: 'Demo site agent', role: 'site', conf: conferenceId, ttlSeconds: 7 * 24 * 3600 }, jwtSecret);
   try {
-    return await DemoSite.start({ hubUrl, token, siteId, conferenceId });
+    return await DemoSite.start({ hubUrl, token, siteId, conferenceId, ultrasound: true });
   } catch (err) {
     console.error(`hoichan demo: the demo site agent did not start (${(err as Error).message}); the hub runs without devices`);
     return undefined;

@@ -6,6 +6,7 @@ import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
 import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';
 import type { MediaWorker, WorkerPool } from './WorkerPool.js';
+import { reachableAddress } from './addresses.js';
 import { ingestPayloadType, ingestRtpParameters, randomSrtpKey, randomSsrc, type IngestInfo, type IngestRequest } from './ingest.js';
 
 export interface ConferenceLimits {
@@ -174,7 +175,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
         producerId: producer.id,
         deviceId: request.deviceId,
         source: request.source,
-        ip: this.#limits.announcedIp ?? localIp,
+        ip: reachableAddress(localIp, this.#limits.announcedIp),
         port: localPort,
         rtcpPort,
         codec: request.codec,

@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import type { types } from 'mediasoup';
 import type { HoichanConfig } from '../config/schema.js';
 import { createLogger } from '../telemetry/logger.js';
+import { webRtcListenInfos } from './addresses.js';
 import { loadMediasoup } from './workerBinary.js';
 
 const log = createLogger('worker-pool');
@@ -122,14 +123,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       appData: { slot },
     });
     let webRtcServer: types.WebRtcServer;
+    const listenInfos = webRtcListenInfos(this.#config.listenIp, this.#config.announcedIp, webRtcPort);
     try {
-      const announcedIp = this.#config.announcedIp ?? undefined;
-      webRtcServer = await worker.createWebRtcServer({
-        listenInfos: [
-          { protocol: 'udp', ip: this.#config.listenIp, announcedIp, port: webRtcPort },
-          { protocol: 'tcp', ip: this.#config.listenIp, announcedIp, port: webRtcPort },
-        ],
-      });
+      webRtcServer = await worker.createWebRtcServer({ listenInfos });
     } catch (err) {
       worker.close();
       throw new Error(`worker ${slot}: cannot listen on WebRTC port ${webRtcPort} (udp+tcp): ${(err as Error).message}`);
@@ -146,7 +142,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#observe(entry);
     worker.on('died', (error) => this.#onDied(entry, error));
     this.#slots[slot] = entry;
-    log.info({ slot, pid: worker.pid, webRtcPort, rtcPorts: `${ports.min}-${ports.max}` }, 'worker started');
+    const candidates = [...new Set(listenInfos.map((i) => i.announcedIp ?? i.ip))];
+    log.info({ slot, pid: worker.pid, webRtcPort, candidates, rtcPorts: `${ports.min}-${ports.max}` }, 'worker started');
     for (const wake of this.#waiters.splice(0)) wake();
     return entry;
   }
