@@ -30,19 +30,12 @@ if [ -x "$bin" ] && worker_runs "$bin"; then
 fi
 
 step() { echo "build-worker: [$1/5] $2"; }
+# shellcheck source=lib/debian.sh
+source "$root/scripts/lib/debian.sh"
 
 step 1 "Debian build packages"
 build_pkgs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev nlohmann-json3-dev libusrsctp-dev)
-missing=()
-for p in "${build_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "build-worker: installing ${missing[*]}"
-  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+ensure_debian_packages build-worker "${build_pkgs[@]}"
 
 step 2 "copy worker sources of mediasoup $version"
 work="$(mktemp -d "${TMPDIR:-/tmp}/hoichan-worker-build.XXXXXX")"

@@ -9,6 +9,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 say() { echo "setup: $*"; }
+# shellcheck source=lib/debian.sh
+source "$root/scripts/lib/debian.sh"
 
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "$node_major" -lt 20 ]; then
@@ -19,18 +21,7 @@ fi
 # 1. Debian packages: the worker's build deps, and redis, chromium, ffmpeg and socat for the tests and demo.
 debs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev nlohmann-json3-dev
       libusrsctp-dev redis-server chromium socat ffmpeg)
-missing=()
-for p in "${debs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  say "Debian packages present"
-fi
+ensure_debian_packages setup "${debs[@]}"
 
 # 2. npm packages, exactly as locked. mediasoup's own postinstall would try to
 # download a prebuilt worker (no internet here); MEDIASOUP_WORKER_BIN makes it
