@@ -66,6 +66,8 @@ describe('ultrasound in the specialist view (real ffmpeg ingest, Chromium)', fun
       const size = await stage.evaluate((v: any) => ({ w: v.videoWidth, h: v.videoHeight, shownWidth: v.getBoundingClientRect().width }));
       expect(size).to.include({ w: 640, h: 480 });
       expect(size.shownWidth).to.be.greaterThan(500, 'shown large');
+      // The ingest has no camera: no empty tile for it beside its own stage video.
+      expect(await page.locator(`#peer-${info.ingestId}`).isVisible()).to.equal(false);
       await screenshot(page, `specialist-ultrasound-${codec.toLowerCase()}`);
 
       await sender.stop();

@@ -146,6 +146,7 @@ export class PeerGrid {
 
   #markVideo(tile: PeerTile): void {
     toggleClass(tile.el, 'no-video', !tile.video.srcObject);
+    this.#placeBesideStage();
   }
 
   #addStage(consumerId: string, peerId: string, source: ProducerSource, track: MediaStreamTrack): void {
@@ -171,10 +172,17 @@ export class PeerGrid {
     this.#placeBesideStage();
   }
 
-  /** The camera of whoever sends stage video sits right beside it (the patient camera). */
+  /**
+   * The camera of whoever sends stage video sits right beside it (the patient
+   * camera). A sender with no camera at all (an ultrasound ingest) needs no
+   * empty tile: its stage video already carries its name.
+   */
   #placeBesideStage(): void {
     const owners = new Set([...this.#stage.values()].map((s) => s.peerId));
     toggleClass(this.element, 'has-stage', owners.size > 0);
-    for (const [peerId, tile] of this.#tiles) toggleClass(tile.el, 'beside-stage', owners.has(peerId));
+    for (const [peerId, tile] of this.#tiles) {
+      toggleClass(tile.el, 'beside-stage', owners.has(peerId));
+      toggleClass(tile.el, 'stage-only', owners.has(peerId) && !tile.video.srcObject && !tile.el.classList.contains('self'));
+    }
   }
 }
