@@ -5,8 +5,11 @@
 // largest N under 0.5 % loss. The same stream and ladder run against Hoichan,
 // a bare mediasoup script and Janus in the same run.
 //   node dist/scripts/bench/sfu-fanout.js [--codecs VP8,H264] [--targets hoichan,bare-mediasoup,janus]
-//        [--ladder 10,50,100,150,200,300,400,800,1200,1600] [--window 4] [--budget 100]
-// The stream is encoded once to a file and sent with -c copy, so the sender's CPU stays near zero.
+//        [--ladder 10,50,100,200,300,400,500,600,800,1000,1200,1600] [--window 4] [--budget 100] [--pacing 2.5]
+// The stream is encoded once to a file and sent with -c copy, so the sender's CPU stays near zero;
+// a pacer process (sfu/pacer.ts) spreads ffmpeg's per-frame bursts as a WebRTC sender would.
+// Each window also reads the kernel's UDP drop counters of the SFU's ingest socket and of the
+// receivers' sockets, so loss in a socket buffer is told apart from loss in the SFU.
 // Writes bench-results/sfu-fanout.json. Loopback only; every step is bounded in time.
 
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
@@ -17,18 +20,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import './support/quiet.js';
 import { CpuMeter, printTable, sleep, writeResults } from './support/common.js';
+import type { PacerCommand, PacerReport } from './sfu/pacer.js';
 import type { ReceiverCommand, ReceiverReport } from './sfu/receivers.js';
-import { BareMediasoupTarget, HoichanTarget, JanusTarget, PAYLOAD_TYPE, SENDER_SSRC, type BenchCodec, type Ingest, type SfuTarget } from './sfu/targets.js';
+import { BareMediasoupTarget, ensureJanus, HoichanTarget, JanusTarget, PAYLOAD_TYPE, SENDER_SSRC, type BenchCodec, type Ingest, type SfuTarget } from './sfu/targets.js';
+import { sumDrops, udpDropsByPort, udpRcvbufErrors } from './sfu/udpDrops.js';
 
 const { values } = parseArgs({
   options: {
     codecs: { type: 'string', default: 'VP8,H264' },
     targets: { type: 'string', default: 'hoichan,bare-mediasoup,janus' },
-    ladder: { type: 'string', default: '10,50,100,150,200,300,400,800,1200,1600' },
+    ladder: { type: 'string', default: '10,50,100,200,300,400,500,600,800,1000,1200,1600' },
     window: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1' },
     /** Seconds one target may spend on its ladder for one codec. */
     budget: { type: 'string', default: '100' },
+    /** Pacing rate as a multiple of the stream's bitrate; 0 sends ffmpeg's bursts unpaced (to reproduce the ingest overflow). */
+    pacing: { type: 'string', default: '2.5' },
   },
 });
 const codecs = values.codecs.split(',') as BenchCodec[];
@@ -37,6 +44,9 @@ const windowMs = Number(values.window) * 1000;
 const warmupMs = Number(values.warmup) * 1000;
 const budgetMs = Number(values.budget) * 1000;
 const LOSS_LIMIT = 0.005;
+/** The clips' target bitrate; the pacer sends at 2.5x it, libwebrtc's default pacing factor. */
+const STREAM_BPS = 1_500_000;
+const PACING_FACTOR = Number(values.pacing);
 
 function makeTarget(name: string): SfuTarget {
   if (name === 'hoichan') return new HoichanTarget();
@@ -49,12 +59,14 @@ function makeTarget(name: string): SfuTarget {
 function clipFor(codec: BenchCodec): string {
   const dir = join(tmpdir(), 'hoichan-bench-clips');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, codec === 'VP8' ? 'testsrc-720p-vp8.webm' : 'testsrc-720p-h264-inband.mkv');
+  const path = join(dir, codec === 'VP8' ? 'testsrc-720p-vp8-intracap.webm' : 'testsrc-720p-h264-inband.mkv');
   if (existsSync(path)) return path;
   console.log(`encoding ${codec} test clip once (${path})...`);
   const encoder =
     codec === 'VP8'
-      ? ['-c:v', 'libvpx', '-b:v', '1500k', '-minrate', '1500k', '-maxrate', '1500k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '60', '-auto-alt-ref', '0']
+      ? // max-intra-rate 900 %: the keyframe cap libwebrtc gives libvpx at 30 fps. Uncapped, the
+        // clip's first keyframe was 201 KB (170 packets, 6x the others), resent at every loop.
+        ['-c:v', 'libvpx', '-b:v', '1500k', '-minrate', '1500k', '-maxrate', '1500k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '60', '-auto-alt-ref', '0', '-max-intra-rate', '900']
       : // repeat-headers: SPS/PPS in-band before every IDR, where mediasoup looks for keyframes.
         ['-c:v', 'libx264', '-profile:v', 'baseline', '-preset', 'veryfast', '-tune', 'zerolatency', '-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '750k', '-g', '60', '-pix_fmt', 'yuv420p', '-x264-params', 'repeat-headers=1'];
   // Light noise keeps the encoder at its target rate (a clean test pattern compresses far below it).
@@ -71,9 +83,30 @@ function sendRtp(clip: string, { ip, port, rtcpPort }: Ingest): ChildProcess {
   );
 }
 
+class Pacer {
+  readonly child = fork(fileURLToPath(new URL('./sfu/pacer.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
+  ask<T>(command: PacerCommand): Promise<T> {
+    return new Promise((resolve) => {
+      this.child.once('message', (reply) => resolve(reply as T));
+      this.child.send(command);
+    });
+  }
+
+  /** Starts pacing towards the SFU's ingest; returns where ffmpeg must send instead. */
+  start(ingest: Ingest): Promise<Ingest & { recvBufferBytes: number }> {
+    return this.ask<{ port: number; rtcpPort: number; recvBufferBytes: number }>({ cmd: 'start', ...ingest, bitsPerSecond: STREAM_BPS * PACING_FACTOR }).then((r) => ({ ip: '127.0.0.1', ...r }));
+  }
+
+  close(): void {
+    this.child.send({ cmd: 'close' });
+  }
+}
+
 class Receivers {
   readonly child = fork(fileURLToPath(new URL('./sfu/receivers.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   count = 0;
+  readonly ports: number[] = [];
 
   ask<T>(command: ReceiverCommand): Promise<T> {
     return new Promise((resolve) => {
@@ -84,7 +117,9 @@ class Receivers {
 
   async open(count: number): Promise<number[]> {
     this.count += count;
-    return (await this.ask<{ ports: number[] }>({ cmd: 'open', count })).ports;
+    const { ports } = await this.ask<{ ports: number[] }>({ cmd: 'open', count });
+    this.ports.push(...ports);
+    return ports;
   }
 
   close(): void {
@@ -103,29 +138,49 @@ interface Step {
   silentReceivers: number;
   /** CPU of the process counting packets: on 2 cores it can limit N before the SFU does. */
   receiverCpuPercent: number;
+  /** Kernel drops in the window (/proc/net/udp): at the SFU's ingest socket, and summed over the receivers' sockets. */
+  ingestDrops: number;
+  receiverDrops: number;
+  /** System-wide UDP RcvbufErrors in the window (includes other processes on the machine). */
+  rcvbufErrors: number;
+  /** Gaps in ffmpeg's own RTP as the pacer saw it, and the pacer's longest queueing delay. */
+  senderGaps: number;
+  pacerMaxQueueMs: number;
 }
 
-async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps: Step[]; error?: string }> {
+async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps: Step[]; error?: string; outOfBudget?: boolean }> {
   const target = makeTarget(targetName);
   const receivers = new Receivers();
+  const pacer = new Pacer();
   const steps: Step[] = [];
   let sender: ChildProcess | undefined;
   const started = Date.now();
   try {
     const ingest = await target.start(codec);
-    sender = sendRtp(clipFor(codec), ingest);
+    let paced: Ingest = ingest;
+    if (PACING_FACTOR > 0) {
+      const started = await pacer.start(ingest);
+      if (started.recvBufferBytes < 1 << 20) console.log(`  warning: pacer input buffer only ${started.recvBufferBytes} B (net.core.rmem_max)`);
+      paced = started;
+    }
+    sender = sendRtp(clipFor(codec), paced);
     await sleep(1500);
     for (const n of ladder) {
-      if (Date.now() - started > budgetMs) break;
+      if (Date.now() - started > budgetMs) return { steps, outOfBudget: true };
       await target.addReceivers(await receivers.open(n - receivers.count));
       await sleep(warmupMs);
       await receivers.ask({ cmd: 'reset' });
+      const pacerBefore = await pacer.ask<PacerReport>({ cmd: 'report' });
+      const dropsBefore = udpDropsByPort();
+      const rcvbufBefore = udpRcvbufErrors();
       const cpu = new CpuMeter(target.cpuPids());
       const receiverCpu = new CpuMeter([receivers.child.pid!]);
       const t0 = performance.now();
       await sleep(windowMs);
       const report = await receivers.ask<ReceiverReport>({ cmd: 'report' });
       const seconds = (performance.now() - t0) / 1000;
+      const dropsAfter = udpDropsByPort();
+      const pacerAfter = await pacer.ask<PacerReport>({ cmd: 'report' });
       const step: Step = {
         target: targetName,
         codec,
@@ -136,9 +191,17 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
         lossPercent: report.expected === 0 ? 100 : (100 * (report.expected - report.received)) / report.expected,
         silentReceivers: report.silent,
         receiverCpuPercent: receiverCpu.percent(),
+        ingestDrops: sumDrops(dropsAfter, [ingest.port]) - sumDrops(dropsBefore, [ingest.port]),
+        receiverDrops: sumDrops(dropsAfter, receivers.ports) - sumDrops(dropsBefore, receivers.ports),
+        rcvbufErrors: udpRcvbufErrors() - rcvbufBefore,
+        senderGaps: pacerAfter.inputGaps - pacerBefore.inputGaps,
+        pacerMaxQueueMs: pacerAfter.maxQueueMs,
       };
       steps.push(step);
-      console.log(`  ${targetName} ${codec} N=${n}: cpu ${step.cpuPercent.toFixed(0)}% (receivers ${step.receiverCpuPercent.toFixed(0)}%) fwd ${step.forwardedPerSec}/s loss ${step.lossPercent.toFixed(3)}% silent ${report.silent}`);
+      console.log(
+        `  ${targetName} ${codec} N=${n}: cpu ${step.cpuPercent.toFixed(0)}% (receivers ${step.receiverCpuPercent.toFixed(0)}%) fwd ${step.forwardedPerSec}/s loss ${step.lossPercent.toFixed(3)}% silent ${report.silent}` +
+          ` | kernel drops: ingest ${step.ingestDrops}, receivers ${step.receiverDrops}, RcvbufErrors ${step.rcvbufErrors}; sender gaps ${step.senderGaps}, pacer queue max ${step.pacerMaxQueueMs.toFixed(0)} ms`,
+      );
       if (step.lossPercent >= LOSS_LIMIT * 100 || report.silent > 0) break;
     }
     return { steps };
@@ -148,6 +211,7 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
     return { steps, error: message };
   } finally {
     sender?.kill('SIGKILL');
+    pacer.close();
     receivers.close();
     await target.stop().catch(() => undefined);
   }
@@ -155,14 +219,38 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
 
 const capacityOf = (steps: Step[]) => steps.filter((s) => s.lossPercent < LOSS_LIMIT * 100 && s.silentReceivers === 0).reduce((max, s) => Math.max(max, s.receivers), 0);
 
+/** Why a ladder ended, from its last step's counters. */
+function limitOf(steps: Step[], error: string | undefined, outOfBudget: boolean | undefined): string {
+  if (error) return `failed: ${error.split('\n')[0]!.slice(0, 160)}`;
+  const last = steps.at(-1);
+  if (!last) return 'no step';
+  if (outOfBudget) return 'time budget';
+  if (last.lossPercent < LOSS_LIMIT * 100 && last.silentReceivers === 0) return 'ladder top';
+  if (last.receiverDrops > 0) return 'receiver sockets overflowed (harness limit)';
+  // SFU and counter share 2 cores: a saturated counter starves the SFU as well.
+  if (last.receiverCpuPercent >= 90) return 'counting process saturated (harness limit)';
+  if (last.ingestDrops > 0) return last.cpuPercent >= 90 ? 'SFU CPU-bound: ingest socket overflowed' : 'SFU ingest socket overflowed';
+  return 'loss in the SFU';
+}
+
+const targetNames = values.targets.split(',');
+// Janus comes from Debian: install it when missing, and say so in the table if that fails.
+const janus = targetNames.includes('janus') ? ensureJanus() : ({ ok: true } as const);
 const allSteps: Step[] = [];
 const summary: Record<string, unknown>[] = [];
 const errors: Record<string, string> = {};
 for (const codec of codecs) {
   const capacity: Record<string, number> = {};
-  for (const targetName of values.targets.split(',')) {
+  for (const targetName of targetNames) {
     console.log(`\n${targetName} / ${codec}`);
-    const { steps, error } = await runLadder(targetName, codec);
+    if (targetName === 'janus' && !janus.ok) {
+      console.log(`  NOT RUN: ${janus.reason}`);
+      errors[`${targetName}/${codec}`] = janus.reason;
+      capacity[targetName] = NaN;
+      summary.push({ codec, target: targetName, capacity: 'NOT RUN', limit: janus.reason });
+      continue;
+    }
+    const { steps, error, outOfBudget } = await runLadder(targetName, codec);
     allSteps.push(...steps);
     if (error) errors[`${targetName}/${codec}`] = error;
     capacity[targetName] = error && steps.length === 0 ? NaN : capacityOf(steps);
@@ -180,6 +268,7 @@ for (const codec of codecs) {
       usPerPacket,
       // Extrapolation: N at which the SFU would use one full core at this cost per packet.
       projectedNAtOneCore: Math.round(1e6 / (usPerPacket * pps)),
+      limit: limitOf(steps, error, outOfBudget),
     });
   }
   const ratio = (other: string) => (capacity.hoichan! > 0 && capacity[other]! > 0 ? capacity.hoichan! / capacity[other]! : NaN);
@@ -190,7 +279,21 @@ for (const codec of codecs) {
   }
 }
 
-printTable('SFU fan-out: per step (receivers = N PlainTransport/UDP copies of one ~1.5 Mb/s stream)', allSteps.map(({ target, codec, receivers, cpuPercent, forwardedPerSec, perReceiverPps, lossPercent, receiverCpuPercent }) => ({ target, codec, N: receivers, 'sfu cpu %': cpuPercent, 'fwd pkt/s': forwardedPerSec, 'pkt/s per rcv': perReceiverPps, 'loss %': lossPercent, 'receiver cpu %': receiverCpuPercent })));
+printTable(
+  'SFU fan-out: per step (receivers = N PlainTransport/UDP copies of one ~1.5 Mb/s stream; drops = kernel socket-buffer drops in the window)',
+  allSteps.map((s) => ({
+    target: s.target,
+    codec: s.codec,
+    N: s.receivers,
+    'sfu cpu %': s.cpuPercent,
+    'fwd pkt/s': s.forwardedPerSec,
+    'pkt/s per rcv': s.perReceiverPps,
+    'loss %': s.lossPercent,
+    'receiver cpu %': s.receiverCpuPercent,
+    'ingest drops': s.ingestDrops,
+    'receiver drops': s.receiverDrops,
+  })),
+);
 printTable(
   `SFU fan-out: capacity = largest N under ${LOSS_LIMIT * 100} % loss; usPerPacket = SFU CPU per forwarded packet; projectedNAtOneCore = N at 100 % of one core (extrapolated); ratios = Hoichan / this target`,
   summary,

@@ -2,7 +2,7 @@
 // Hoichan (a real Hub: worker pool, conference router, telemetry polling),
 // a bare mediasoup script, and Janus (VideoRoom remote publisher + RTP forwarders).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +151,37 @@ export class BareMediasoupTarget implements SfuTarget {
     this.#fanout?.close();
     this.#worker?.close();
   }
+}
+
+const janusPresent = () => !spawnSync('janus', ['--version'], { stdio: 'ignore' }).error;
+
+/**
+ * Installs Debian's janus when it is missing, as scripts/setup.sh does for its
+ * packages: apt-get as root, or through passwordless sudo; `apt-get update`
+ * first when apt does not know the package yet. Returns why it could not.
+ */
+export function ensureJanus(): { ok: true } | { ok: false; reason: string } {
+  if (janusPresent()) return { ok: true };
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status !== 0) {
+    return { ok: false, reason: 'janus is not installed and apt-get needs root (no passwordless sudo): run apt-get install -y janus' };
+  }
+  const run = (args: string[], timeoutMs: number) => {
+    const [cmd, ...rest] = asRoot ? args : ['sudo', '-n', ...args];
+    const result = spawnSync(cmd!, rest, { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    return { ok: result.status === 0, output: `${result.error?.message ?? ''}${result.stdout ?? ''}${result.stderr ?? ''}` };
+  };
+  const policy = run(['apt-cache', 'policy', 'janus'], 30_000);
+  if (!/Candidate: (?!\(none\))/.test(policy.output)) {
+    console.log('janus: unknown to apt, running apt-get update...');
+    run(['apt-get', 'update', '-q'], 180_000);
+  }
+  console.log('janus: not installed, installing the Debian package (apt-get install -y janus)...');
+  const install = run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', 'janus'], 300_000);
+  if (!install.ok || !janusPresent()) {
+    return { ok: false, reason: `janus is not installed and apt-get install janus failed: ${install.output.trim().split('\n').slice(-2).join(' ').slice(0, 200)}` };
+  }
+  return { ok: true };
 }
 
 /** Janus 1.1 VideoRoom: a remote publisher takes plain RTP; rtp_forward copies it to each receiver. */
