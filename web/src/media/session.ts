@@ -84,6 +84,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   #left = false;
   #sessionLost = false;
   #queue: Promise<void> = Promise.resolve();
+  readonly #consuming = new Set<string>();
   readonly #iceTimers = new Map<string, number>();
   /** Per device, the highest seq received. */
   readonly #deviceSeqs = new Map<string, number>();
@@ -162,7 +163,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         await this.#rebuildRecvTransport();
         return;
       }
-      if (previous === 'audio') for (const info of this.producers.values()) await this.#consumeSafely(info);
+      if (previous === 'audio') await this.#consumeAll();
       for (const entry of this.consumers.values()) await this.#applyLayers(entry);
     });
   }
@@ -343,6 +344,9 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     telemetry.joinedAt ||= performance.now();
     telemetry.peerId = joined.peerId;
     this.#joined = true;
+    // Ask for both transports now: the hub creates them while we load the device and draw the page.
+    const recvOptions = this.#requestTransport('recv');
+    const sendOptions = this.#requestTransport('send');
     if (!this.#device.loaded) await this.#device.load({ routerRtpCapabilities: joined.routerRtpCapabilities });
     this.peers.clear();
     this.producers.clear();
@@ -350,27 +354,38 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     for (const p of joined.producers) this.producers.set(p.producerId, p);
     this.emit('joined', joined);
     this.emit('devices', joined.devices ?? []);
-    await this.#rebuildRecvTransport();
-    await this.#rebuildSendTransport();
+    // Receive before publishing: getUserMedia and the simulcast encoders compete for the
+    // CPU with the first remote frames (measured: in parallel, the resumes came later).
+    await this.#rebuildRecvTransport(recvOptions);
+    await this.#rebuildSendTransport(sendOptions);
     this.#setState('live');
   }
 
-  async #rebuildSendTransport(): Promise<void> {
+  async #rebuildSendTransport(options?: Promise<TransportOptions>): Promise<void> {
     for (const producer of this.ownProducers.values()) producer.close();
     this.ownProducers.clear();
     this.#sendTransport?.close();
-    this.#sendTransport = await this.#createTransport('send');
+    this.#sendTransport = await this.#createTransport('send', options);
     await this.#openLocalMedia();
     for (const track of this.localStream?.getTracks() ?? []) await this.#produce(track, sourceOf(track));
     if (this.#screenTrack?.readyState === 'live') await this.#produce(this.#screenTrack, 'screen');
   }
 
-  async #rebuildRecvTransport(): Promise<void> {
+  async #rebuildRecvTransport(options?: Promise<TransportOptions>): Promise<void> {
     const old = this.#recvTransport;
-    this.#recvTransport = await this.#createTransport('recv');
+    this.#recvTransport = await this.#createTransport('recv', options);
     for (const id of [...this.consumers.keys()]) this.#dropConsumer(id);
     old?.close();
-    for (const info of this.producers.values()) await this.#consumeSafely(info);
+    await this.#consumeAll();
+  }
+
+  /**
+   * All at once, videos first: each consume is a few round trips, and the remote
+   * video the joiner waits for need not queue behind an audio consume.
+   */
+  async #consumeAll(): Promise<void> {
+    const infos = [...this.producers.values()].sort((a, b) => Number(a.kind === 'audio') - Number(b.kind === 'audio'));
+    await Promise.all(infos.map((info) => this.#consumeSafely(info)));
   }
 
   async #openLocalMedia(): Promise<void> {
@@ -388,8 +403,14 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     this.emit('localMedia', this.localStream);
   }
 
-  async #createTransport(direction: 'send' | 'recv'): Promise<Transport> {
-    const { transport: options } = await this.signaling.request<{ transport: TransportOptions }>('createTransport', { direction });
+  #requestTransport(direction: 'send' | 'recv'): Promise<TransportOptions> {
+    const options = this.signaling.request<{ transport: TransportOptions }>('createTransport', { direction }).then((r) => r.transport);
+    options.catch(() => undefined); // awaited later; a failure must not surface as unhandled meanwhile
+    return options;
+  }
+
+  async #createTransport(direction: 'send' | 'recv', requested?: Promise<TransportOptions>): Promise<Transport> {
+    const options = await (requested ?? this.#requestTransport(direction));
     const transport = direction === 'send' ? this.#device.createSendTransport(options) : this.#device.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       this.signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
@@ -469,6 +490,10 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     const transport = this.#recvTransport;
     if (!transport || !this.#wanted(info) || !this.producers.has(info.producerId)) return;
     if ([...this.consumers.values()].some((c) => c.info.producerId === info.producerId)) return;
+    // Consumes now run concurrently: one in flight per producer.
+    const key = `${transport.id}:${info.producerId}`;
+    if (this.#consuming.has(key)) return;
+    this.#consuming.add(key);
     try {
       const { consumer: params } = await this.signaling.request<{ consumer: { id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: any } }>(
         'consume',
@@ -478,16 +503,20 @@ export class ConferenceSession extends Emitter<SessionEvents> {
       const entry = { consumer, info };
       this.consumers.set(consumer.id, entry);
       this.emit('consumerAdded', entry);
-      await this.#applyLayers(entry);
+      await this.#applyLayers(entry, true);
       await this.signaling.request('resumeConsumer', { consumerId: consumer.id });
     } catch (err) {
       // not_found: the producer went away meanwhile; producerClosed/consumerClosed follow.
       if (!(err instanceof RequestFailed && err.code === 'not_found')) console.warn('consume failed', err);
+    } finally {
+      this.#consuming.delete(key);
     }
   }
 
-  async #applyLayers({ consumer, info }: RemoteConsumer): Promise<void> {
+  async #applyLayers({ consumer, info }: RemoteConsumer, fresh = false): Promise<void> {
     if (consumer.kind !== 'video' || info.source !== 'camera') return;
+    // A new consumer already prefers the highest layers (the hub sets none): only 'low' costs a round trip before resume.
+    if (fresh && this.receiveMode === 'full') return;
     const spatialLayer = this.receiveMode === 'low' ? 0 : 3; // 3 = the highest there is
     await this.signaling.request('setConsumerLayers', { consumerId: consumer.id, spatialLayer }).catch(() => undefined);
   }
