@@ -20,7 +20,7 @@ export const SIMULATED_ULTRASOUND_INPUT = [
 export function ffmpegIngestArgs(info: IngestInfo, input: string[], bitrateKbps = 1200): string[] {
   const encoder =
     info.codec === 'VP8'
-      ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-error-resilient', '1', '-auto-alt-ref', '0', '-lag-in-frames', '0']
+      ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-error-resilient', '1', '-auto-alt-ref', '0', '-lag-in-frames', '0', '-max-intra-rate', '300']
       : ['-c:v', 'libx264', '-profile:v', 'baseline', '-level', '3.1', '-preset', 'ultrafast', '-tune', 'zerolatency', '-bsf:v', 'dump_extra'];
   const target = info.srtp
     ? ['-srtp_out_suite', info.srtp.cryptoSuite, '-srtp_out_params', info.srtp.keyBase64, `srtp://${info.ip}:${info.port}?rtcpport=${info.rtcpPort}&pkt_size=1200`]
@@ -39,8 +39,12 @@ export function ffmpegIngestArgs(info: IngestInfo, input: string[], bitrateKbps 
     `${bitrateKbps}k`,
     '-maxrate',
     `${bitrateKbps}k`,
+    // A small VBV buffer (and, for VP8, keyframes capped at 3 average frames, as
+    // WebRTC encoders do) keeps every frame to a few dozen packets: ffmpeg sends
+    // a frame's packets back to back, and a burst larger than the hub's UDP
+    // receive buffer (~90 packets by default) is dropped by the kernel.
     '-bufsize',
-    `${bitrateKbps}k`,
+    `${Math.round(bitrateKbps / 2)}k`,
     '-g',
     '25',
     '-keyint_min',
