@@ -38,7 +38,7 @@ else
 fi
 
 # 3. mediasoup worker (cached by version outside the clone; seconds when cached).
-bash scripts/build-worker.sh | tail -n 1 | sed 's/^/setup: mediasoup-worker at /'
+bash scripts/build-worker.sh
 
 # 4. TypeScript and the browser bundle.
 say "building (tsc + web bundle)"
