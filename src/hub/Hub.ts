@@ -75,7 +75,7 @@ export class Hub {
     hub.streams = streams;
     hub.uplink = uplink;
     // The device stream service (when this hub has one) reports its own numbers to /api/ops.
-    telemetry.deviceStats = () => (hub as { streams?: { stats?: () => unknown } }).streams?.stats?.() ?? [];
+    telemetry.deviceStats = () => hub.streams?.stats() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
     return hub;
   }

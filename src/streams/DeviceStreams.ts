@@ -13,6 +13,7 @@ import type { PeerNotify } from '../media/events.js';
 import type { DeviceDirectory } from '../signaling/SignalingServer.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../telemetry/logger.js';
+import type { DeviceStreamStats } from '../telemetry/opsReport.js';
 import { PeerFanout } from './PeerFanout.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
 
@@ -73,21 +74,6 @@ interface SiteState {
   parseErrors: Record<string, number>;
 }
 
-export interface DeviceStreamStats {
-  deviceId: string;
-  siteId: string;
-  conferenceId: string;
-  protocol: string;
-  status: DeviceStatus;
-  reason?: string;
-  stored: number;
-  readingsPerSecond: number;
-  received: number;
-  duplicatesDropped: number;
-  uplinkLagMs: number;
-  siteJournalDepth: number;
-  deviceJournalDepth: number;
-}
 
 const resumeSchema = z.record(deviceIdSchema, z.number().int().min(0)).optional();
 

@@ -8,7 +8,8 @@ import { DeviceStreams, type DeviceStreamsOptions } from './DeviceStreams.js';
 import { UplinkServer } from './UplinkServer.js';
 
 export { DeviceStreams } from './DeviceStreams.js';
-export type { DeviceStreamStats, DeviceStreamsOptions } from './DeviceStreams.js';
+export type { DeviceStreamsOptions } from './DeviceStreams.js';
+export type { DeviceStreamStats } from '../telemetry/opsReport.js';
 export { UplinkServer } from './UplinkServer.js';
 
 /** The hub's device flow: history store (Redis when redisUrl is set), streams service, /uplink namespace. */

@@ -2,6 +2,7 @@ import type { Server as SocketServer } from 'socket.io';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { MediaStatsPoller } from './mediaStats.js';
+import type { DeviceStreamStats, OpsReport } from './opsReport.js';
 import {
   conferencePeers,
   conferencesGauge,
@@ -26,39 +27,6 @@ export interface HubTelemetrySources {
   statsIntervalMs?: number;
 }
 
-/** GET /api/ops: the picture the engineer page shows (docs/OPERATIONS.md). */
-export interface OpsReport {
-  generatedAt: string;
-  statsIntervalSeconds: number;
-  workers: {
-    slot: number;
-    pid: number;
-    cpuPercent: number | null;
-    rssBytes: number | null;
-    routers: number;
-    transports: number;
-    producers: number;
-    consumers: number;
-    webRtcPort: number;
-  }[];
-  conferences: {
-    conferenceId: string;
-    workerSlot: number;
-    peers: {
-      peerId: string;
-      displayName: string;
-      role: string;
-      producers: number;
-      consumers: number;
-      bitrateIn: number;
-      bitrateOut: number;
-      packetLossIn: number;
-      packetLossOut: number;
-    }[];
-  }[];
-  devices: unknown;
-  signaling: { sockets: number; requestsPerSecond: number };
-}
 
 /**
  * The hub's telemetry: watches the worker pool through its events and the
@@ -75,7 +43,7 @@ export class HubTelemetry {
   readonly #timer: NodeJS.Timeout;
   readonly statsIntervalMs: number;
   /** Device-stream statistics for /api/ops, when the hub has a device stream service. */
-  deviceStats: () => unknown = () => [];
+  deviceStats: () => DeviceStreamStats[] = () => [];
 
   constructor({ pool, conferences, statsIntervalMs = DEFAULT_STATS_INTERVAL_MS }: HubTelemetrySources) {
     enableDefaultMetrics();
@@ -205,7 +173,7 @@ export class HubTelemetry {
     return this.#io?.of('/').sockets.size ?? 0;
   }
 
-  #deviceStatsOrEmpty(): unknown {
+  #deviceStatsOrEmpty(): DeviceStreamStats[] {
     try {
       return this.deviceStats() ?? [];
     } catch {

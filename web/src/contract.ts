@@ -15,3 +15,4 @@ export interface JoinReply {
   producers: ProducerInfo[];
   devices?: DeviceInfo[];
 }
+export type { DeviceStreamStats, OpsWorker } from '../../src/telemetry/opsReport.js';

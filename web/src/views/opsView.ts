@@ -2,24 +2,13 @@ import { takeToken } from '../auth';
 import { t, type MessageKey } from '../i18n';
 import { telemetry } from '../telemetry';
 import { h, setText } from '../ui/dom';
+import type { DeviceStreamStats as OpsDevice, OpsWorker } from '../contract';
 import { messageBox, pageHeader } from '../ui/header';
 
 // The engineer's status page: GET /api/ops every 2 s (src/telemetry/HubTelemetry.ts
 // OpsReport). A hub without /api/ops (older build) falls back to /api/conferences.
 
 const REFRESH_MS = 2000;
-
-interface OpsWorker {
-  slot: number;
-  pid: number;
-  cpuPercent: number | null;
-  rssBytes: number | null;
-  routers: number;
-  transports: number;
-  producers: number;
-  consumers: number;
-  webRtcPort?: number;
-}
 
 interface OpsPeer {
   peerId: string;
@@ -41,21 +30,8 @@ interface OpsConference {
   peers: OpsPeer[];
 }
 
-interface OpsDevice {
-  deviceId: string;
-  siteId?: string;
-  conferenceId?: string;
-  protocol?: string;
-  status?: string;
-  reason?: string;
-  readingsPerSecond?: number;
-  uplinkLagMs?: number;
-  received?: number;
-  duplicatesDropped?: number;
-  siteJournalDepth?: number;
-}
-
-export interface OpsReport {
+/** /api/ops, or the /api/conferences fallback (conference and peer rows only, without flow columns). */
+interface ShownReport {
   generatedAt?: string;
   workers?: OpsWorker[];
   conferences: OpsConference[];
@@ -176,7 +152,7 @@ export function mountOpsView(root: HTMLElement): void {
     return;
   }
 
-  const render = (report: OpsReport) => {
+  const render = (report: ShownReport) => {
     workers.element.hidden = report.workers === undefined;
     devices.element.hidden = report.devices === undefined;
     workers.update(report.workers ?? []);
@@ -202,7 +178,7 @@ export function mountOpsView(root: HTMLElement): void {
         return;
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      render((await response.json()) as OpsReport);
+      render((await response.json()) as ShownReport);
       message.hide();
       header.state.dataset.state = 'live';
       setText(header.state, t('state.live'));
