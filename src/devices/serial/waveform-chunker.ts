@@ -1,4 +1,5 @@
 import type { DeviceReadingBody } from '../driver.js';
+import { sum } from './math.js';
 import type { SampleClock } from './sample-clock.js';
 
 export interface ChunkChannel {
@@ -66,6 +67,22 @@ export class WaveformChunker {
       this.#buffers[c] = [];
     }
     this.#chunkStart = this.#nextIndex;
+  }
+
+  /**
+   * Times a batch of `packets` samples received at `rt`, after `missing[i]`
+   * lost samples before packet i. If the stream stalled (far later than the
+   * clock can explain), the session ends: pending samples are flushed and a
+   * new session starts at index 0, where loss before the first packet no
+   * longer counts (missing[0] is zeroed).
+   */
+  observeBatch(missing: number[], packets: number, rt: number, out: DeviceReadingBody[]): void {
+    if (this.clock.observe(this.#nextIndex, sum(missing) + packets, rt) !== 'stalled') return;
+    this.flush(rt, out);
+    this.reset();
+    this.clock.reset();
+    missing[0] = 0;
+    this.clock.observe(0, sum(missing) + packets, rt);
   }
 
   /** Starts a new session at index 0; call flush() first to keep pending samples. */

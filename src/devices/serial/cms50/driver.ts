@@ -1,5 +1,4 @@
 import type { DeviceReadingBody, ReadingSink } from '../../driver.js';
-import { sum } from '../math.js';
 import { SampleClock } from '../sample-clock.js';
 import { SerialDeviceDriver } from '../serial-driver.js';
 import { WaveformChunker } from '../waveform-chunker.js';
@@ -49,13 +48,7 @@ export class Cms50Driver extends SerialDeviceDriver {
     const packets = this.#framer.push(chunk);
     if (packets.length === 0) return;
     const missing = packets.map((p) => Math.min(Math.round(p.discardedBefore / CMS50_PACKET_LENGTH), MAX_INFERRED_MISSING));
-    if (this.#clock.observe(this.#chunker.nextIndex, sum(missing) + packets.length, receivedAt) === 'stalled') {
-      this.#chunker.flush(receivedAt, out);
-      this.#chunker.reset();
-      this.#clock.reset();
-      missing[0] = 0;
-      this.#clock.observe(0, sum(missing) + packets.length, receivedAt);
-    }
+    this.#chunker.observeBatch(missing, packets.length, receivedAt, out);
     const value: (number | null)[] = [null];
     for (let p = 0; p < packets.length; p++) {
       const packet = packets[p]!;

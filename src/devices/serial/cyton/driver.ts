@@ -58,14 +58,8 @@ export class CytonDriver extends SerialDeviceDriver {
     const packets = this.#framer.push(chunk);
     if (packets.length === 0) return;
     const missing = this.#plausibleGaps(packets.map((p) => this.#missingBefore(p)), packets.length, receivedAt);
-    if (this.#clock.observe(this.#chunker.nextIndex, sum(missing) + packets.length, receivedAt) === 'stalled') {
-      // Far later than the counter can explain (it wraps every 256 samples): new session.
-      this.#chunker.flush(receivedAt, out);
-      this.#chunker.reset();
-      this.#clock.reset();
-      missing[0] = 0;
-      this.#clock.observe(0, sum(missing) + packets.length, receivedAt);
-    }
+    // Far later than the counter can explain (it wraps every 256 samples): a new session.
+    this.#chunker.observeBatch(missing, packets.length, receivedAt, out);
     const values: (number | null)[] = new Array(this.#channels.length);
     for (let p = 0; p < packets.length; p++) {
       const packet = packets[p]!;
