@@ -1,10 +1,9 @@
 // Shared helpers for the serial driver tests: socat pty pairs, a recording sink, waits.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import type { DeviceReadingBody, ReadingSink } from '../../src/devices/driver.js';
+import { startPtyPair as startVirtualCable } from '../../src/devices/serial/ptyPair.js';
 import type { WaveformBody, NumericBody, StatusBody } from '../../src/devices/reading.js';
 
 // chai 5 ships no type declarations and @types/chai is not a dependency (same
@@ -27,26 +26,11 @@ export interface PtyPair {
 
 let pairCounter = 0;
 
+/** A socat pair with unique link names under the temp dir (the project's own virtual cable). */
 export async function startPtyPair(label: string): Promise<PtyPair> {
   const base = join(tmpdir(), `hoichan-${label}-${process.pid}-${++pairCounter}`);
-  const a = `${base}-A`;
-  const b = `${base}-B`;
-  let child: ChildProcess | undefined;
-  const start = async (): Promise<void> => {
-    child = spawn('/usr/bin/socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
-    await waitFor(() => existsSync(a) && existsSync(b), 5000, 'socat links');
-  };
-  const kill = async (): Promise<void> => {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
-    await exited;
-    await waitFor(() => !existsSync(a) && !existsSync(b), 5000, 'socat links removed');
-  };
-  await start();
-  return { a, b, kill, restart: start };
+  const cable = await startVirtualCable(`${base}-A`, `${base}-B`);
+  return { a: cable.agentEnd, b: cable.deviceEnd, kill: cable.stop, restart: cable.restart };
 }
 
 export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
