@@ -207,14 +207,21 @@ export class SignalingServer {
     // A conference whose last peer just left is closing: take the fresh one.
     let conference = await this.#conferences.getOrCreate(payload.conferenceId);
     if (conference.closed) conference = await this.#conferences.getOrCreate(payload.conferenceId);
-    const start = await conference.addPeer(peer);
+    // In the peer's room before it is announced: events for it from then on must reach it.
+    await socket.join(peerRoom(peerId));
+    let start: Awaited<ReturnType<Conference['addPeer']>>;
+    try {
+      start = await conference.addPeer(peer);
+    } catch (err) {
+      void socket.leave(peerRoom(peerId));
+      throw err;
+    }
 
     if (!socket.connected) {
       conference.removePeer(peer);
       throw conflict('socket closed during join');
     }
     session.joined = { peer, conference };
-    await socket.join(peerRoom(peerId));
     const data = socket.data as SessionData;
     data.peerId = peerId;
     data.conferenceId = conference.id;

@@ -344,15 +344,18 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     telemetry.joinedAt ||= performance.now();
     telemetry.peerId = joined.peerId;
     this.#joined = true;
-    // Ask for both transports now: the hub creates them while we load the device and draw the page.
-    const recvOptions = this.#requestTransport('recv');
-    const sendOptions = this.#requestTransport('send');
-    if (!this.#device.loaded) await this.#device.load({ routerRtpCapabilities: joined.routerRtpCapabilities });
+    // Take the hub's snapshot before any await: peerJoined and newProducer events
+    // that arrive while the device loads come after it and must not be wiped
+    // (CI once lost a producer announced during a slow Device load).
     this.peers.clear();
     this.producers.clear();
     for (const p of joined.peers) this.peers.set(p.peerId, p);
     for (const p of joined.producers) this.producers.set(p.producerId, p);
-    this.emit('joined', joined);
+    // Ask for both transports now: the hub creates them while we load the device and draw the page.
+    const recvOptions = this.#requestTransport('recv');
+    const sendOptions = this.#requestTransport('send');
+    if (!this.#device.loaded) await this.#device.load({ routerRtpCapabilities: joined.routerRtpCapabilities });
+    this.emit('joined', { ...joined, peers: [...this.peers.values()], producers: [...this.producers.values()] });
     this.emit('devices', joined.devices ?? []);
     // Receive before publishing: getUserMedia and the simulcast encoders compete for the
     // CPU with the first remote frames (measured: in parallel, the resumes came later).
