@@ -43,6 +43,12 @@ export const configSchema = z
       maxTransportsPerPeer: z.number().int().min(2),
       maxProducersPerPeer: z.number().int().min(1),
     }),
+    devices: z.object({
+      /** A reading reaching the hub this long after its agent received it is marked late (backfill). */
+      lateAfterMs: z.number().int().min(100),
+      /** Uplink lag above which an online device is shown degraded; cleared below half of it. */
+      degradedLagMs: z.number().int().min(1000),
+    }),
     redis: z.object({
       url: z.string().url().nullable(),
     }),
@@ -58,6 +64,9 @@ export const configSchema = z
         path: ['auth', 'jwtSecret'],
         message: 'is required (set HOICHAN_JWT_SECRET); only demo mode may run without one',
       });
+    }
+    if (config.devices.degradedLagMs < config.devices.lateAfterMs) {
+      ctx.addIssue({ code: 'custom', path: ['devices', 'degradedLagMs'], message: 'must be at least devices.lateAfterMs' });
     }
     const { pingIntervalMs, pingTimeoutMs } = config.signaling;
     if (pingIntervalMs + pingTimeoutMs + config.signaling.reconnectGraceMs > 30_000) {

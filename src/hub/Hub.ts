@@ -55,7 +55,13 @@ export class Hub {
       // A client whose link blips keeps its socket id, rooms and missed events.
       connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
     });
-    const { streams, uplink } = await startDeviceStreams({ io, conferences, jwtSecret: config.auth.jwtSecret!, redisUrl: config.redis.url });
+    const { streams, uplink } = await startDeviceStreams({
+      io,
+      conferences,
+      jwtSecret: config.auth.jwtSecret!,
+      redisUrl: config.redis.url,
+      streams: { lateAfterMs: config.devices.lateAfterMs, degradedLagMs: config.devices.degradedLagMs },
+    });
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
