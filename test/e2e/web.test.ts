@@ -224,6 +224,33 @@ describe('web client: specialist, site and engineer views in Chromium', function
     await page.selectOption('#receive-mode', 'full');
   });
 
+  it('screen share: the specialist shares, the site sees it large on its stage, and it goes when stopped', async function () {
+    this.timeout(40_000);
+    const specialistId = await peerIdOf(specialist.page);
+    const peer = () => hub.conferences.get(CONF)!.getPeer(specialistId)!;
+    const screenProducers = () => [...peer().producers.values()].filter((p) => p.appData.source === 'screen');
+    await specialist.page.click('#toggle-screen');
+    await waitUntil(() => screenProducers().length === 1, 10_000, 'a screen producer on the hub');
+    expect(screenProducers()[0]!.kind).to.equal('video');
+
+    const screenAtSite = async () =>
+      (await site.page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; source: string; framesDecoded: number }[]>)).find(
+        (s) => s.peerId === specialistId && s.source === 'screen',
+      );
+    await waitUntil(async () => ((await screenAtSite())?.framesDecoded ?? 0) > 0, 15_000, 'the site decoding the shared screen');
+    const stage = site.page.locator('.stage-video[data-source="screen"] video');
+    await stage.waitFor({ state: 'visible' });
+    expect(await stage.evaluate((v: any) => v.getBoundingClientRect().width)).to.be.greaterThan(500, 'shown large');
+    await screenshot(site.page, 'web-site-sees-screen-share');
+
+    await specialist.page.click('#toggle-screen');
+    await waitUntil(() => screenProducers().length === 0, 10_000, 'the screen producer closed');
+    await site.page.locator('.stage-video[data-source="screen"]').waitFor({ state: 'detached', timeout: 10_000 });
+    expect(await screenAtSite()).to.equal(undefined);
+    // The camera goes on.
+    await decodesVideoFrom(site.page, specialistId);
+  });
+
   it('the engineer\'s /ops page lists the conference, its peers and the workers', async function () {
     this.timeout(30_000);
     const ops = await openPage(browser, `${hub.url}/ops?token=${token('engineer', '*', 'Ky su Hai')}`);
