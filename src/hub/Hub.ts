@@ -61,6 +61,7 @@ export class Hub {
       jwtSecret: config.auth.jwtSecret!,
       redisUrl: config.redis.url,
       streams: { lateAfterMs: config.devices.lateAfterMs, degradedLagMs: config.devices.degradedLagMs },
+      uplink: { readingsPerSecond: config.devices.uplinkReadingsPerSecond, burst: config.devices.uplinkBurst },
     });
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams);
     telemetry.watchSignaling(io);

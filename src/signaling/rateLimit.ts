@@ -1,4 +1,4 @@
-/** Token bucket: a burst of `burst` requests, refilled at `perSecond`. */
+/** Token bucket: a burst of `burst` tokens, refilled at `perSecond`; a request costs `cost` tokens. */
 export class TokenBucket {
   #tokens: number;
   #last = performance.now();
@@ -10,12 +10,22 @@ export class TokenBucket {
     this.#tokens = burst;
   }
 
-  take(): boolean {
+  take(cost = 1): boolean {
+    this.#refill();
+    if (this.#tokens < cost) return false;
+    this.#tokens -= cost;
+    return true;
+  }
+
+  /** Full again: forgetting this bucket now gives its owner nothing a new one would not. */
+  get full(): boolean {
+    this.#refill();
+    return this.#tokens >= this.burst;
+  }
+
+  #refill(): void {
     const now = performance.now();
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.perSecond);
     this.#last = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
   }
 }

@@ -9,7 +9,9 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
 import { AuthError, verifyToken, type Claims } from '../signaling/auth.js';
+import { TokenBucket } from '../signaling/rateLimit.js';
 import { describeIssue } from '../signaling/schemas.js';
+import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { AgentConnection, DeviceStreams } from './DeviceStreams.js';
 import { UPLINK_NAMESPACE, alarmNoticeSchema, batchSchema, clockRequestSchema, helloSchema, statusSchema, type UplinkReply } from './protocol.js';
@@ -22,14 +24,28 @@ interface UplinkSession {
   claims: Claims;
   /** Set once hello succeeded. */
   conn?: AgentConnection;
+  /** When a rate-limit refusal was last logged (one line per 10 s, not one per message). */
+  limitLoggedAt: number;
 }
+
+/** What one site may send: readings per second, one extra per message. */
+export interface UplinkLimits {
+  readingsPerSecond: number;
+  burst: number;
+}
+
+const DEFAULT_LIMITS: UplinkLimits = { readingsPerSecond: 10_000, burst: 30_000 };
 
 export class UplinkServer {
   readonly #nsp: Namespace;
   readonly #streams: DeviceStreams;
+  readonly #limits: UplinkLimits;
+  /** Per site, not per connection: reconnecting must not refill it. */
+  readonly #buckets = new Map<string, TokenBucket>();
 
-  constructor(io: Server, streams: DeviceStreams, jwtSecret: string) {
+  constructor(io: Server, streams: DeviceStreams, jwtSecret: string, limits: UplinkLimits = DEFAULT_LIMITS) {
     this.#streams = streams;
+    this.#limits = limits;
     this.#nsp = io.of(UPLINK_NAMESPACE);
     this.#nsp.use((socket, next) => {
       try {
@@ -56,14 +72,18 @@ export class UplinkServer {
   }
 
   #onConnection(socket: Socket): void {
-    const session: UplinkSession = { claims: (socket.data as UplinkSession).claims };
+    const claims = (socket.data as UplinkSession).claims;
+    // A misbehaving or misconfigured agent must not starve the hub; a well-set one
+    // (catch-up rate + live rate under the limit) never meets it. A refused batch
+    // is resent from the last ack, so the limit slows a site down and loses nothing.
+    const session: UplinkSession = { claims, limitLoggedAt: 0 };
     log.info({ siteId: session.claims.sub, socket: socket.id }, 'site agent connected');
 
-    this.#handle(socket, 'clock', clockRequestSchema, async () => {
+    this.#handle(socket, session, 'clock', clockRequestSchema, async () => {
       const t1 = Date.now();
       return { t1, t2: Date.now() };
     });
-    this.#handle(socket, 'hello', helloSchema, async (hello) => {
+    this.#handle(socket, session, 'hello', helloSchema, async (hello) => {
       if (hello.siteId !== session.claims.sub) {
         throw new HoichanError('forbidden', `this token is for site ${session.claims.sub}, not ${hello.siteId}`);
       }
@@ -80,15 +100,15 @@ export class UplinkServer {
       log.info({ siteId: conn.siteId, devices: hello.devices.length, clockOffsetMs: Math.round(conn.clockOffsetMs), rttMs: Math.round(conn.rttMs) }, 'site agent hello');
       return { ...(await this.#streams.hello(conn, hello.devices)) };
     });
-    this.#handle(socket, 'batch', batchSchema, async (batch, receivedAt) => {
+    this.#handle(socket, session, 'batch', batchSchema, async (batch, receivedAt) => {
       const acked = await this.#streams.batch(this.#conn(session), batch, receivedAt);
       return { acked };
     });
-    this.#handle(socket, 'alarm', alarmNoticeSchema, async (notice) => {
+    this.#handle(socket, session, 'alarm', alarmNoticeSchema, async (notice) => {
       this.#streams.alarm(this.#conn(session), notice);
       return {};
     });
-    this.#handle(socket, 'status', statusSchema, async (status) => {
+    this.#handle(socket, session, 'status', statusSchema, async (status) => {
       this.#streams.status(this.#conn(session), status);
       return {};
     });
@@ -101,6 +121,7 @@ export class UplinkServer {
       log.info({ siteId: session.claims.sub, reason }, 'site agent disconnected');
       if (session.conn) this.#streams.disconnected(session.conn);
       session.conn = undefined;
+      if (this.#buckets.get(claims.sub)?.full) this.#buckets.delete(claims.sub);
     });
   }
 
@@ -109,7 +130,7 @@ export class UplinkServer {
     return session.conn;
   }
 
-  #handle<S extends z.ZodTypeAny>(socket: Socket, name: string, schema: S, handler: (payload: z.output<S>, receivedAt: number) => Promise<Record<string, unknown>>): void {
+  #handle<S extends z.ZodTypeAny>(socket: Socket, session: UplinkSession, name: string, schema: S, handler: (payload: z.output<S>, receivedAt: number) => Promise<Record<string, unknown>>): void {
     socket.on(name, async (payload: unknown, ack: unknown) => {
       const receivedAt = Date.now();
       if (typeof ack !== 'function') {
@@ -118,17 +139,34 @@ export class UplinkServer {
       }
       const reply = ack as Reply;
       try {
+        this.#admit(session, name, payload);
         const parsed = schema.safeParse(payload);
         if (!parsed.success) throw badRequest(`${name}: ${describeIssue(parsed.error)}`);
         reply({ ok: true, ...(await handler(parsed.data, receivedAt)) });
       } catch (err) {
         const known = err instanceof HoichanError;
         const code: ErrorCode = known ? err.code : 'internal';
+        deviceMetrics.uplinkRefused.inc({ code });
         if (!known) log.error({ message: name, err: (err as Error).message, stack: (err as Error).stack }, 'uplink message failed');
-        else log.info({ message: name, siteId: (socket.data as UplinkSession).claims.sub, code, why: err.message }, 'uplink message refused');
+        else if (code !== 'rate_limited') log.info({ message: name, siteId: session.claims.sub, code, why: err.message }, 'uplink message refused');
         reply({ ok: false, error: { code, message: known ? err.message : 'internal error' } });
       }
     });
+  }
+
+  /** Charges the connection's bucket before any parsing: one token per message plus one per reading. */
+  #admit(session: UplinkSession, name: string, payload: unknown): void {
+    const readings = (payload as { readings?: unknown } | null)?.readings;
+    const cost = 1 + (Array.isArray(readings) ? readings.length : 0);
+    let bucket = this.#buckets.get(session.claims.sub);
+    if (!bucket) this.#buckets.set(session.claims.sub, (bucket = new TokenBucket(this.#limits.readingsPerSecond, this.#limits.burst)));
+    if (bucket.take(cost)) return;
+    const now = Date.now();
+    if (now - session.limitLoggedAt > 10_000) {
+      session.limitLoggedAt = now;
+      log.warn({ siteId: session.claims.sub, message: name, limit: this.#limits.readingsPerSecond }, 'site agent over the uplink rate limit: refusing (it resends from its last ack)');
+    }
+    throw new HoichanError('rate_limited', `this site sends faster than the hub takes (${this.#limits.readingsPerSecond} readings/s); resend from the last ack, slower`);
   }
 }
 

@@ -5,7 +5,7 @@ import { RedisDeviceHistory } from '../cluster/redisDeviceHistory.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { createLogger } from '../telemetry/logger.js';
 import { DeviceStreams, type DeviceStreamsOptions } from './DeviceStreams.js';
-import { UplinkServer } from './UplinkServer.js';
+import { UplinkServer, type UplinkLimits } from './UplinkServer.js';
 
 export { DeviceStreams } from './DeviceStreams.js';
 export type { DeviceStreamsOptions } from './DeviceStreams.js';
@@ -19,10 +19,11 @@ export async function startDeviceStreams(options: {
   jwtSecret: string;
   redisUrl: string | null;
   streams?: DeviceStreamsOptions;
+  uplink?: UplinkLimits;
 }): Promise<{ streams: DeviceStreams; uplink: UplinkServer }> {
   const store: DeviceHistoryStore = options.redisUrl ? await RedisDeviceHistory.connect(options.redisUrl) : new MemoryDeviceHistory();
   createLogger('device-streams').info({ history: store.kind }, 'device streams ready');
   const streams = new DeviceStreams(store, options.conferences, options.streams);
-  const uplink = new UplinkServer(options.io, streams, options.jwtSecret);
+  const uplink = new UplinkServer(options.io, streams, options.jwtSecret, options.uplink);
   return { streams, uplink };
 }

@@ -54,6 +54,15 @@ export const deviceMetrics = {
         buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       }),
   ),
+  uplinkRefused: once(
+    'hoichan_uplink_refused_total',
+    () =>
+      new Counter({
+        name: 'hoichan_uplink_refused_total',
+        help: 'Site-agent uplink messages the hub refused, by error code (rate_limited: the site sends faster than devices.uplinkReadingsPerSecond)',
+        labelNames: ['code'] as const,
+      }),
+  ),
   journalDepth: once(
     'hoichan_agent_journal_depth',
     () =>

@@ -71,14 +71,16 @@ describe('configuration', () => {
     expect(configError(() => loadConfig({ env: secret, file: join(dir, 'missing.json') }))).to.match(/cannot read config file/);
   });
 
-  it('takes the device-stream thresholds from a file and keeps degraded at or above late', () => {
+  it('takes the device-stream thresholds and uplink limit from a file; degraded at or above late, a burst of a full batch', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
     const file = join(dir, 'devices.json');
     writeFileSync(file, JSON.stringify({ devices: { lateAfterMs: 2000, degradedLagMs: 20000 } }));
-    expect(loadConfig({ env: secret, file }).devices).to.deep.equal({ lateAfterMs: 2000, degradedLagMs: 20000 });
-    expect(loadConfig({ env: secret }).devices).to.deep.equal({ lateAfterMs: 5000, degradedLagMs: 10000 });
+    expect(loadConfig({ env: secret, file }).devices).to.include({ lateAfterMs: 2000, degradedLagMs: 20000, uplinkReadingsPerSecond: 10000 });
+    expect(loadConfig({ env: secret }).devices).to.deep.equal({ lateAfterMs: 5000, degradedLagMs: 10000, uplinkReadingsPerSecond: 10000, uplinkBurst: 30000 });
     writeFileSync(file, JSON.stringify({ devices: { lateAfterMs: 8000, degradedLagMs: 4000 } }));
     expect(configError(() => loadConfig({ env: secret, file }))).to.match(/devices\.degradedLagMs: must be at least devices\.lateAfterMs/);
+    writeFileSync(file, JSON.stringify({ devices: { uplinkBurst: 500 } }));
+    expect(configError(() => loadConfig({ env: secret, file }))).to.match(/devices\.uplinkBurst/);
   });
 
   it('refuses to run without a secret, except in demo mode with the public demo secret', () => {

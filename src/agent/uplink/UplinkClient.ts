@@ -269,7 +269,11 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
             return this.#resync(socket, `no ack for ${batch.deviceId} ${batch.from}..${batch.to} within ${ackTimeoutMs} ms`);
           }
           if (!reply.ok) {
-            this.#log.error({ deviceId: batch.deviceId, from: batch.from, to: batch.to, code: reply.error.code, why: reply.error.message }, 'hub refused a batch');
+            const fields = { deviceId: batch.deviceId, from: batch.from, to: batch.to, code: reply.error.code, why: reply.error.message };
+            if (reply.error.code === 'rate_limited') {
+              // Nothing is lost: the resync resends from the last ack after a backoff.
+              this.#log.warn(fields, 'hub rate-limits this site: lower hub.catchUpReadingsPerSecond or raise the hub\'s devices.uplinkReadingsPerSecond');
+            } else this.#log.error(fields, 'hub refused a batch');
             return this.#resync(socket, `batch refused: ${reply.error.code}`);
           }
           if (reply.acked > outbox.acked) {
