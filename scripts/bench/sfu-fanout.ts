@@ -5,7 +5,10 @@
 // largest N under 0.5 % loss. The same stream and ladder run against Hoichan,
 // a bare mediasoup script and Janus in the same run.
 //   node dist/scripts/bench/sfu-fanout.js [--codecs VP8,H264] [--targets hoichan,bare-mediasoup,janus]
-//        [--ladder 10,50,100,200,300,400,500,600,800,1000,1200,1600] [--window 4] [--budget 100] [--pacing 2.5]
+//        [--ladder 10,50,100,200,300,400,450,500,600,800,1000,1200,1400,1600] [--window 4] [--budget 100] [--pacing 2.5]
+//        [--counter native|node]
+// The receivers' packets are counted by a small C program (sfu/rtpcount.c, recvmmsg + epoll), built on
+// first use: the Node counter spent a core before Janus did, so Janus's ceiling could not be seen.
 // The stream is encoded once to a file and sent with -c copy, so the sender's CPU stays near zero;
 // a pacer process (sfu/pacer.ts) spreads ffmpeg's per-frame bursts as a WebRTC sender would.
 // Each window also reads the kernel's UDP drop counters of the SFU's ingest socket and of the
@@ -21,6 +24,7 @@ import { parseArgs } from 'node:util';
 import './support/quiet.js';
 import { CpuMeter, printTable, sleep, writeResults } from './support/common.js';
 import type { PacerCommand, PacerReport } from './sfu/pacer.js';
+import { buildRtpCounter, NativeReceivers } from './sfu/nativeCounter.js';
 import type { ReceiverCommand, ReceiverReport } from './sfu/receivers.js';
 import { BareMediasoupTarget, ensureJanus, HoichanTarget, JanusTarget, PAYLOAD_TYPE, SENDER_SSRC, type BenchCodec, type Ingest, type SfuTarget } from './sfu/targets.js';
 import { sumDrops, udpDropsByPort, udpRcvbufErrors } from './sfu/udpDrops.js';
@@ -29,13 +33,15 @@ const { values } = parseArgs({
   options: {
     codecs: { type: 'string', default: 'VP8,H264' },
     targets: { type: 'string', default: 'hoichan,bare-mediasoup,janus' },
-    ladder: { type: 'string', default: '10,50,100,200,300,400,500,600,800,1000,1200,1600' },
+    ladder: { type: 'string', default: '10,50,100,200,300,400,450,500,600,800,1000,1200,1400,1600' },
     window: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1' },
     /** Seconds one target may spend on its ladder for one codec. */
     budget: { type: 'string', default: '100' },
     /** Pacing rate as a multiple of the stream's bitrate; 0 sends ffmpeg's bursts unpaced (to reproduce the ingest overflow). */
     pacing: { type: 'string', default: '2.5' },
+    /** native: the C counter (sfu/rtpcount.c); node: the Node one (sfu/receivers.ts), for comparison. */
+    counter: { type: 'string', default: 'native' },
   },
 });
 const codecs = values.codecs.split(',') as BenchCodec[];
@@ -150,7 +156,7 @@ interface Step {
 
 async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps: Step[]; error?: string; outOfBudget?: boolean }> {
   const target = makeTarget(targetName);
-  const receivers = new Receivers();
+  const receivers = counterBinary ? new NativeReceivers(counterBinary) : new Receivers();
   const pacer = new Pacer();
   const steps: Step[] = [];
   let sender: ChildProcess | undefined;
@@ -234,6 +240,8 @@ function limitOf(steps: Step[], error: string | undefined, outOfBudget: boolean 
 }
 
 const targetNames = values.targets.split(',');
+const counterBinary = values.counter === 'native' ? buildRtpCounter() : undefined;
+console.log(`packet counter: ${counterBinary ?? 'node (sfu/receivers.ts)'}`);
 // Janus comes from Debian: install it when missing, and say so in the table if that fails.
 const janus = targetNames.includes('janus') ? ensureJanus() : ({ ok: true } as const);
 const allSteps: Step[] = [];
