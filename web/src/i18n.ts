@@ -52,6 +52,12 @@ const en = {
   'role.specialist': 'Specialist',
   'role.site': 'Site',
   'role.engineer': 'Engineer',
+  'device.ecg': 'ECG',
+  'device.vitals': 'Vital signs monitor',
+  'device.spo2': 'Pulse oximeter',
+  'device.ultrasound': 'Ultrasound',
+  'device.ventilator': 'Ventilator',
+  'device.other': 'Other device',
   'quality.good': 'Good',
   'quality.fair': 'Fair',
   'quality.poor': 'Poor',
@@ -140,6 +146,12 @@ const vi: Partial<Record<MessageKey, string>> = {
   'role.specialist': 'Bác sĩ chuyên khoa',
   'role.site': 'Điểm cầu',
   'role.engineer': 'Kỹ sư',
+  'device.ecg': 'Điện tim',
+  'device.vitals': 'Monitor theo dõi',
+  'device.spo2': 'Máy đo SpO2',
+  'device.ultrasound': 'Siêu âm',
+  'device.ventilator': 'Máy thở',
+  'device.other': 'Thiết bị khác',
   'quality.good': 'Tốt',
   'quality.fair': 'Trung bình',
   'quality.poor': 'Kém',
@@ -184,4 +196,11 @@ export const lang: Lang = new URLSearchParams(location.search).get('lang') === '
 export function t(key: MessageKey, vars: Record<string, string | number> = {}): string {
   const template = (lang === 'vi' ? vi[key] : undefined) ?? en[key];
   return template.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ''));
+}
+
+const DEVICE_TYPES = new Set(['ecg', 'vitals', 'spo2', 'ultrasound', 'ventilator', 'other']);
+
+/** A device type as a clinician reads it; a type this page does not know shows as sent. */
+export function deviceTypeLabel(type: string): string {
+  return DEVICE_TYPES.has(type) ? t(`device.${type}` as MessageKey) : type;
 }

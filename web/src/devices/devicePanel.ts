@@ -1,5 +1,5 @@
 import type { DeviceInfo, Reading } from '../contract';
-import { t } from '../i18n';
+import { deviceTypeLabel, t } from '../i18n';
 import { h, setText, toggleClass } from '../ui/dom';
 import { NIBP_CODES, NIBP_COLOR, NUMERIC_SLOTS, displayUnit, shortCodeName, slotOf, waveformRank, waveformStyle } from './codes';
 import { DeviceModel, NIBP_STALE_AFTER_MS, STALE_AFTER_MS, type ShownAlarm, type ShownNumeric } from './deviceModel';
@@ -78,7 +78,7 @@ export class DevicePanel {
     for (const channel of info.channels) {
       if (channel.kind === 'waveform' && !this.model.waveforms.has(channel.code)) this.model.waveforms.set(channel.code, { unit: channel.unit, sampleRate: 0 });
     }
-    setText(this.#title, [info.model, info.type === 'other' ? '' : info.type, info.protocol].filter(Boolean).join(' · '));
+    setText(this.#title, [info.model, info.type === 'other' ? '' : deviceTypeLabel(info.type), info.protocol].filter(Boolean).join(' · '));
     this.#status.dataset.status = info.status;
     setText(this.#status, t(`status.${info.status}`) + (info.reason ? ` (${info.reason})` : ''));
     this.render();

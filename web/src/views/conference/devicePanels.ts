@@ -1,7 +1,7 @@
 import type { DeviceInfo, Reading } from '../../contract';
 import { DevicePanel, formatAge } from '../../devices/devicePanel';
 import type { AlarmSound } from '../../devices/alarmSound';
-import { t, type MessageKey } from '../../i18n';
+import { deviceTypeLabel, t, type MessageKey } from '../../i18n';
 import { telemetry } from '../../telemetry';
 import { h, setText } from '../../ui/dom';
 
@@ -76,7 +76,7 @@ export function deviceTable(panels: DevicePanels): HTMLElement {
       while (row.cells.length < 5) row.insertCell();
       const { info, lastLiveAt } = panel.model;
       setText(row.cells[0]!, info.model);
-      setText(row.cells[1]!, info.type);
+      setText(row.cells[1]!, deviceTypeLabel(info.type));
       setText(row.cells[2]!, info.protocol);
       setText(row.cells[3]!, t(`status.${info.status}`) + (info.reason ? ` (${info.reason})` : ''));
       row.cells[3]!.dataset.status = info.status;
