@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BENCHES: [file: string, capSeconds: number][] = [
-  ['sfu-fanout.js', 540],
+  ['sfu-fanout.js', 600],
   ['join-latency.js', 180],
   ['devices-flow.js', 240],
   ['memory.js', 90],
