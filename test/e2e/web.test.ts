@@ -282,7 +282,9 @@ describe('web client: specialist, site and engineer views in Chromium', function
     expect(await phone.locator('[data-device-id="monitor-1"] [data-slot="hr"] .numeric-label').textContent()).to.equal('Nhịp tim');
     expect(await phone.locator('[data-slot="nibp"] .numeric-label').textContent()).to.equal('Huyết áp không xâm lấn');
     expect(await phone.locator('#leave').textContent()).to.equal('Rời phòng');
-    expect(await phone.locator('[data-device-id="monitor-1"] .device-title').textContent()).to.contain('Monitor theo dõi');
+    // The test feed re-announces its DeviceInfo every 2 s; the panel is titled from it.
+    const title = phone.locator('[data-device-id="monitor-1"] .device-title');
+    await waitUntil(async () => ((await title.textContent()) ?? '').includes('Monitor theo dõi'), 5000, 'the device type in Vietnamese');
     expect(await phone.locator('#toggle-mic').textContent()).to.equal('Tắt tiếng');
     // Nothing wider than the phone except what scrolls on purpose (the toolbar).
     const overflow = await phone.evaluate(() => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).innerWidth);
