@@ -128,4 +128,29 @@ describe('hl7 simulator -> driver over TCP', function () {
     expect(driver.counters.reconnects).to.equal(1);
     expect(statuses).to.include.members(['offline', 'online']);
   });
+
+  it('client mode (PDS): a refusing journal loses nothing, because no ACK means no resend', async () => {
+    const monitor = await mindrayHl7Simulator.start(['--pds-server', '--port', '0', '--interval-ms', '50', '--seed', '5']);
+    running.push(monitor);
+    const sink = new RecordingSink();
+    sink.reject = true; // the journal refuses from the start (full, or its disk failed)
+    const driver = createHl7Driver([{ deviceId: 'pds', settings: { mode: 'client', port: monitor.port!, heartbeatMs: 150, staleAfterMs: 5000 } }], sink);
+    const sent: SentValues[] = [];
+    monitor.on('sent', (v) => sent.push(v));
+    await driver.start();
+    running.push(driver);
+    await waitFor(() => sent.length >= 10 && (driver.pdsDelivery('pds')?.retries ?? 0) >= 2, 5000, 'messages sent while the sink refuses');
+    expect(sink.readings).to.have.length(0);
+    expect(driver.pdsDelivery('pds')!.buffered).to.be.greaterThan(0);
+
+    sink.reject = false;
+    await waitFor(() => driver.pdsDelivery('pds')!.buffered === 0 && sink.readings.length > 0, 10_000, 'the held readings delivered');
+    await monitor.stop();
+    await sleep(100);
+    // Every value the monitor sent, in order, the held ones first.
+    const hr = sink.readings.filter((r) => r.code === 'MDC_ECG_HEART_RATE').map((r) => (r as { value: number }).value);
+    expect(hr).to.deep.equal(sent.slice(0, hr.length).map((v) => v.numerics!.MDC_ECG_HEART_RATE));
+    expect(hr.length).to.be.at.least(10);
+    expect(driver.pdsDelivery('pds')!.overflowDropped).to.equal(0);
+  });
 });

@@ -31,6 +31,12 @@ export const hl7DeviceConfigSchema = z
     reconnectMinMs: z.number().int().min(10).max(60_000).default(250),
     reconnectMaxMs: z.number().int().min(10).max(300_000).default(10_000),
     connectTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /**
+     * Client mode: readings held in memory while the agent's journal refuses them.
+     * A PDS monitor never resends (it waits for no ACK), so this is all that stands
+     * between a refusing journal and a lost message. ~1 h of a monitor's numerics.
+     */
+    maxBufferedReadings: z.number().int().min(100).max(1_000_000).default(50_000),
   })
   .strict();
 

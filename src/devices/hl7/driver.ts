@@ -4,6 +4,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../../telemetry/logger.js';
+import { DeliveryQueue, type DeliveryCounters } from '../delivery-queue.js';
 import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
 import { PdsClient } from './client.js';
 import { hl7DeviceConfigSchema, offsetMinutes, type Hl7DeviceConfig, type ResolvedHl7DeviceConfig } from './config.js';
@@ -33,12 +34,14 @@ interface ListenerGroup {
 }
 
 const LISTEN_RETRY_MS = 2000;
+const STOP_DRAIN_TIMEOUT_MS = 2000;
+const MAX_DELIVERY_BATCH = 1000;
 
 export class Hl7Driver extends DeviceDriver {
   readonly deviceIds: readonly string[];
   readonly #devices = new Map<string, DeviceState>();
   readonly #groups: ListenerGroup[] = [];
-  readonly #clients: Array<{ deviceId: string; client: PdsClient }> = [];
+  readonly #clients: Array<{ deviceId: string; client: PdsClient; queue: DeliveryQueue }> = [];
   readonly #log: Logger;
   #staleTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -56,7 +59,7 @@ export class Hl7Driver extends DeviceDriver {
     const servers = new Map<string, DeviceState[]>();
     for (const state of this.#devices.values()) {
       if (state.settings.mode === 'client') {
-        this.#clients.push({ deviceId: state.deviceId, client: this.#createClient(state) });
+        this.#clients.push({ deviceId: state.deviceId, ...this.#createClient(state) });
         continue;
       }
       const key = `${state.settings.host}:${state.settings.port}`;
@@ -90,6 +93,11 @@ export class Hl7Driver extends DeviceDriver {
     clearInterval(this.#staleTimer);
     for (const g of this.#groups) clearTimeout(g.retryTimer);
     await Promise.all([...this.#groups.map((g) => g.listener.close()), ...this.#clients.map((c) => c.client.stop())]);
+    for (const { deviceId, queue } of this.#clients) {
+      const drained = await queue.drain(STOP_DRAIN_TIMEOUT_MS);
+      queue.close();
+      if (!drained) this.#log.error({ deviceId, undelivered: queue.size }, 'stopped with PDS readings the sink never accepted');
+    }
     for (const id of this.deviceIds) this.setStatus(id, { status: 'offline', reason: 'stopped' });
     this.#log.info('hl7 driver stopped');
   }
@@ -137,12 +145,25 @@ export class Hl7Driver extends DeviceDriver {
     }
   }
 
-  #createClient(state: DeviceState): PdsClient {
+  /** Retry-buffer counters of a client-mode (PDS) device: buffered, retries, overflowDropped. */
+  pdsDelivery(deviceId: string): Readonly<DeliveryCounters> | undefined {
+    return this.#clients.find((c) => c.deviceId === deviceId)?.queue.counters;
+  }
+
+  #createClient(state: DeviceState): { client: PdsClient; queue: DeliveryQueue } {
     const s = state.settings;
     const router = new DeviceRouter([{ deviceId: state.deviceId }]);
-    const processor = this.#createProcessor(router, s, false);
     const log = this.#log.child({ deviceId: state.deviceId, monitor: `${s.host}:${s.port}` });
-    return new PdsClient(
+    // No ACK goes back to a PDS monitor and it never resends: a message the sink
+    // refuses waits here, in order, instead of being lost.
+    const queue = new DeliveryQueue((batch) => this.deliver(batch), {
+      maxBuffered: s.maxBufferedReadings,
+      maxBatch: Math.min(MAX_DELIVERY_BATCH, s.maxBufferedReadings),
+      retryMinMs: 100,
+      retryMaxMs: 5000,
+    }, log);
+    const processor = this.#createProcessor(router, s, false, async (readings) => queue.enqueue(readings));
+    const client = new PdsClient(
       {
         host: s.host,
         port: s.port,
@@ -171,15 +192,21 @@ export class Hl7Driver extends DeviceDriver {
       },
       log,
     );
+    return { client, queue };
   }
 
-  #createProcessor(router: DeviceRouter, settings: ResolvedHl7DeviceConfig, sendAcks: boolean): Hl7MessageProcessor {
+  #createProcessor(
+    router: DeviceRouter,
+    settings: ResolvedHl7DeviceConfig,
+    sendAcks: boolean,
+    deliver: (readings: DeviceReadingBody[]) => Promise<void> = (readings) => this.deliver(readings),
+  ): Hl7MessageProcessor {
     return new Hl7MessageProcessor({
       router,
       offsetMinutes: offsetMinutes(settings.timezoneOffset),
       processingId: settings.processingId,
       sendAcks,
-      deliver: (readings: DeviceReadingBody[]) => this.deliver(readings),
+      deliver,
     });
   }
 

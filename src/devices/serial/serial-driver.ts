@@ -1,7 +1,7 @@
 import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
 import { createLogger, type Logger } from '../../telemetry/logger.js';
 import type { SerialLinkConfig } from './common-config.js';
-import { DeliveryQueue, type DeliveryCounters } from './delivery-queue.js';
+import { DeliveryQueue, type DeliveryCounters } from '../delivery-queue.js';
 import { LinkHealth } from './link-health.js';
 import { ReconnectingPort, type PortState, type ReconnectingPortOptions } from './port.js';
 
