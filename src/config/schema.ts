@@ -48,7 +48,7 @@ export const configSchema = z
       lateAfterMs: z.number().int().min(100),
       /** Uplink lag above which an online device is shown degraded; cleared below half of it. */
       degradedLagMs: z.number().int().min(1000),
-      /** Per site-agent connection: readings (plus one per message) per second the hub takes; past it, rate_limited. */
+      /** Per site (all its connections): readings (plus one per message) per second the hub takes; past it, rate_limited. */
       uplinkReadingsPerSecond: z.number().positive(),
       /** Burst of the same; at least one full batch (1000 readings + 1). */
       uplinkBurst: z.number().int().min(1001),

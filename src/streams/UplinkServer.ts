@@ -154,7 +154,7 @@ export class UplinkServer {
     });
   }
 
-  /** Charges the connection's bucket before any parsing: one token per message plus one per reading. */
+  /** Charges the site's bucket before any parsing: one token per message plus one per reading. */
   #admit(session: UplinkSession, name: string, payload: unknown): void {
     const readings = (payload as { readings?: unknown } | null)?.readings;
     const cost = 1 + (Array.isArray(readings) ? readings.length : 0);

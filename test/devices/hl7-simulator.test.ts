@@ -145,8 +145,6 @@ describe('hl7 simulator -> driver over TCP', function () {
 
     sink.reject = false;
     await waitFor(() => driver.pdsDelivery('pds')!.buffered === 0 && sink.readings.length > 0, 10_000, 'the held readings delivered');
-    await monitor.stop();
-    await sleep(100);
     // Every value the monitor sent, in order, the held ones first.
     const hr = sink.readings.filter((r) => r.code === 'MDC_ECG_HEART_RATE').map((r) => (r as { value: number }).value);
     expect(hr).to.deep.equal(sent.slice(0, hr.length).map((v) => v.numerics!.MDC_ECG_HEART_RATE));

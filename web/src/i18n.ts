@@ -198,9 +198,8 @@ export function t(key: MessageKey, vars: Record<string, string | number> = {}): 
   return template.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ''));
 }
 
-const DEVICE_TYPES = new Set(['ecg', 'vitals', 'spo2', 'ultrasound', 'ventilator', 'other']);
-
-/** A device type as a clinician reads it; a type this page does not know shows as sent. */
+/** A device type as a clinician reads it; a type this page has no label for shows as sent. */
 export function deviceTypeLabel(type: string): string {
-  return DEVICE_TYPES.has(type) ? t(`device.${type}` as MessageKey) : type;
+  const key = `device.${type}`;
+  return key in en ? t(key as MessageKey) : type;
 }
