@@ -58,8 +58,8 @@ describe('ultrasound in the specialist view (real ffmpeg ingest, Chromium)', fun
 
       await waitUntil(async () => (await ultrasoundFrames(page)) > 10, 30_000, `${codec} ultrasound frames decoded`);
       const before = await ultrasoundFrames(page);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      expect(await ultrasoundFrames(page)).to.be.greaterThan(before, 'frames keep coming');
+      // Polled: a loaded CI box can stall ffmpeg for a moment; what matters is that frames keep coming.
+      await waitUntil(async () => (await ultrasoundFrames(page)) > before + 5, 10_000, `${codec} ultrasound frames to keep coming`);
 
       const stage = page.locator('.stage-video[data-source="ultrasound"] video');
       await stage.waitFor({ state: 'visible' });
