@@ -575,10 +575,15 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     const out: Reading[] = [];
     for (const meta of [...this.#segments]) {
       if (!meta.hasAfter(cursor)) continue;
+      // Read before the await: a compaction finishing meanwhile shrinks durableBytes to
+      // its rewritten file, which must not be measured against this view's offsets.
+      const durableBytes = meta.durableBytes;
       const view = await this.#viewOf(meta);
       for (const ref of view.records) {
-        // Never hand out what a power loss could still take back: the hub would hold a seq the journal lost.
-        if (ref.offset + ref.length > meta.durableBytes) break;
+        // Never hand out what a power loss could still take back: the hub would hold a seq
+        // the journal lost. Stop the whole read there, never skip ahead: a reader takes a
+        // hole in the seqs for readings that are gone (the uplink sends it as a gap).
+        if (ref.offset + ref.length > durableBytes) return out;
         if (ref.seq <= cursor(ref.deviceId) || this.#isDropped(ref)) continue;
         out.push(decodeReading(view.buffer, ref));
         if (out.length >= limit) return out;
