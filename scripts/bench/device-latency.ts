@@ -85,7 +85,7 @@ async function startHub(): Promise<Hub> {
     env: {},
     overrides: {
       http: { listenIp: '127.0.0.1', port: 0 },
-      media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 44000 + (process.pid % 500) * 2, workerLogLevel: 'error' },
+      media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31000 + (process.pid % 250) * 2, workerLogLevel: 'error' },
       auth: { jwtSecret: SECRET, demo: false },
     },
   });

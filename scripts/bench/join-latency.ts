@@ -32,7 +32,7 @@ const hub = await Hub.start(
     env: {},
     overrides: {
       http: { listenIp: '127.0.0.1', port: 0 },
-      media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 39700, rtcMinPort: 30000, rtcMaxPort: 30999, workerLogLevel: 'error' },
+      media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31700, rtcMinPort: 30000, rtcMaxPort: 30999, workerLogLevel: 'error' },
       auth: { jwtSecret: SECRET, demo: false },
     },
   }),

@@ -24,8 +24,10 @@ export function ensureWorkerBinary(): void {
   }
 }
 
-// WebRtcServer ports are fixed per worker; give each test hub its own block.
-let nextRtcPort = 41000 + (process.pid % 200) * 20;
+// WebRtcServer ports are fixed per worker; give each test hub its own block, below
+// Linux's ephemeral range (32768-60999): a CI run once lost a listen on 42048 to
+// some client socket's ephemeral port.
+let nextRtcPort = 20000 + (process.pid % 400) * 20;
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 

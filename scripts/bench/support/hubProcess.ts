@@ -57,7 +57,7 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
       env: {},
       overrides: {
         http: { listenIp: '127.0.0.1', port: 0 },
-        media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 39600, rtcMinPort: 32000, rtcMaxPort: 33999, workerLogLevel: 'error', ...media },
+        media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31600, rtcMinPort: 32000, rtcMaxPort: 33999, workerLogLevel: 'error', ...media },
         auth: { jwtSecret: SECRET, demo: false },
         // Benches open many sockets from one address quickly.
         signaling: { requestsPerSecond: 1000, requestBurst: 1000 },
