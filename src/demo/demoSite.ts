@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { agentConfigOf } from '../agent/config.js';
 import { SiteAgent } from '../agent/SiteAgent.js';
 import type { RunningSimulator } from '../devices/simulator.js';
+import { SIMULATOR_MAPPINGS } from '../devices/opcua/simulator.js';
 import { simulatorCommands } from '../devices/simulators.js';
 import { parseSiteConfig, type SiteConfigInput } from '../devices/siteConfig.js';
 import { IngestSender } from '../devices/video/IngestSender.js';
@@ -74,16 +75,7 @@ export function demoSiteConfig(options: DemoSiteOptions, layout: DemoLayout): Si
           publishingIntervalMs: 100,
           reconnectMaxDelayMs: 1000,
           pkiDir: join(layout.dir, 'pki', 'agent'),
-          mappings: {
-            'ns=1;s=Monitor.HR': { code: 'MDC_ECG_HEART_RATE', unit: '/min' },
-            'ns=1;s=Monitor.SpO2': { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' },
-            'ns=1;s=Monitor.RR': { code: 'MDC_RESP_RATE', unit: '/min' },
-            'ns=1;s=Monitor.Temp': { code: 'MDC_TEMP', unit: 'Cel' },
-            'ns=1;s=Monitor.NIBP.Sys': { code: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mm[Hg]' },
-            'ns=1;s=Monitor.NIBP.Dia': { code: 'MDC_PRESS_BLD_NONINV_DIA', unit: 'mm[Hg]' },
-            'ns=1;s=Monitor.NIBP.Mean': { code: 'MDC_PRESS_BLD_NONINV_MEAN', unit: 'mm[Hg]' },
-            'ns=1;s=Monitor.ECG.II': { code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', kind: 'waveform', sampleRate: 500 },
-          },
+          mappings: SIMULATOR_MAPPINGS,
         },
       },
     ],

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import path from 'node:path';
-import { createOpcuaDriver, opcuaSimulator } from '../../src/devices/opcua/index.js';
+import { createOpcuaDriver, opcuaSimulator, SIMULATOR_MAPPINGS } from '../../src/devices/opcua/index.js';
 import type { DeviceDriver } from '../../src/devices/driver.js';
 import type { NumericBody, WaveformBody } from '../../src/devices/reading.js';
 import type { RunningSimulator, SentValues } from '../../src/devices/simulator.js';
@@ -8,17 +8,6 @@ import { CLIENT_PKI_DIR, freePort, RecordingSink, TEST_PKI_DIR, waitFor, waitFor
 
 const DEVICE = 'sim-monitor';
 
-// The mapping documented in docs/devices/opcua.md for the simulator.
-const SIMULATOR_MAPPINGS = {
-  'ns=1;s=Monitor.HR': { code: 'MDC_ECG_HEART_RATE', unit: '/min' },
-  'ns=1;s=Monitor.SpO2': { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' },
-  'ns=1;s=Monitor.RR': { code: 'MDC_RESP_RATE', unit: '/min' },
-  'ns=1;s=Monitor.Temp': { code: 'MDC_TEMP', unit: 'Cel' },
-  'ns=1;s=Monitor.NIBP.Sys': { code: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mm[Hg]' },
-  'ns=1;s=Monitor.NIBP.Dia': { code: 'MDC_PRESS_BLD_NONINV_DIA', unit: 'mm[Hg]' },
-  'ns=1;s=Monitor.NIBP.Mean': { code: 'MDC_PRESS_BLD_NONINV_MEAN', unit: 'mm[Hg]' },
-  'ns=1;s=Monitor.ECG.II': { code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', kind: 'waveform' as const, sampleRate: 500 },
-};
 
 /** Everything the simulator reported writing, keyed by code and time. */
 class SentLog {

@@ -7,4 +7,4 @@ export {
   type OpcuaMapping,
 } from './config.js';
 export { createOpcuaDriver, defaultOpcuaPkiDir, OpcuaDriver } from './driver.js';
-export { opcuaSimulator, OpcuaMonitorSimulator, SIM_NAMESPACE_URI, type OpcuaSimulatorOptions } from './simulator.js';
+export { opcuaSimulator, OpcuaMonitorSimulator, SIM_NAMESPACE_URI, SIMULATOR_MAPPINGS, type OpcuaSimulatorOptions } from './simulator.js';

@@ -38,6 +38,21 @@ import { EcgSynth } from './ecgSynth.js';
 // Each ECG.II value's SourceTimestamp is the time of its LAST sample.
 
 export const SIM_NAMESPACE_URI = 'urn:hoichan:simulator:monitor';
+
+/**
+ * The driver mappings a site config uses for this simulator's nodes (the table
+ * above, as docs/devices/opcua.md gives it): one definition for the demo and tests.
+ */
+export const SIMULATOR_MAPPINGS = {
+  'ns=1;s=Monitor.HR': { code: 'MDC_ECG_HEART_RATE', unit: '/min' },
+  'ns=1;s=Monitor.SpO2': { code: 'MDC_PULS_OXIM_SAT_O2', unit: '%' },
+  'ns=1;s=Monitor.RR': { code: 'MDC_RESP_RATE', unit: '/min' },
+  'ns=1;s=Monitor.Temp': { code: 'MDC_TEMP', unit: 'Cel' },
+  'ns=1;s=Monitor.NIBP.Sys': { code: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mm[Hg]' },
+  'ns=1;s=Monitor.NIBP.Dia': { code: 'MDC_PRESS_BLD_NONINV_DIA', unit: 'mm[Hg]' },
+  'ns=1;s=Monitor.NIBP.Mean': { code: 'MDC_PRESS_BLD_NONINV_MEAN', unit: 'mm[Hg]' },
+  'ns=1;s=Monitor.ECG.II': { code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', kind: 'waveform' as const, sampleRate: 500 },
+};
 const ECG_RATE_HZ = 500;
 const ECG_BLOCK = 50;
 const ECG_PERIOD_MS = 1000 / ECG_RATE_HZ;
