@@ -52,6 +52,12 @@ export function snapshotOf(newestFirst: Iterable<Reading>, latestByCode: Iterabl
   return [...out.values()].sort((a, b) => a.seq - b.seq);
 }
 
+/**
+ * What "the latest reading" is kept per: kind and code, but an alarm per its
+ * identity (alarmId, docs/DEVICES.md "Alarms in the viewer"), so a late joiner
+ * learns every alarm still active, not only the one that last used its event
+ * code (two SpO2 and HR limit alarms share MDC_EVT_LO_VAL_LT_LIM).
+ */
 export function latestKey(r: Reading): string {
-  return `${r.kind}:${r.code}`;
+  return r.kind === 'alarm' && r.alarmId ? `alarm#${r.alarmId}` : `${r.kind}:${r.code}`;
 }

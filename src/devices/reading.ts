@@ -39,6 +39,12 @@ export interface AlarmBody extends ReadingCommon {
   active: boolean;
   /** Extension: PCD-04 event phase (start, continue, end...) where the device gives one. */
   phase?: string;
+  /** Extension: stable identity of this alarm within its device (event, source parameter and instance), pairing start, continue and end. */
+  alarmId?: string;
+  /** Extension: MDC_ATTR_ALARM_STATE as sent, lower case (active, inactive, latched...). */
+  state?: string;
+  /** Extension: the parameter the alarm is about, with its value in the same message. */
+  source?: { code: string; unit: string; value: number | null };
 }
 
 export interface StatusBody extends ReadingCommon {

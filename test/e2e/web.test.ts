@@ -150,14 +150,15 @@ describe('web client: specialist, site and engineer views in Chromium', function
     backfill.send([{ kind: 'numeric', code: 'MDC_PULS_OXIM_SAT_O2', unit: '%', t: liveAt, rt: liveAt, value: 95 }]);
     backfill.send([
       { kind: 'alarm', code: 'MDC_EVT_LEAD_OFF', unit: '', t: liveAt, rt: liveAt, priority: 'low', text: 'Probe off', active: true },
-      { kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t: liveAt, rt: liveAt, priority: 'high', text: 'SpO2 low', active: true },
-      { kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t: liveAt, rt: liveAt, priority: 'medium', text: 'PR high', active: true },
+      // Same event code, two alarms: told apart by their identity (issue 9).
+      { kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t: liveAt, rt: liveAt, priority: 'high', text: 'SpO2 low', active: true, alarmId: 'spo2-low' },
+      { kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t: liveAt, rt: liveAt, priority: 'medium', text: 'PR high', active: true, alarmId: 'pr-high' },
     ]);
     await waitUntil(async () => (await deviceOf(page, 'oximeter-2'))?.tiles.spo2?.value === '95', 5000, 'live SpO2');
     oximeter = (await deviceOf(page, 'oximeter-2'))!;
     expect(oximeter.tiles.spo2!.stale).to.equal(false);
     expect(oximeter.alarms.map((a) => a.priority)).to.deep.equal(['high', 'medium', 'low']);
-    backfill.send([{ kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t: liveAt, rt: liveAt, priority: 'medium', text: 'PR high', active: false }]);
+    backfill.send([{ kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t: liveAt, rt: liveAt, priority: 'medium', text: 'PR high', active: false, alarmId: 'pr-high' }]);
 
     await waitUntil(async () => (await deviceOf(page, 'oximeter-2'))?.tiles.spo2?.stale === true, 8000, 'stale after 5 s');
     await waitUntil(async () => (await deviceOf(page, 'oximeter-2'))?.silent === true, 3000, 'device silent');

@@ -71,6 +71,33 @@ describe('device history store', function () {
           await store.close();
         }
       });
+
+      it('snapshots the latest reading of each alarm identity, ended ones as ended', async () => {
+        const store = await make();
+        try {
+          const id = `d2-${kind}-${Date.now()}`;
+          const alarm = (seq: number, alarmId: string, active: boolean, phase: string): Reading => ({
+            deviceId: id,
+            seq,
+            kind: 'alarm',
+            code: 'MDC_EVT_LO_VAL_LT_LIM',
+            unit: '',
+            t: T0 + seq * 1000,
+            rt: T0 + seq * 1000,
+            priority: 'medium',
+            text: alarmId,
+            active,
+            phase,
+            alarmId,
+          });
+          // SpO2-low and HR-low share their event code; SpO2-low ends, HR-low goes on.
+          await store.append(id, [alarm(1, 'spo2-low', true, 'start'), alarm(2, 'hr-low', true, 'start'), alarm(3, 'spo2-low', false, 'end'), alarm(4, 'hr-low', true, 'continue')], 4);
+          const snapshot = await store.recent(id, 60_000, Number.MAX_SAFE_INTEGER);
+          expect(snapshot.map((x) => x.kind === 'alarm' && `${x.alarmId}:${x.phase}`)).to.deep.equal(['spo2-low:end', 'hr-low:continue']);
+        } finally {
+          await store.close();
+        }
+      });
     });
   }
 

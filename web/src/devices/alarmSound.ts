@@ -4,7 +4,9 @@ import type { AlarmPriority } from '../contract';
 // the site's own monitor alarms at the bedside). Patterns loosely follow
 // IEC 60601-1-8: high = two bursts of five fast pulses, medium = three pulses,
 // low = two. The AudioContext is created on the click that turns sound on,
-// as browsers require a user gesture.
+// as browsers require a user gesture. Only active alarms sound: an ended
+// alarm's pattern is cut off at once, and an alarm whose device went offline
+// ("unknown") is shown but never sounded.
 
 const PATTERNS: Record<AlarmPriority, { pulses: number; gapS: number; hz: number }> = {
   high: { pulses: 5, gapS: 0.12, hz: 880 },
@@ -18,6 +20,8 @@ export class AlarmSound {
   #context: AudioContext | undefined;
   #enabled = false;
   readonly #lastPlayed = new Map<string, number>();
+  /** Oscillators scheduled per priority, so a pattern stops when no alarm of its priority is left. */
+  readonly #playing = new Map<AlarmPriority, OscillatorNode[]>();
 
   get enabled(): boolean {
     return this.#enabled;
@@ -31,9 +35,19 @@ export class AlarmSound {
     } else void this.#context?.suspend();
   }
 
-  /** Sounds the highest-priority active alarm if it is new or due to repeat. */
+  /** Priorities whose pattern is scheduled or playing now (tests read it through window.hoichan). */
+  get playing(): AlarmPriority[] {
+    return [...this.#playing.keys()];
+  }
+
+  /**
+   * Sounds the highest-priority active alarm if it is new or due to repeat;
+   * stops the pattern of any priority no active alarm has any more. Keys must
+   * be unique across devices.
+   */
   update(active: { key: string; priority: AlarmPriority }[], now = Date.now()): void {
     for (const key of [...this.#lastPlayed.keys()]) if (!active.some((a) => a.key === key)) this.#lastPlayed.delete(key);
+    for (const priority of [...this.#playing.keys()]) if (!active.some((a) => a.priority === priority)) this.#stop(priority);
     if (!this.#enabled || !this.#context) return;
     const top = active[0];
     if (!top) return;
@@ -43,10 +57,24 @@ export class AlarmSound {
     this.#play(top.priority);
   }
 
+  #stop(priority: AlarmPriority): void {
+    for (const osc of this.#playing.get(priority) ?? []) {
+      try {
+        osc.stop();
+      } catch {
+        // Already stopped: nothing to cut.
+      }
+    }
+    this.#playing.delete(priority);
+  }
+
   #play(priority: AlarmPriority): void {
     const ctx = this.#context!;
     const { pulses, gapS, hz } = PATTERNS[priority];
     const start = ctx.currentTime + 0.02;
+    this.#stop(priority);
+    const scheduled: OscillatorNode[] = [];
+    this.#playing.set(priority, scheduled);
     for (let i = 0; i < pulses; i++) {
       const osc = ctx.createOscillator();
       const gain = ctx.createGain();
@@ -58,6 +86,11 @@ export class AlarmSound {
       osc.connect(gain).connect(ctx.destination);
       osc.start(at);
       osc.stop(at + 0.12);
+      scheduled.push(osc);
     }
+    // The pattern is over when its last pulse ends.
+    scheduled[scheduled.length - 1]!.onended = () => {
+      if (this.#playing.get(priority) === scheduled) this.#playing.delete(priority);
+    };
   }
 }

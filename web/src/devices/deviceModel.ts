@@ -1,4 +1,7 @@
-import type { AlarmPriority, DeviceInfo, Reading } from '../contract';
+import type { DeviceInfo, Reading } from '../contract';
+import { AlarmBook, type ShownAlarm } from './alarmModel';
+
+export type { EndedAlarm, ShownAlarm } from './alarmModel';
 
 /** A value with no fresh data for this long is shown as stale (issue 5). */
 export const STALE_AFTER_MS = 5000;
@@ -22,15 +25,6 @@ export interface ShownNumeric {
   late: boolean;
 }
 
-export interface ShownAlarm {
-  key: string;
-  code: string;
-  priority: AlarmPriority;
-  text: string;
-  t: number;
-  localT: number;
-}
-
 export interface ShownCondition {
   code: string;
   text: string;
@@ -43,19 +37,17 @@ export interface LiveWaveChunk {
   samples: (number | null)[];
 }
 
-const PRIORITY_ORDER: Record<AlarmPriority, number> = { high: 0, medium: 1, low: 2 };
-
 /**
  * What a viewer knows about one device: its DeviceInfo, the newest value of each
- * numeric, active alarms and conditions, and a bounded history. Live readings
+ * numeric, alarms (alarmModel.ts) and conditions, and a bounded history. Live readings
  * are timed by their arrival; late (backfilled) ones by their device time mapped
  * onto the local clock, so an old value never looks fresh.
  */
 export class DeviceModel {
-  info: DeviceInfo;
+  #info: DeviceInfo;
   readonly numerics = new Map<string, ShownNumeric>();
   readonly history = new Map<string, { t: number; value: number | null }[]>();
-  readonly alarms = new Map<string, ShownAlarm>();
+  readonly alarms: AlarmBook;
   readonly conditions = new Map<string, ShownCondition>();
   readonly waveforms = new Map<string, { unit: string; sampleRate: number }>();
   lateReadings = 0;
@@ -66,10 +58,22 @@ export class DeviceModel {
   #clockOffset: number | undefined;
 
   constructor(info: DeviceInfo) {
-    this.info = info;
+    this.#info = info;
+    this.alarms = new AlarmBook(info.status);
     for (const channel of info.channels) {
       if (channel.kind === 'waveform') this.waveforms.set(channel.code, { unit: channel.unit, sampleRate: 0 });
     }
+  }
+
+  get info(): DeviceInfo {
+    return this.#info;
+  }
+
+  /** A deviceStatus (or join-reply) DeviceInfo: a device going offline turns its active alarms to unknown. */
+  setInfo(info: DeviceInfo, now = Date.now()): void {
+    const changed = info.status !== this.#info.status;
+    this.#info = info;
+    if (changed) this.alarms.setStatus(info.status, now);
   }
 
   /**
@@ -105,18 +109,9 @@ export class DeviceModel {
           else live.push({ code: reading.code, unit: reading.unit, sampleRate: reading.sampleRate, samples: reading.samples });
           break;
         }
-        case 'alarm': {
-          const key = `${reading.code}|${reading.text}`;
-          const existing = this.alarms.get(key);
-          if (late && existing && existing.t >= reading.t) break;
-          if (reading.active) {
-            this.alarms.set(key, { key, code: reading.code, priority: reading.priority, text: reading.text, t: reading.t, localT });
-          } else if (!this.alarms.delete(key)) {
-            // An end without the start's text ends every alarm of that code.
-            for (const [k, alarm] of this.alarms) if (alarm.code === reading.code) this.alarms.delete(k);
-          }
+        case 'alarm':
+          this.alarms.apply(reading, { localT, past: late });
           break;
-        }
         case 'status':
           if (late) break;
           if (reading.active) this.conditions.set(reading.code, { code: reading.code, text: reading.text });
@@ -147,9 +142,9 @@ export class DeviceModel {
     return now - this.lastLiveAt > STALE_AFTER_MS;
   }
 
-  /** Active alarms, highest priority first, then newest. */
+  /** Active and unknown alarms, highest priority first, then newest. */
   sortedAlarms(): ShownAlarm[] {
-    return [...this.alarms.values()].sort((a, b) => PRIORITY_ORDER[a.priority] - PRIORITY_ORDER[b.priority] || b.t - a.t);
+    return this.alarms.sorted();
   }
 
   #learnOffset(candidate: number): void {

@@ -2,6 +2,7 @@ import type { DeviceInfo, Reading } from '../contract';
 import { deviceTypeLabel, t } from '../i18n';
 import { h, setText, toggleClass } from '../ui/dom';
 import { NIBP_CODES, NIBP_COLOR, NUMERIC_SLOTS, displayUnit, shortCodeName, slotOf, waveformRank, waveformStyle } from './codes';
+import type { AlarmSource, EndedAlarm } from './alarmModel';
 import { DeviceModel, NIBP_STALE_AFTER_MS, STALE_AFTER_MS, type ShownAlarm, type ShownNumeric } from './deviceModel';
 import { SWEEP_MM_PER_S, WaveformSweep } from './waveform';
 
@@ -27,6 +28,21 @@ export function formatAge(ms: number): string {
   return s < 60 ? t('secondsAgo', { n: s }) : t('minutesAgo', { n: Math.floor(s / 60) });
 }
 
+/** Local wall-clock time as HH:MM:SS (what a clinician compares with the bedside monitor's clock). */
+export function formatClock(ms: number): string {
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/** An alarm's source parameter as on the monitor: "SpO2 93 %". */
+function formatSource(source: AlarmSource | undefined): string {
+  if (!source) return '';
+  const slot = slotOf(source.code);
+  const label = slot ? t(NUMERIC_SLOTS.find((s) => s.id === slot)?.label ?? 'nibp') : shortCodeName(source.code);
+  const decimals = source.value !== null && !Number.isInteger(source.value) ? 1 : 0;
+  return [label, formatValue(source.value, decimals), displayUnit(source.unit, slot)].filter(Boolean).join(' ');
+}
+
 function formatValue(value: number | null | undefined, decimals: number): string {
   return value === null || value === undefined || !Number.isFinite(value) ? '---' : value.toFixed(decimals);
 }
@@ -44,6 +60,9 @@ export class DevicePanel {
   readonly #age: HTMLElement;
   readonly #conditions: HTMLElement;
   readonly #alarms: HTMLElement;
+  readonly #alarmHistory: HTMLDetailsElement;
+  readonly #alarmHistorySummary: HTMLElement;
+  readonly #alarmHistoryList: HTMLElement;
   readonly #waves: HTMLElement;
   readonly #numerics: HTMLElement;
   readonly #note: HTMLElement;
@@ -57,6 +76,10 @@ export class DevicePanel {
     this.#age = h('span', { class: 'device-age' });
     this.#conditions = h('div', { class: 'device-conditions' });
     this.#alarms = h('ul', { class: 'alarms', 'aria-label': t('alarms'), 'aria-live': 'polite' });
+    // Closed by default: on a phone the ended alarms must not push the live values off screen.
+    this.#alarmHistorySummary = h('summary', {});
+    this.#alarmHistoryList = h('ol', { class: 'alarm-history-list' });
+    this.#alarmHistory = h('details', { class: 'alarm-history' }, this.#alarmHistorySummary, this.#alarmHistoryList);
     this.#waves = h('div', { class: 'waves' });
     this.#numerics = h('div', { class: 'numerics' });
     this.#note = h('p', { class: 'device-note' });
@@ -66,6 +89,7 @@ export class DevicePanel {
       h('header', { class: 'device-header' }, this.#title, this.#status, this.#age),
       this.#conditions,
       this.#alarms,
+      this.#alarmHistory,
       this.#waves,
       this.#numerics,
       this.#note,
@@ -74,7 +98,7 @@ export class DevicePanel {
   }
 
   setInfo(info: DeviceInfo): void {
-    this.model.info = info;
+    this.model.setInfo(info);
     for (const channel of info.channels) {
       if (channel.kind === 'waveform' && !this.model.waveforms.has(channel.code)) this.model.waveforms.set(channel.code, { unit: channel.unit, sampleRate: 0 });
     }
@@ -108,8 +132,9 @@ export class DevicePanel {
     setText(this.#note, this.model.lateReadings ? t('backfilled', { n: this.model.lateReadings }) : '');
   }
 
-  activeAlarms(): ShownAlarm[] {
-    return this.model.sortedAlarms();
+  /** The alarms that may sound: active ones, never those of unknown state. */
+  soundingAlarms(): ShownAlarm[] {
+    return this.model.alarms.sounding();
   }
 
   dispose(): void {
@@ -130,7 +155,16 @@ export class DevicePanel {
       waves,
       lateReadings: this.model.lateReadings,
       lateSamples: this.model.lateSamples,
-      alarms: this.model.sortedAlarms().map((a) => ({ priority: a.priority, text: a.text })),
+      alarms: this.model.sortedAlarms().map((a) => ({
+        key: a.key,
+        priority: a.priority,
+        text: a.text,
+        state: a.state,
+        source: formatSource(a.source),
+        since: a.since,
+        ...(a.unknownSince !== undefined ? { unknownSince: a.unknownSince } : {}),
+      })),
+      alarmHistory: this.model.alarms.history().map((a) => ({ key: a.key, priority: a.priority, text: a.text, since: a.since ?? null, endedAt: a.endedAt })),
       silent: this.model.isSilent(now),
     };
   }
@@ -225,16 +259,17 @@ export class DevicePanel {
 
   #renderAlarms(now: number): void {
     const alarms = this.model.sortedAlarms();
-    const key = alarms.map((a) => `${a.key}|${a.priority}`).join(';');
+    const key = alarms.map((a) => [a.key, a.priority, a.state, a.text, formatSource(a.source)].join('|')).join(';');
     if (this.#alarms.dataset.key !== key) {
       this.#alarms.dataset.key = key;
       this.#alarms.replaceChildren(
         ...alarms.map((a) =>
           h(
             'li',
-            { class: 'alarm', 'data-priority': a.priority },
+            { class: 'alarm', 'data-priority': a.priority, 'data-state': a.state, 'data-key': a.key },
             h('span', { class: 'alarm-priority' }, t(`priority.${a.priority}`)),
             h('span', { class: 'alarm-text' }, a.text || shortCodeName(a.code)),
+            h('span', { class: 'alarm-source' }, formatSource(a.source)),
             h('span', { class: 'alarm-age' }),
           ),
         ),
@@ -242,7 +277,34 @@ export class DevicePanel {
     }
     alarms.forEach((a, i) => {
       const age = this.#alarms.children[i]?.querySelector('.alarm-age');
-      if (age) setText(age, a.localT ? formatAge(Math.max(0, now - a.localT)) : '');
+      if (!age) return;
+      // Unknown: when it became unknown, not how long it has "been active".
+      if (a.state === 'unknown') setText(age, t('alarmUnknownSince', { t: formatClock(a.unknownSince ?? a.localT) }));
+      else setText(age, `${t('alarmSince', { t: formatClock(a.since) })} · ${formatAge(Math.max(0, now - a.since))}`);
     });
+    this.#renderAlarmHistory(this.model.alarms.history());
+  }
+
+  #renderAlarmHistory(ended: readonly EndedAlarm[]): void {
+    this.#alarmHistory.hidden = ended.length === 0;
+    const key = ended.map((a) => `${a.key}@${a.endedAt}`).join(';');
+    if (this.#alarmHistoryList.dataset.key === key) return;
+    this.#alarmHistoryList.dataset.key = key;
+    setText(this.#alarmHistorySummary, t('alarmHistory', { n: ended.length }));
+    this.#alarmHistoryList.replaceChildren(
+      ...ended.map((a) =>
+        h(
+          'li',
+          { class: 'alarm-ended', 'data-priority': a.priority, 'data-key': a.key },
+          h('span', { class: 'alarm-priority' }, t(`priority.${a.priority}`)),
+          h('span', { class: 'alarm-text' }, [a.text || shortCodeName(a.code), formatSource(a.source)].filter(Boolean).join(' · ')),
+          h(
+            'span',
+            { class: 'alarm-when' },
+            a.since !== undefined ? `${formatClock(a.since)}–${formatClock(a.endedAt)}` : t('alarmEndedAt', { t: formatClock(a.endedAt) }),
+          ),
+        ),
+      ),
+    );
   }
 }

@@ -51,7 +51,8 @@ export class DevicePanels {
   render(): void {
     const now = Date.now();
     for (const panel of this.panels.values()) panel.render(now);
-    const alarms = [...this.panels.values()].flatMap((p) => p.activeAlarms());
+    // Only active alarms sound (an unknown one is shown, not sounded); keys are per device.
+    const alarms = [...this.panels.entries()].flatMap(([deviceId, p]) => p.soundingAlarms().map((a) => ({ key: `${deviceId}|${a.key}`, priority: a.priority })));
     alarms.sort((a, b) => ['high', 'medium', 'low'].indexOf(a.priority) - ['high', 'medium', 'low'].indexOf(b.priority));
     this.alarmSound.update(alarms);
     for (const listener of this.#listeners) listener();
