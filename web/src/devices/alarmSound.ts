@@ -35,11 +35,6 @@ export class AlarmSound {
     } else void this.#context?.suspend();
   }
 
-  /** Priorities whose pattern is scheduled or playing now (tests read it through window.hoichan). */
-  get playing(): AlarmPriority[] {
-    return [...this.#playing.keys()];
-  }
-
   /**
    * Sounds the highest-priority active alarm if it is new or due to repeat;
    * stops the pattern of any priority no active alarm has any more. Keys must
