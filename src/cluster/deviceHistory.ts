@@ -31,8 +31,8 @@ export interface DeviceHistoryStore {
   range(deviceId: string, after: number, upTo: number, limit: number): Promise<Reading[]>;
   /**
    * A late joiner's snapshot, seq order, all seq <= upTo: waveforms whose device
-   * time is within windowMs of the newest reading, plus the latest numeric,
-   * alarm and status reading of each code.
+   * time is within windowMs of the newest reading, plus the latest numeric and
+   * status reading of each code and the latest reading of each alarm (latestKey).
    */
   recent(deviceId: string, windowMs: number, upTo: number): Promise<Reading[]>;
   close(): Promise<void>;
@@ -52,12 +52,7 @@ export function snapshotOf(newestFirst: Iterable<Reading>, latestByCode: Iterabl
   return [...out.values()].sort((a, b) => a.seq - b.seq);
 }
 
-/**
- * What "the latest reading" is kept per: kind and code, but an alarm per its
- * identity (alarmId, docs/DEVICES.md "Alarms in the viewer"), so a late joiner
- * learns every alarm still active, not only the one that last used its event
- * code (two SpO2 and HR limit alarms share MDC_EVT_LO_VAL_LT_LIM).
- */
+/** Numerics and status per code; alarms per alarm identity, so two concurrent alarms of one event code both stay. */
 export function latestKey(r: Reading): string {
-  return r.kind === 'alarm' && r.alarmId ? `alarm#${r.alarmId}` : `${r.kind}:${r.code}`;
+  return r.kind === 'alarm' ? `alarm:${r.alarmId ?? r.code}` : `${r.kind}:${r.code}`;
 }

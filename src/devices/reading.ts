@@ -35,16 +35,31 @@ export interface WaveformBody extends ReadingCommon {
 export interface AlarmBody extends ReadingCommon {
   kind: 'alarm';
   priority: AlarmPriority;
+  /** The device's own alert text where it sends one (HL7: MDC_ATTR_ALERT_TEXT), else the event's name, else the code. */
   text: string;
+  /** Whether the condition is present now: the device's state when it sends one, else its phase. */
   active: boolean;
-  /** Extension: PCD-04 event phase (start, continue, end...) where the device gives one. */
+  /** Extension: PCD-04 event phase (start, continue, end...) whenever the device sends one, lower case. */
   phase?: string;
-  /** Extension: stable identity of this alarm within its device (event, source parameter and instance), pairing start, continue and end. */
+  /**
+   * Extension: stable identity of this alarm condition within its device, the
+   * same on its start, continue and end messages, so a viewer can pair them:
+   * `<event code>|<source code or ''>|<source instance>` (HL7: the OBX-4 group
+   * prefix; docs/devices/hl7.md "Alarm identity").
+   */
   alarmId?: string;
-  /** Extension: MDC_ATTR_ALARM_STATE as sent, lower case (active, inactive, latched...). */
+  /** Extension: the device's alarm state as sent, lower case (active, inactive, latched...). */
   state?: string;
-  /** Extension: the parameter the alarm is about, with its value in the same message. */
-  source?: { code: string; unit: string; value: number | null };
+  /** Extension: the parameter the alarm is about and its value in the alarm message (null: invalid/absent). */
+  source?: AlarmSource;
+}
+
+export interface AlarmSource {
+  /** Reading code of the parameter, e.g. MDC_PULS_OXIM_SAT_O2. */
+  code: string;
+  /** UCUM unit; '' when unitless or not sent. */
+  unit: string;
+  value: number | null;
 }
 
 export interface StatusBody extends ReadingCommon {

@@ -34,9 +34,12 @@ export const alarmReadingSchema = z.object({
   text: z.string().max(512),
   active: z.boolean(),
   phase: z.string().max(64).optional(),
-  alarmId: z.string().max(256).optional(),
+  /** `<event code>|<source code>|<instance>`: pairs an alarm's start, updates and end. */
+  alarmId: z.string().min(1).max(384).optional(),
   state: z.string().max(64).optional(),
-  source: z.object({ code: z.string().max(128), unit: z.string().max(64), value: z.number().finite().nullable() }).optional(),
+  source: z
+    .object({ code: z.string().min(1).max(128), unit: z.string().max(64), value: z.number().finite().nullable() })
+    .optional(),
 });
 
 export const readingSchema = z.discriminatedUnion('kind', [

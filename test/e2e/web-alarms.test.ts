@@ -15,8 +15,8 @@ import { UplinkSite } from '../support/uplinkSite.js';
 
 const CONF = 'icu-3';
 const DEVICE = 'bed-12-monitor';
-const SPO2_LOW = 'MDC_EVT_LO_VAL_LT_LIM/MDC_PULS_OXIM_SAT_O2/1';
-const HR_HIGH = 'MDC_EVT_HI_VAL_GT_LIM/MDC_ECG_HEART_RATE/1';
+const SPO2_LOW = 'MDC_EVT_LO_VAL_LT_LIM|MDC_PULS_OXIM_SAT_O2|1.3.1.150456';
+const HR_HIGH = 'MDC_EVT_HI_VAL_GT_LIM|MDC_ECG_HEART_RATE|1.2.1.147842';
 const SPO2_TEXT = 'SpO2 thấp | giới hạn 90';
 const HR_TEXT = 'Nhịp tim cao > 120';
 
