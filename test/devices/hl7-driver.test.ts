@@ -58,7 +58,7 @@ describe('hl7 driver (server mode, real TCP)', function () {
       { kind: 'numeric', code: 'MDC_PULS_OXIM_SAT_O2', unit: '%', t, value: 98, deviceId: 'bed5' },
       { kind: 'numeric', code: 'MDC_ECG_HEART_RATE', unit: '/min', t, value: 66, deviceId: 'bed5' },
       { kind: 'waveform', code: 'MDC_ECG_ELEC_POTL_I', unit: 'mV', t: t - 500, sampleRate: 500, samples: [0.09768, 0.107448, 0.112332], deviceId: 'bed5' },
-      { kind: 'alarm', code: 'MDC_EVT_LEAD_OFF', unit: '', t: Date.UTC(2026, 0, 24, 5, 47, 38), priority: 'low', text: 'MDC_EVT_LEAD_OFF', active: true, phase: 'start', deviceId: 'bed5' },
+      { kind: 'alarm', code: 'MDC_EVT_LEAD_OFF', unit: '', t: Date.UTC(2026, 0, 24, 5, 47, 38), priority: 'low', text: 'MDC_EVT_LEAD_OFF', active: true, phase: 'start', state: 'active', alarmId: 'MDC_EVT_LEAD_OFF||1.7.0.196680', deviceId: 'bed5' },
     ]);
     expect(driver.counters).to.include({ framesDecoded: 3, framesRejected: 0, bytesDiscarded: 0, readingsEmitted: 4 });
     expect(driver.statusOf('bed5')).to.deep.equal({ status: 'online' });

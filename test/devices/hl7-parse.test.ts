@@ -57,6 +57,8 @@ describe('hl7 parsing: devices.md 4a examples', () => {
           text: 'MDC_EVT_LEAD_OFF',
           active: true,
           phase: 'start',
+          state: 'active',
+          alarmId: 'MDC_EVT_LEAD_OFF||1.7.0.196680',
         },
       },
     ]);

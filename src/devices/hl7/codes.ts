@@ -119,6 +119,13 @@ export interface ObservationIdentity {
   code: string;
   defaultUnit: string;
   nonNegative: boolean;
+  /**
+   * Which code system named it: a standard MDC code, a vendor private code
+   * (99MNDRY), or a legacy PDS code. Decides which row wins when one message
+   * carries the same quantity under two systems (docs/devices/hl7.md, "One
+   * reading per measurement").
+   */
+  system: 'mdc' | 'private' | 'legacy';
 }
 
 /**
@@ -132,27 +139,36 @@ export function identifyObservation(components: readonly string[]): ObservationI
     const code = name.startsWith('MDC_') ? name : MDC_CODES.get(id)?.code;
     if (!code) return undefined;
     const known = MDC_BY_NAME.get(code);
-    return { code, defaultUnit: known?.unit ?? '', nonNegative: known?.nonNegative ?? false };
+    return { code, defaultUnit: known?.unit ?? '', nonNegative: known?.nonNegative ?? false, system: 'mdc' };
   }
   if (sys === '99MNDRY') {
     const known = MINDRAY_PRIVATE_CODES.get(id);
-    if (known) return { code: known.code, defaultUnit: known.unit, nonNegative: known.nonNegative ?? false };
-    return name ? { code: name, defaultUnit: '', nonNegative: false } : undefined;
+    if (known) return { code: known.code, defaultUnit: known.unit, nonNegative: known.nonNegative ?? false, system: 'private' };
+    return name ? { code: name, defaultUnit: '', nonNegative: false, system: 'private' } : undefined;
   }
   if (sys === '') {
     const legacy = LEGACY_PDS_CODES.get(id);
-    if (legacy) return { code: legacy.code, defaultUnit: legacy.unit, nonNegative: legacy.nonNegative ?? false };
+    if (legacy) return { code: legacy.code, defaultUnit: legacy.unit, nonNegative: legacy.nonNegative ?? false, system: 'legacy' };
   }
   return undefined;
 }
 
-/** Attribute rows that qualify the observation before them rather than being readings. */
+/**
+ * Attribute rows that qualify an observation rather than being readings: the
+ * waveform's sample rate and resolution, and the PCD-04 alarm facets (IHE PCD
+ * TF-2 / ACM: facet 3 phase, 4 state, 5 inactivation state, 6 priority, 7 alert
+ * type, 8 alert text). `names` also lists the spellings some senders use.
+ */
 export const ATTRIBUTES = {
-  sampleRate: { code: '2436', name: 'MDC_ATTR_SAMP_RATE' },
-  resolution: { code: '2327', name: 'MDC_ATTR_NU_MSMT_RES' },
-  eventPhase: { code: '68481', name: 'MDC_ATTR_EVENT_PHASE' },
-  alarmState: { code: '68482', name: 'MDC_ATTR_ALARM_STATE' },
-  alarmPriority: { code: '68484', name: 'MDC_ATTR_ALARM_PRIORITY' },
+  sampleRate: { code: '2436', names: ['MDC_ATTR_SAMP_RATE'] },
+  resolution: { code: '2327', names: ['MDC_ATTR_NU_MSMT_RES'] },
+  alertSource: { code: '68480', names: ['MDC_ATTR_ALERT_SOURCE'] },
+  eventPhase: { code: '68481', names: ['MDC_ATTR_EVENT_PHASE'] },
+  alarmState: { code: '68482', names: ['MDC_ATTR_ALARM_STATE', 'MDC_ATTR_ALERT_STATE'] },
+  inactivationState: { code: '68483', names: ['MDC_ATTR_ALARM_INACTIVATION_STATE'] },
+  alarmPriority: { code: '68484', names: ['MDC_ATTR_ALARM_PRIORITY'] },
+  alertType: { code: '68485', names: ['MDC_ATTR_ALERT_TYPE'] },
+  alertText: { code: '68546', names: ['MDC_ATTR_ALERT_TEXT'] },
 } as const;
 export type AttributeKind = keyof typeof ATTRIBUTES;
 
@@ -160,8 +176,8 @@ export type AttributeKind = keyof typeof ATTRIBUTES;
 export function attributeOf(components: readonly string[]): AttributeKind | 'other' | undefined {
   const [id = '', name = '', system = ''] = components;
   if (system.toUpperCase() !== 'MDC' && !name.startsWith('MDC_ATTR_')) return undefined;
-  for (const [kind, attr] of Object.entries(ATTRIBUTES) as [AttributeKind, { code: string; name: string }][]) {
-    if (name === attr.name || (name === '' && id === attr.code)) return kind;
+  for (const [kind, attr] of Object.entries(ATTRIBUTES) as [AttributeKind, { code: string; names: readonly string[] }][]) {
+    if (attr.names.includes(name) || (name === '' && id === attr.code)) return kind;
   }
   return name.startsWith('MDC_ATTR_') ? 'other' : undefined;
 }

@@ -114,24 +114,41 @@ export class Hl7Reader {
   }
 }
 
-/** Decodes \F\ \S\ \T\ \R\ \E\ \Xhh..\ and \.br\; drops formatting and charset escapes. */
+/**
+ * Decodes \F\ \S\ \T\ \R\ \E\ \Xhh..\ and \.br\; drops formatting and charset
+ * escapes. Adjacent \Xhh..\ sequences are decoded together, so a UTF-8
+ * character a sender split over two of them comes out whole.
+ */
 export function unescapeHl7(text: string, enc: Hl7Encoding): string {
   const esc = enc.escape;
   let at = text.indexOf(esc);
   if (at < 0) return text;
   let out = '';
   let from = 0;
+  let hex = '';
+  const flushHex = () => {
+    if (hex) out += Buffer.from(hex, 'hex').toString('utf8');
+    hex = '';
+  };
   while (at >= 0) {
     const close = text.indexOf(esc, at + 1);
     if (close < 0) break;
+    if (at > from) flushHex();
     out += text.slice(from, at);
     const sequence = text.slice(at + 1, close);
-    out += decodeEscape(sequence, enc) ?? esc + sequence + esc;
+    if (HEX_ESCAPE.test(sequence)) hex += sequence.slice(1);
+    else {
+      flushHex();
+      out += decodeEscape(sequence, enc) ?? esc + sequence + esc;
+    }
     from = close + 1;
     at = text.indexOf(esc, from);
   }
+  flushHex();
   return out + text.slice(from);
 }
+
+const HEX_ESCAPE = /^X(?:[0-9A-Fa-f]{2})+$/;
 
 function decodeEscape(sequence: string, enc: Hl7Encoding): string | undefined {
   switch (sequence) {
@@ -145,7 +162,6 @@ function decodeEscape(sequence: string, enc: Hl7Encoding): string | undefined {
     case 'N': return '';
   }
   const kind = sequence[0];
-  if (kind === 'X' && /^X(?:[0-9A-Fa-f]{2})+$/.test(sequence)) return Buffer.from(sequence.slice(1), 'hex').toString('utf8');
   if ((kind === 'C' || kind === 'M' || kind === 'Z') && sequence.length > 1) return '';
   return undefined;
 }
