@@ -19,7 +19,15 @@ export interface SentValues {
   t: number;
   numerics?: Record<string, number>;
   waveformSamples?: Record<string, number[]>;
-  alarm?: { code: string; priority: 'low' | 'medium' | 'high'; active: boolean };
+  alarm?: {
+    code: string;
+    priority: 'low' | 'medium' | 'high';
+    active: boolean;
+    /** Where the device sends them: the event phase, the alert text and the identity the driver gives the alarm. */
+    phase?: string;
+    text?: string;
+    alarmId?: string;
+  };
 }
 
 /** One `hoichan simulate <kind>` command. */

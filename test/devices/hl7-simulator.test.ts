@@ -6,6 +6,7 @@ import type { SentValues } from '../../src/devices/simulator.js';
 import { createHl7Driver, mindrayHl7Simulator, type Hl7Driver } from '../../src/devices/hl7/index.js';
 import type { MindrayHl7SimulatorHandle } from '../../src/devices/hl7/simulator/command.js';
 import type { DeviceReadingBody } from '../../src/devices/driver.js';
+import type { AlarmBody } from '../../src/devices/reading.js';
 import { RecordingSink, expect, sleep, waitFor } from './hl7-support.js';
 
 /** Every value the simulator reported as acknowledged must be in the sink, with the same device time. */
@@ -26,6 +27,8 @@ function expectDelivered(sent: SentValues[], readings: DeviceReadingBody[]): voi
     if (s.alarm) {
       const r = byKey.get(`alarm|${s.alarm.code}|${s.t}`);
       expect(r, `alarm at ${s.t}`).to.include({ priority: s.alarm.priority, active: s.alarm.active });
+      const { phase, text, alarmId } = s.alarm;
+      expect(r).to.include({ ...(phase !== undefined && { phase }), ...(text !== undefined && { text }), ...(alarmId !== undefined && { alarmId }) });
     }
   }
 }
@@ -68,11 +71,37 @@ describe('hl7 simulator -> driver over TCP', function () {
     expectDelivered(sent, sink.readings);
     // Numerics are plausible.
     for (const s of sent.filter((x) => x.numerics)) {
-      expect(s.numerics!.MDC_PULS_OXIM_SAT_O2).to.be.within(95, 99);
+      // 95-99 %, or 85-89 % during a desaturation (SpO2-low alarm).
+      expect(s.numerics!.MDC_PULS_OXIM_SAT_O2).to.be.within(85, 99);
       expect(s.numerics!.MDC_ECG_HEART_RATE).to.be.within(60, 90);
     }
     expect(driver.counters.bytesDiscarded).to.be.above(0);
     expect(driver.counters.framesRejected).to.equal(0);
+  });
+
+  it('sends an SpO2-low lifecycle (start, continue, end) that the driver pairs by alarmId and clears', async () => {
+    const { sink, port } = await serverDriver();
+    const { sim, sent } = await simulator([
+      '--port', String(port), '--equipment-id', '00A037FFFE0000AA', '--interval-ms', '20', '--alarm-rate', '0.15', '--seed', '11', '--no-waveforms',
+    ]);
+    const spo2Phases = () => sent.filter((s) => s.alarm?.code === 'MDC_EVT_LO_VAL_LT_LIM').map((s) => s.alarm!.phase);
+    await waitFor(() => { const p = spo2Phases(); return p.includes('continue') && p.includes('end'); }, 15_000, 'an SpO2-low start, continue and end');
+    await sim.stop();
+    expectDelivered(sent, sink.readings);
+    const alarms = sink.readings.filter((r) => r.kind === 'alarm' && r.code === 'MDC_EVT_LO_VAL_LT_LIM') as Array<AlarmBody & { deviceId: string }>;
+    const phases = alarms.map((a) => a.phase);
+    expect(phases[0]).to.equal('start');
+    expect(phases).to.include.members(['continue', 'end']);
+    expect(new Set(alarms.map((a) => a.alarmId))).to.deep.equal(new Set(['MDC_EVT_LO_VAL_LT_LIM|MDC_PULS_OXIM_SAT_O2|1.3.1.150456']));
+    for (const a of alarms) {
+      expect(a).to.include({ text: 'SpO2 thấp | giới hạn^90', priority: 'medium', active: a.phase !== 'end', state: a.phase === 'end' ? 'inactive' : 'active' });
+      expect(a.source!.code).to.equal('MDC_PULS_OXIM_SAT_O2');
+      // Below the 90 % limit while the alarm lasts, back above it at its end.
+      if (a.phase === 'end') expect(a.source!.value).to.be.within(95, 99);
+      else expect(a.source!.value).to.be.within(85, 89);
+    }
+    // The lead-off alarm alternates with it.
+    expect(sink.readings.some((r) => r.kind === 'alarm' && r.code === 'MDC_EVT_LEAD_OFF')).to.equal(true);
   });
 
   it('server mode: the simulator reconnects after drops and after the listener restarts, losing nothing', async () => {

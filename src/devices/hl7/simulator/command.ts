@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { RunningSimulator, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
-import { leadOffAlarmMessage, numericsMessage, waveformMessage, type Sender } from './messages.js';
+import { leadOffAlarmMessage, numericsMessage, spo2LowAlarmMessage, waveformMessage, type Sender } from './messages.js';
 import { PdsMonitorSimulator } from './pds-monitor.js';
 import { EcgGenerator, Patient, PlethGenerator, seededRandom } from './physiology.js';
 import { MllpSender } from './sender.js';
@@ -18,7 +18,8 @@ const usage = `Options:
   --ecg-rate <250|500>        ECG lead II sample rate (default 250)
   --pleth-rate <n>            pleth sample rate (default 125)
   --nibp-every-ms <n>         NIBP measurement period; also once at start (default 300000)
-  --alarm-rate <p>            chance per interval of toggling a lead-off alarm (default 0.02)
+  --alarm-rate <p>            chance per interval of starting (or ending) an alarm, alternately
+                              lead-off and SpO2 low; SpO2 low sends a continue every 3 intervals (default 0.02)
   --no-waveforms              numerics and alarms only
   --timezone <+HHMM>          offset written in HL7 times (default +0700)
   --ack-timeout-ms <n>        resend when no ACK within this (default 5000)
@@ -36,6 +37,9 @@ function num(value: string | undefined, fallback: number, name: string, min = 0)
   if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}`);
   return n;
 }
+
+/** While an SpO2-low alarm lasts, the monitor repeats it (phase continue) this often. */
+const CONTINUE_EVERY_TICKS = 3;
 
 /** The PCD-01 sender: one tick per interval builds numerics, a waveform window and now and then an alarm. */
 class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements RunningSimulator {
@@ -66,13 +70,30 @@ class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements Runni
     const pleth = new PlethGenerator(options.plethRate);
     let seq = 0;
     let lastNibp = -Infinity;
-    let alarmActive = false;
+    // One alarm at a time, alternating lead-off (technical) and SpO2 low (a
+    // desaturation episode with start, a continue every few ticks, and end).
+    let alarm: { kind: 'lead-off' | 'spo2-low'; ticks: number } | undefined;
+    let nextAlarm: 'lead-off' | 'spo2-low' = 'lead-off';
     let windowStart = Date.now() - options.intervalMs;
     // A random prefix keeps control ids unique across simulator restarts.
     const prefix = Math.floor(options.random() * 1e6).toString(36).toUpperCase();
     const nextId = () => `${prefix}${++seq}`;
     const tick = () => {
       const now = Date.now();
+      // Decided before the vitals so the numerics and the alarm's SpO2 agree.
+      let alarmPhase: 'start' | 'continue' | 'end' | undefined;
+      if (alarm === undefined) {
+        if (options.random() < options.alarmRate) {
+          alarm = { kind: nextAlarm, ticks: 0 };
+          nextAlarm = nextAlarm === 'lead-off' ? 'spo2-low' : 'lead-off';
+          alarmPhase = 'start';
+        }
+      } else if (options.random() < options.alarmRate) {
+        alarmPhase = 'end';
+      } else if (++alarm.ticks % CONTINUE_EVERY_TICKS === 0) {
+        alarmPhase = 'continue';
+      }
+      if (alarm?.kind === 'spo2-low' && alarmPhase !== undefined) patient.desaturated = alarmPhase !== 'end';
       const vitals = patient.vitals();
       const nibp = now - lastNibp >= options.nibpEveryMs ? patient.bloodPressure() : undefined;
       if (nibp) lastNibp = now;
@@ -88,9 +109,10 @@ class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements Runni
         );
         windowStart = now;
       }
-      if (options.random() < options.alarmRate) {
-        alarmActive = !alarmActive;
-        sender.enqueue(leadOffAlarmMessage(nextId(), now, options.identity, alarmActive));
+      if (alarm && alarmPhase) {
+        if (alarm.kind === 'spo2-low') sender.enqueue(spo2LowAlarmMessage(nextId(), now, options.identity, alarmPhase, vitals.spo2));
+        else if (alarmPhase !== 'continue') sender.enqueue(leadOffAlarmMessage(nextId(), now, options.identity, alarmPhase === 'start'));
+        if (alarmPhase === 'end') alarm = undefined;
       }
     };
     this.#timer = setInterval(tick, options.intervalMs);

@@ -110,19 +110,85 @@ export function waveformMessage(
   };
 }
 
-/** ORU^R40 lead-off alarm (technical, low priority): start/active or end/inactive. */
+/** ORU^R40 lead-off alarm (technical, low priority): start/active or end/inactive, no source row. */
 export function leadOffAlarmMessage(controlId: string, now: number, sender: Sender, active: boolean): BuiltMessage {
   const time = hl7Time(now, sender.offset);
   const equipment = `${sender.equipmentId}^HOICHAN_SIM^${sender.equipmentId}^EUI-64`;
+  const phase = active ? 'start' : 'end';
   const text = [
     header('ORU^R40^ORU_R40', controlId, time, sender, PCD04),
     `OBR|1|${controlId}^MINDRAY_EGATEWAY^${sender.equipmentId}^EUI-64|${controlId}^MINDRAY_EGATEWAY^${sender.equipmentId}^EUI-64|196616^MDC_EVT_ALARM^MDC|||${time}`,
     `OBX|1|CWE|196616^MDC_EVT_ALARM^MDC|1.7.0.196680.1|196680^MDC_EVT_LEAD_OFF^MDC|||A~PL~ST|||R|||${time}||||${equipment}`,
-    `OBX|2|ST|68481^MDC_ATTR_EVENT_PHASE^MDC|1.7.0.196680.3|${active ? 'start' : 'end'}`,
+    `OBX|2|ST|68481^MDC_ATTR_EVENT_PHASE^MDC|1.7.0.196680.3|${phase}`,
     `OBX|3|ST|68482^MDC_ATTR_ALARM_STATE^MDC|1.7.0.196680.4|${active ? 'active' : 'inactive'}`,
     `OBX|4|ST|68484^MDC_ATTR_ALARM_PRIORITY^MDC|1.7.0.196680.6|PL`,
   ].join('\r') + '\r';
-  return { controlId, text, sent: { t: now, alarm: { code: 'MDC_EVT_LEAD_OFF', priority: 'low', active } } };
+  return {
+    controlId,
+    text,
+    sent: { t: now, alarm: { code: 'MDC_EVT_LEAD_OFF', priority: 'low', active, phase, text: 'MDC_EVT_LEAD_OFF', alarmId: 'MDC_EVT_LEAD_OFF||1.7.0.196680' } },
+  };
+}
+
+/**
+ * The monitor's alert text for SpO2 low, as a Mindray gateway writes it: the
+ * Vietnamese letters as \Xhh\ UTF-8 escapes, `|` escaped as \F\, and the `^`
+ * before the limit left unescaped (the driver reads the whole ST value).
+ */
+export const SPO2_LOW_TEXT = 'SpO2 thấp | giới hạn^90';
+
+/** The simulator's own HL7 escaping: separators that matter here, and non-ASCII as UTF-8 \Xhh\. */
+function escapeAlertText(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    if (ch === '\\') out += '\\E\\';
+    else if (ch === '|') out += '\\F\\';
+    else if (ch === '~') out += '\\R\\';
+    else if (ch === '&') out += '\\T\\';
+    else if (ch.charCodeAt(0) > 0x7e) out += `\\X${Buffer.from(ch, 'utf8').toString('hex').toUpperCase()}\\`;
+    else out += ch;
+  }
+  return out;
+}
+
+/**
+ * ORU^R40 SpO2-low alarm (physiological, medium priority), the full PCD-04
+ * group of issue 9: event, source parameter with its value, phase, state,
+ * inactivation state, priority, alert type and the monitor's alert text,
+ * all under OBX-4 `1.3.1.150456.<facet>`.
+ */
+export function spo2LowAlarmMessage(controlId: string, now: number, sender: Sender, phase: 'start' | 'continue' | 'end', spo2: number): BuiltMessage {
+  const time = hl7Time(now, sender.offset);
+  const equipment = `${sender.equipmentId}^HOICHAN_SIM^${sender.equipmentId}^EUI-64`;
+  const active = phase !== 'end';
+  const p = '1.3.1.150456';
+  const text = [
+    header('ORU^R40^ORU_R40', controlId, time, sender, PCD04),
+    `OBR|1|${controlId}^MINDRAY_EGATEWAY^${sender.equipmentId}^EUI-64|${controlId}^MINDRAY_EGATEWAY^${sender.equipmentId}^EUI-64|196616^MDC_EVT_ALARM^MDC|||${time}`,
+    `OBX|1|CWE|196616^MDC_EVT_ALARM^MDC|${p}.1|196674^MDC_EVT_LO_VAL_LT_LIM^MDC|||L~PM~SP|||R|||${time}||||${equipment}`,
+    `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|${p}.2|${spo2}|262688^MDC_DIM_PERCENT^MDC|||||R|||${time}`,
+    `OBX|3|ST|68481^MDC_ATTR_EVENT_PHASE^MDC|${p}.3|${phase}`,
+    `OBX|4|ST|68482^MDC_ATTR_ALARM_STATE^MDC|${p}.4|${active ? 'active' : 'inactive'}`,
+    `OBX|5|ST|68483^MDC_ATTR_ALARM_INACTIVATION_STATE^MDC|${p}.5|enabled`,
+    `OBX|6|ST|68484^MDC_ATTR_ALARM_PRIORITY^MDC|${p}.6|PM`,
+    `OBX|7|ST|68485^MDC_ATTR_ALERT_TYPE^MDC|${p}.7|SP`,
+    `OBX|8|ST|68546^MDC_ATTR_ALERT_TEXT^MDC|${p}.8|${escapeAlertText(SPO2_LOW_TEXT)}`,
+  ].join('\r') + '\r';
+  return {
+    controlId,
+    text,
+    sent: {
+      t: now,
+      alarm: {
+        code: 'MDC_EVT_LO_VAL_LT_LIM',
+        priority: 'medium',
+        active,
+        phase,
+        text: SPO2_LOW_TEXT,
+        alarmId: `MDC_EVT_LO_VAL_LT_LIM|MDC_PULS_OXIM_SAT_O2|${p}`,
+      },
+    },
+  };
 }
 
 /** Legacy PDS (2.3.1) result: private codes, no device time. */

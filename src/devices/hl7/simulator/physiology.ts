@@ -32,6 +32,9 @@ export interface BloodPressure {
 export class Patient {
   readonly #hr: Wander;
   readonly #spo2: Wander;
+  /** SpO2 while desaturated: below the monitor's 90 % low limit. */
+  readonly #lowSpo2: Wander;
+  #desaturated = false;
   readonly #rr: Wander;
   readonly #temp: Wander;
   readonly #sys: Wander;
@@ -42,6 +45,7 @@ export class Patient {
     this.#random = random;
     this.#hr = new Wander(74, 60, 90, 1.2, random);
     this.#spo2 = new Wander(97.5, 95, 99, 0.4, random);
+    this.#lowSpo2 = new Wander(87.5, 85, 89, 0.4, random);
     this.#rr = new Wander(16, 12, 22, 0.5, random);
     this.#temp = new Wander(36.8, 36.3, 37.4, 0.02, random);
     this.#sys = new Wander(118, 100, 140, 3, random);
@@ -53,12 +57,17 @@ export class Patient {
     return this.#hr.value;
   }
 
+  /** A desaturation episode (SpO2 85-89 %) starts or ends; it drives the SpO2-low alarm. */
+  set desaturated(on: boolean) {
+    this.#desaturated = on;
+  }
+
   /** Values rounded as they are written on the wire. */
   vitals(): Vitals {
     const hr = Math.round(this.#hr.next());
     return {
       heartRate: hr,
-      spo2: Math.round(this.#spo2.next()),
+      spo2: Math.round(this.#desaturated ? this.#lowSpo2.next() : this.#spo2.next()),
       // Pulse rate from the oximeter follows ECG HR within a beat or two.
       pulseRate: hr + Math.round(this.#random() * 2 - 1),
       respRate: Math.round(this.#rr.next()),
