@@ -260,6 +260,22 @@ describe('hl7 alarms: senders without OBX-4 sub-ids', () => {
     expect((observations[0]!.body as AlarmBody).source).to.equal(undefined);
   });
 
+  it('an event row with a four-part sub-id does not swallow the PCD-01 numerics that share its first parts', () => {
+    const rows = [
+      `CWE|196616^MDC_EVT_ALARM^MDC|1.3.1.1|196674^MDC_EVT_LO_VAL_LT_LIM^MDC|||L~PM~SP|||R|||20260124124738+0700||||${EQ}`,
+      'ST|68481^MDC_ATTR_EVENT_PHASE^MDC|1.3.1.3|start',
+      'NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456|89|262688^MDC_DIM_PERCENT^MDC|||||R',
+      'NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.3.1.149530|101|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R',
+    ];
+    const { observations } = decode(message(rowsOf(rows), { type: 'ORU^R01^ORU_R01' }));
+    expect(observations.map((o) => [o.body.kind, o.body.code])).to.deep.equal([
+      ['alarm', 'MDC_EVT_LO_VAL_LT_LIM'],
+      ['numeric', 'MDC_PULS_OXIM_SAT_O2'],
+      ['numeric', 'MDC_PULS_OXIM_PULS_RATE'],
+    ]);
+    expect(observations[0]!.body).to.include({ phase: 'start', alarmId: 'MDC_EVT_LO_VAL_LT_LIM||' });
+  });
+
   it('two alarms in a row do not bleed into each other', () => {
     const a = spo2Group('end', 'inactive');
     const b = spo2Group('start', 'active', { prefix: '1.7.0.196680' });

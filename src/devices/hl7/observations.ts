@@ -153,7 +153,7 @@ export function scaleSample(raw: number, resolution: number): number {
 }
 
 const ENDED_PHASES = new Set(['end', 'stop', 'inactivate', 'reset']);
-/** Attribute rows that belong to an alarm (every MDC_ATTR_ except a waveform's sample rate and resolution). */
+/** A waveform's attribute rows; every other MDC_ATTR_ row qualifies the alarm it follows or whose group it is in. */
 const WAVEFORM_ATTRIBUTES = new Set<AttributeKind | 'other'>(['sampleRate', 'resolution']);
 
 // Bounds of the uplink's alarm schema (src/streams/protocol.ts): a monitor's long text is clipped, not refused.
@@ -242,9 +242,9 @@ export function interpretObservations(
       continue;
     }
 
-    // Without sub-ids, the parameter row right after the event row (ACM facet 2)
+    // Without facet sub-ids, the parameter row right after the event row (ACM facet 2)
     // is the alarm's source when alarm attribute rows follow it: it must not end the group.
-    if (lastAlarm && lastAlarm.source === undefined && lastAlarm.prefix === undefined && row.subId === '' && alarmAttributeFollows(rows, i)) {
+    if (lastAlarm && lastAlarm.source === undefined && lastAlarm.prefix === undefined && alarmAttributeFollows(rows, i)) {
       setSource(lastAlarm, row, reader);
       continue;
     }
@@ -335,10 +335,14 @@ function alarmDraft(row: ObxRow, index: number, reader: Hl7Reader): AlarmDraft {
   };
 }
 
-/** `1.3.1.150456.3` -> `1.3.1.150456`; undefined for a sub-id without a facet index. */
+/**
+ * `1.3.1.150456.3` -> `1.3.1.150456`. Only a sub-id of at least five parts
+ * (MDS.VMD.CHAN.METRIC.facet) has a facet: a PCD-01 numeric's four-part
+ * `1.3.1.150456` is never taken for a member of some alarm's group.
+ */
 function groupPrefix(subId: string): string | undefined {
-  const dot = subId.lastIndexOf('.');
-  return dot > 0 ? subId.slice(0, dot) : undefined;
+  if (subId.split('.').length < 5) return undefined;
+  return subId.slice(0, subId.lastIndexOf('.'));
 }
 
 function alarmAttributeFollows(rows: readonly ObxRow[], index: number): boolean {
