@@ -2,13 +2,14 @@
 // Bundles the browser client (web/) into dist/web with esbuild. Type checking
 // of web/ runs separately (tsc -p web) as part of `npm run build`.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'web');
 mkdirSync(out, { recursive: true });
+rmSync(join(out, 'app.js.map'), { force: true });
 
 await build({
   entryPoints: { app: join(root, 'web', 'src', 'main.ts') },
@@ -16,7 +17,9 @@ await build({
   format: 'esm',
   target: ['chrome100', 'firefox100', 'safari15'],
   minify: true,
-  sourcemap: true,
+  // No source map: dist/web is served as is, and a map would publish the client's
+  // full sources (the hub also refuses *.map). Debug with an unminified local build.
+  sourcemap: false,
   outdir: out,
   logLevel: 'warning',
 });

@@ -5,10 +5,40 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { describeIssues, loadSiteConfig, SiteConfigError, type SiteConfig } from '../devices/siteConfig.js';
 
+/** 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Why the agent must not use this hub URL, or undefined when it may: the site
+ * token and every reading travel over it, so anything but https:// to another
+ * machine needs the operator's explicit `hub.allowInsecure: true`.
+ */
+export function hubUrlProblem(url: string, allowInsecure: boolean): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'Invalid url';
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `must be an https:// URL (got ${parsed.protocol})`;
+  if (parsed.protocol === 'http:' && !allowInsecure && !isLoopbackHost(parsed.hostname)) {
+    return (
+      `must be https:// for a hub on another machine (got ${parsed.origin}): the site token and readings would travel in clear; ` +
+      'set hub.allowInsecure: true only on a network you trust (docs/SECURITY.md, "Transport security")'
+    );
+  }
+  return undefined;
+}
+
 export const hubSettingsSchema = z
   .object({
     /** Hub base URL, e.g. https://hub.example.org (the agent connects to <url>/uplink). */
     url: z.string().url(),
+    /** Allow http:// to a hub that is not on this machine (a trusted LAN, a TLS tunnel). */
+    allowInsecure: z.boolean().default(false),
     /** A site JWT (`hoichan token --role site --sub <siteId>`), or tokenFile: a file holding one, re-read at every connect. */
     token: z.string().min(1).optional(),
     tokenFile: z.string().min(1).optional(),
@@ -27,7 +57,11 @@ export const hubSettingsSchema = z
     statusIntervalMs: z.number().int().min(200).default(5000),
   })
   .strict()
-  .refine((h) => (h.token === undefined) !== (h.tokenFile === undefined), { message: 'Give exactly one of token or tokenFile' });
+  .refine((h) => (h.token === undefined) !== (h.tokenFile === undefined), { message: 'Give exactly one of token or tokenFile' })
+  .superRefine((h, ctx) => {
+    const problem = hubUrlProblem(h.url, h.allowInsecure);
+    if (problem && problem !== 'Invalid url') ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
+  });
 
 export const journalSettingsSchema = z
   .object({

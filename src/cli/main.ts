@@ -47,8 +47,9 @@ const commands: Record<string, Command> = {
   --config, -c FILE  JSON file merged over config/default.json (also HOICHAN_CONFIG)
   --demo             demo mode: allows the built-in, public JWT secret; never in a hospital
 
-Environment: HOICHAN_PORT, HOICHAN_LISTEN_IP, HOICHAN_ANNOUNCED_IP, HOICHAN_RTC_PORT,
-HOICHAN_WORKERS, HOICHAN_JWT_SECRET, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
+Environment: HOICHAN_PORT, HOICHAN_HTTP_LISTEN_IP (HTTP), HOICHAN_LISTEN_IP (media),
+HOICHAN_ANNOUNCED_IP, HOICHAN_RTC_PORT, HOICHAN_WORKERS, HOICHAN_JWT_SECRET,
+HOICHAN_TLS_CERT, HOICHAN_TLS_KEY, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
     options: { ...configOption, demo: { type: 'boolean' } },
     async run(values) {
       const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
@@ -93,13 +94,20 @@ through the uplink into the conference, a simulated ultrasound over an RTP
 ingest, and prints ready-to-open links for a specialist, the site and an engineer.`,
     options: { ...configOption, conference: { type: 'string' } },
     async run(values) {
-      // A demo is opened in a browser on the same machine: keep media on loopback
-      // unless the operator chose addresses (then other machines can join too).
+      // A demo is opened in a browser on the same machine, and its JWT secret is
+      // public: anyone who can reach its HTTP port can mint tokens. Keep HTTP and
+      // media on loopback unless the operator chose addresses for each.
       const env = process.env;
-      const chosen = Boolean(values.config || env.HOICHAN_CONFIG || env.HOICHAN_LISTEN_IP || env.HOICHAN_ANNOUNCED_IP);
+      const fromFile = Boolean(values.config || env.HOICHAN_CONFIG);
+      const mediaChosen = fromFile || Boolean(env.HOICHAN_LISTEN_IP || env.HOICHAN_ANNOUNCED_IP);
+      const httpChosen = fromFile || Boolean(env.HOICHAN_HTTP_LISTEN_IP);
       const config = loadConfig({
         file: values.config as string | undefined,
-        overrides: { auth: { demo: true }, ...(chosen ? {} : { media: { listenIp: '127.0.0.1' } }) },
+        overrides: {
+          auth: { demo: true },
+          ...(mediaChosen ? {} : { media: { listenIp: '127.0.0.1' } }),
+          ...(httpChosen ? {} : { http: { listenIp: '127.0.0.1' } }),
+        },
       });
       const { Hub } = await import('../hub/Hub.js');
       const hub: Hub = await Hub.start(config);
@@ -108,10 +116,17 @@ ingest, and prints ready-to-open links for a specialist, the site and an enginee
       const tokenFor = (role: Role, name: string) =>
         signToken({ sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: role === 'engineer' ? '*' : conference, ttlSeconds: 12 * 3600 }, secret);
       console.log(`\nHoichan demo hub at ${hub.url} (conference "${conference}")\n`);
-      console.log(`Specialist (open this one): ${hub.url}/conference/${conference}?token=${tokenFor('specialist', 'Dr Lan')}\n`);
-      console.log(`Remote site: ${hub.url}/site/${conference}?token=${tokenFor('site', 'Tram Y te Xa')}\n`);
-      console.log(`Engineer (operations): ${hub.url}/ops?token=${tokenFor('engineer', 'Ops')}\n`);
-      if (!chosen) console.log('Media is on 127.0.0.1 (a browser on this machine); set HOICHAN_LISTEN_IP=0.0.0.0 to let other machines join.\n');
+      // The token goes in the fragment: never sent to the hub, and the page takes it out of the address bar (docs/WEB.md).
+      console.log(`Specialist (open this one): ${hub.url}/conference/${conference}#token=${tokenFor('specialist', 'Dr Lan')}\n`);
+      console.log(`Remote site: ${hub.url}/site/${conference}#token=${tokenFor('site', 'Tram Y te Xa')}\n`);
+      console.log(`Engineer (operations): ${hub.url}/ops#token=${tokenFor('engineer', 'Ops')}\n`);
+      if (!httpChosen || !mediaChosen) {
+        console.log(
+          'HTTP and media are on 127.0.0.1 (a browser on this machine): the demo secret is public, so anyone who reaches the\n' +
+            'hub can mint tokens. To let other machines join a demo on a trusted network, set HOICHAN_HTTP_LISTEN_IP=0.0.0.0\n' +
+            'and HOICHAN_LISTEN_IP=0.0.0.0 (README, "Opening the demo from another machine").\n',
+        );
+      }
       const { startDemoSite } = await import('../demo/index.js');
       const site = await startDemoSite(hub.url, secret, conference);
       if (site) console.log(`Site agent: ${site.agent.registry.devices().length} simulated devices and an ultrasound streaming into "${conference}"\n`);

@@ -18,10 +18,13 @@ type Json = Record<string, unknown>;
 /** Environment variables and the config key each one sets. */
 const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' }> = {
   HOICHAN_PORT: { path: ['http', 'port'], type: 'number' },
+  HOICHAN_HTTP_LISTEN_IP: { path: ['http', 'listenIp'], type: 'string' },
   HOICHAN_LISTEN_IP: { path: ['media', 'listenIp'], type: 'string' },
   HOICHAN_ANNOUNCED_IP: { path: ['media', 'announcedIp'], type: 'string' },
   HOICHAN_RTC_PORT: { path: ['media', 'webRtcServerPort'], type: 'number' },
   HOICHAN_WORKERS: { path: ['media', 'numWorkers'], type: 'number' },
+  HOICHAN_TLS_CERT: { path: ['tls', 'cert'], type: 'string' },
+  HOICHAN_TLS_KEY: { path: ['tls', 'key'], type: 'string' },
   HOICHAN_JWT_SECRET: { path: ['auth', 'jwtSecret'], type: 'string' },
   REDIS_URL: { path: ['redis', 'url'], type: 'string' },
 };

@@ -9,6 +9,11 @@ export const configSchema = z
       /** 0 picks a free port (tests). */
       port: z.number().int().min(0).max(65535),
     }),
+    /** Native HTTPS/WSS: PEM file paths, both or neither (docs/SECURITY.md, "Transport security"). */
+    tls: z.object({
+      cert: z.string().min(1).nullable(),
+      key: z.string().min(1).nullable(),
+    }),
     media: z.object({
       /** 0 means one worker per CPU core. */
       numWorkers: z.number().int().min(0).max(64),
@@ -61,6 +66,13 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     if (config.media.rtcMinPort >= config.media.rtcMaxPort) {
       ctx.addIssue({ code: 'custom', path: ['media', 'rtcMaxPort'], message: 'must be greater than media.rtcMinPort' });
+    }
+    if ((config.tls.cert === null) !== (config.tls.key === null)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', config.tls.cert === null ? 'cert' : 'key'],
+        message: 'tls.cert and tls.key go together: set both (HOICHAN_TLS_CERT, HOICHAN_TLS_KEY) or neither',
+      });
     }
     if (!config.auth.demo && !config.auth.jwtSecret) {
       ctx.addIssue({

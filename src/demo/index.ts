@@ -13,7 +13,9 @@ export async function startDemoSite(hubUrl: string, jwtSecret: string, conferenc
   const siteId = 'demo-site';
   const token = signToken({ sub: siteId, name: 'Demo site agent', role: 'site', conf: conferenceId, ttlSeconds: 7 * 24 * 3600 }, jwtSecret);
   try {
-    return await DemoSite.start({ hubUrl, token, siteId, conferenceId, ultrasound: true });
+    // The demo's agent runs on the hub's own machine; with HOICHAN_HTTP_LISTEN_IP set to a LAN
+    // address, hubUrl is that address over http, which the agent otherwise refuses.
+    return await DemoSite.start({ hubUrl, token, siteId, conferenceId, ultrasound: true, hub: { allowInsecure: true } });
   } catch (err) {
     console.error(`hoichan demo: the demo site agent did not start (${(err as Error).message}); the hub runs without devices`);
     return undefined;

@@ -2,6 +2,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createLogger } from '../telemetry/logger.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { AuthError, bearerToken, verifyToken, type Claims } from '../signaling/auth.js';
@@ -9,6 +10,9 @@ import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../media/events.js';
 import { ingestRoutes } from './ingestRoutes.js';
+import { securityHeadersMiddleware } from './security.js';
+
+const log = createLogger('http');
 
 /** Built browser client (scripts/build-web.mjs writes it). */
 export const WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
@@ -19,6 +23,22 @@ export interface HttpDeps {
   jwtSecret: string;
   /** GET /metrics and /api/ops, for engineers. */
   telemetry?: HubTelemetry;
+  /** The hub serves HTTPS itself: HSTS on, and the CSP names wss:// only. */
+  tls?: boolean;
+}
+
+/** The paths that serve the web client's page (web/src/router.ts picks the view). */
+const PAGE_PATHS = ['/', '/index.html', '/conference/:id', '/site/:id', '/ops'];
+
+/**
+ * Marker put in the fragment when a link carrying ?token= is refused: the page
+ * says the link format changed (web/src/auth.ts) instead of joining.
+ */
+export const OLD_LINK_MARKER = 'old-link-format';
+
+/** The JSON error answer every failure gets: no stack trace, no path on disk. */
+function sendError(res: Response, status: number, code: string, message: string): void {
+  res.status(status).json({ error: { code, message } });
 }
 
 /** Express middleware: a valid bearer token whose role is one of `roles`. */
@@ -40,9 +60,21 @@ export function requireRole(jwtSecret: string, roles: Role[]) {
   };
 }
 
-export function createHttpApp({ pool, conferences, jwtSecret, telemetry }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeadersMiddleware(tls));
+
+  // Links used to carry ?token=: it then sat in server and proxy logs, the browser's
+  // history and every Referer. Refuse such a link (see OLD_LINK_MARKER) rather than
+  // use it; other query parameters (lang) are kept.
+  app.get(PAGE_PATHS, (req, res, next) => {
+    const query = new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
+    if (!query.has('token')) return next();
+    query.delete('token');
+    const rest = query.toString();
+    res.set('cache-control', 'no-store').redirect(303, `${req.path}${rest ? `?${rest}` : ''}#${OLD_LINK_MARKER}`);
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
@@ -74,6 +106,8 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry }: HttpD
   app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist'])));
 
   if (existsSync(WEB_ROOT)) {
+    // Source maps carry the client's full sources: never served, even if a build left one behind.
+    app.use((req, res, next) => (req.path.endsWith('.map') ? sendError(res, 404, 'not_found', 'no such route') : next()));
     app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '1h' }));
     // Client-side views (web/src/router.ts): the page picks the view from the path.
     app.get(['/conference/:id', '/site/:id', '/ops'], (_req, res) => {
@@ -81,7 +115,27 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry }: HttpD
     });
   }
   app.use((_req, res) => {
-    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
+    sendError(res, 404, 'not_found', 'no such route');
+  });
+  // Express's own error answers are HTML with a stack trace and install paths: every
+  // error (a body too large, a bad percent-encoding in a route parameter, anything
+  // a handler throws) is answered here in JSON instead.
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; limit?: unknown };
+    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
+    if (status === 413 || e.type === 'entity.too.large') {
+      const limit = typeof e.limit === 'number' ? ` (limit ${e.limit} bytes)` : '';
+      return sendError(res, 413, 'payload_too_large', `request body too large${limit}`);
+    }
+    if (err instanceof URIError || (status === 400 && /decode param/i.test((err as Error).message ?? ''))) {
+      return sendError(res, 400, 'bad_request', 'malformed percent-encoding in the URL');
+    }
+    if (e.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'body: not valid JSON');
+    if (status >= 400 && status < 500) return sendError(res, status, 'bad_request', 'bad request');
+    // The path only: a query string could hold a credential.
+    log.error({ err, method: req.method, path: req.path }, 'HTTP handler failed');
+    sendError(res, 500, 'internal', 'internal error');
   });
   return app;
 }

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Server as SocketServer } from 'socket.io';
 import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
+import { securityHeaders } from '../http/security.js';
 import { ConferenceManager } from '../media/ConferenceManager.js';
 import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
@@ -38,8 +41,18 @@ export class Hub {
     const pool = await WorkerPool.create(config.media);
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
-    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry });
-    const httpServer = createServer(app);
+    const tls = config.tls.cert !== null && config.tls.key !== null;
+    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry, tls });
+    let httpServer: HttpServer;
+    try {
+      // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
+      httpServer = tls ? createHttpsServer(readTlsFiles(config.tls.cert!, config.tls.key!), app) : createServer(app);
+    } catch (err) {
+      telemetry.close();
+      pool.close();
+      const message = (err as Error).message;
+      throw new Error(message.startsWith('cannot read tls.') ? message : `tls.cert / tls.key are not a usable PEM certificate and key: ${message}`);
+    }
     // Upgraded WebSockets are not closed by server.close(); a frozen peer would hold shutdown for 30 s.
     const sockets = new Set<Socket>();
     httpServer.on('connection', (socket) => {
@@ -55,6 +68,8 @@ export class Hub {
       // A client whose link blips keeps its socket id, rooms and missed events.
       connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
     });
+    // engine.io answers /socket.io/ itself, before express: give its responses the same headers.
+    io.engine.on('headers', (headers: Record<string, string>) => Object.assign(headers, securityHeaders({ tls })));
     const { streams, uplink } = await startDeviceStreams({
       io,
       conferences,
@@ -92,8 +107,10 @@ export class Hub {
   }
 
   get url(): string {
-    const host = this.config.http.listenIp === '0.0.0.0' ? '127.0.0.1' : this.config.http.listenIp;
-    return `http://${host}:${this.port}`;
+    const ip = this.config.http.listenIp;
+    const host = ip === '0.0.0.0' ? '127.0.0.1' : ip === '::' ? '::1' : ip;
+    const scheme = this.config.tls.cert !== null ? 'https' : 'http';
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   async close(): Promise<void> {
@@ -110,4 +127,16 @@ export class Hub {
     await this.streams?.close();
     log.info('hub closed');
   }
+}
+
+/** PEM certificate chain and key for native HTTPS; an unreadable file is named with its config key. */
+function readTlsFiles(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
+  const read = (key: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`cannot read ${key} ${path} (HOICHAN_${key.replace('.', '_').toUpperCase()}): ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('tls.cert', certPath), key: read('tls.key', keyPath) };
 }

@@ -1,7 +1,7 @@
-// Which view a URL opens. Old links (/?conference=ID&token=...) are rewritten
+// Which view a URL opens. Old links (/?conference=ID#token=...) are rewritten
 // in place to the view for the token's role, keeping their query string.
 
-import { decodeClaims } from './auth';
+import { decodeClaims, peekLinkToken } from './auth';
 
 export type Route = { view: 'specialist'; conferenceId: string } | { view: 'site'; conferenceId: string } | { view: 'ops' } | { view: 'not-found' };
 
@@ -9,7 +9,7 @@ export function resolveRoute(): Route {
   const params = new URLSearchParams(location.search);
   const legacyConference = params.get('conference');
   if ((location.pathname === '/' || location.pathname === '/index.html') && legacyConference) {
-    const role = decodeClaims(params.get('token') ?? '').role;
+    const role = decodeClaims(peekLinkToken()).role;
     params.delete('conference');
     const path = `/${role === 'site' ? 'site' : 'conference'}/${encodeURIComponent(legacyConference)}`;
     history.replaceState(null, '', `${path}${params.size ? `?${params}` : ''}`);

@@ -13,7 +13,7 @@ import { readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } f
 import { GroupCommit, type FsyncPolicy } from './durability.js';
 import { JournalClosedError, JournalFullError } from './errors.js';
 import { decodeReading, encodeRecord, scanRecords, type RecordRef } from './format.js';
-import { removeQuietly, syncDir, writeFully } from './fsutil.js';
+import { JOURNAL_DIR_MODE, JOURNAL_FILE_MODE, removeQuietly, restrictModes, syncDir, writeFully } from './fsutil.js';
 import { acquireLock } from './lock.js';
 import { listSegmentFiles, readSegment, SegmentMeta, SegmentView } from './segment.js';
 
@@ -252,7 +252,10 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
   // ---- recovery ----------------------------------------------------------
 
   async #recover(): Promise<void> {
-    await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true, mode: JOURNAL_DIR_MODE });
+    // A journal made by an older agent (or copied in) may be readable by other accounts.
+    const loosened = await restrictModes(this.#dir);
+    if (loosened.length > 0) this.#log.warn({ entries: loosened.length }, 'journal was readable by other accounts: set to 0700/0600');
     this.#releaseLock = await acquireLock(this.#dir);
     try {
       await this.#loadCheckpoint();
@@ -352,7 +355,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     }
     const meta = new SegmentMeta(this.#nextIndex);
     meta.view = new SegmentView(Buffer.alloc(0), 0, []);
-    this.#handle = await open(meta.path(this.#dir), 'wx');
+    this.#handle = await open(meta.path(this.#dir), 'wx', JOURNAL_FILE_MODE);
     await syncDir(this.#dir);
     this.#segments.push(meta);
   }
@@ -427,7 +430,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     const previous = this.#handle;
     const meta = new SegmentMeta(this.#nextIndex);
     meta.view = new SegmentView(Buffer.alloc(0), 0, []);
-    const handle = await open(meta.path(this.#dir), 'wx');
+    const handle = await open(meta.path(this.#dir), 'wx', JOURNAL_FILE_MODE);
     await previous.datasync();
     sealed.durableBytes = sealed.bytes;
     await syncDir(this.#dir);
@@ -482,7 +485,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
       const out = Buffer.allocUnsafe(plan.keptBytes);
       let at = 0;
       for (const ref of plan.keep) at += view.buffer.copy(out, at, ref.offset, ref.offset + ref.length);
-      const handle = await open(tmp, 'w');
+      const handle = await open(tmp, 'w', JOURNAL_FILE_MODE);
       try {
         await writeFully(handle, out, 0);
         await handle.datasync();

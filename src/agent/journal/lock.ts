@@ -4,6 +4,7 @@
 
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { JOURNAL_FILE_MODE } from './fsutil.js';
 
 export const LOCK_FILE = 'LOCK';
 
@@ -11,7 +12,7 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   for (let attempt = 0; ; attempt++) {
     try {
-      await writeFile(path, String(process.pid), { flag: 'wx' });
+      await writeFile(path, String(process.pid), { flag: 'wx', mode: JOURNAL_FILE_MODE });
       return () => rm(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;

@@ -10,7 +10,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { DeviceInfo, Reading } from '../../devices/reading.js';
 import { UPLINK_NAMESPACE, UPLINK_PROTOCOL_VERSION, type HelloMessage, type HelloResult, type StatusMessage, type UplinkReply } from '../../streams/protocol.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { readToken, type HubSettings } from '../config.js';
+import { hubUrlProblem, readToken, type HubSettings } from '../config.js';
 import { Backoff } from './backoff.js';
 import { bestEstimate, type ClockEstimate, type ClockSample } from './clock.js';
 import { BacklogBudget, DeviceOutbox, type OutboxJournal } from './DeviceOutbox.js';
@@ -63,6 +63,9 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
 
   constructor(options: UplinkClientOptions) {
     super();
+    // Settings built in code skip the config schema: the same transport rule holds for them.
+    const problem = hubUrlProblem(options.hub.url, options.hub.allowInsecure);
+    if (problem) throw new Error(`hub.url: ${problem}`);
     this.#o = options;
     this.#log = options.logger;
     this.#budget = new BacklogBudget(options.hub.catchUpReadingsPerSecond);

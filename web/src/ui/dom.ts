@@ -13,6 +13,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     if (value === undefined || value === null || value === false) continue;
     if (typeof value === 'function') el.addEventListener(key.replace(/^on/, '').toLowerCase(), value);
     else if (key === 'class') el.className = String(value);
+    // Through the CSSOM, not a style attribute: the CSP (style-src 'self') refuses inline style attributes.
+    else if (key === 'style') el.style.cssText = String(value);
     else el.setAttribute(key, value === true ? '' : String(value));
   }
   append(el, children);

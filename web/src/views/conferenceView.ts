@@ -1,4 +1,4 @@
-import { decodeClaims, takeToken } from '../auth';
+import { decodeClaims, takeToken, wasOldLinkRefused } from '../auth';
 import type { PeerSummary, Role } from '../contract';
 import { AlarmSound } from '../devices/alarmSound';
 import { t } from '../i18n';
@@ -46,7 +46,7 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
   setState('connecting');
 
   if (!token) {
-    message.show(t('tokenMissing'));
+    message.show(t(wasOldLinkRefused() ? 'oldLinkFormat' : 'tokenMissing'));
     setState('error');
     return;
   }

@@ -1,4 +1,4 @@
-import { takeToken } from '../auth';
+import { takeToken, wasOldLinkRefused } from '../auth';
 import { t, type MessageKey } from '../i18n';
 import { telemetry } from '../telemetry';
 import { h, setText } from '../ui/dom';
@@ -146,7 +146,7 @@ export function mountOpsView(root: HTMLElement): void {
   );
 
   if (!token) {
-    message.show(t('tokenMissing'));
+    message.show(t(wasOldLinkRefused() ? 'oldLinkFormat' : 'tokenMissing'));
     header.state.dataset.state = 'error';
     setText(header.state, t('state.error'));
     return;
