@@ -40,7 +40,7 @@ const hub = await Hub.start(
 const bare = await startBareServer(39800);
 
 const hoichanUrl = (name: string) =>
-  `${hub.url}/?conference=join-bench&name=${encodeURIComponent(name)}&token=${signToken({ sub: name, name, role: 'specialist', conf: 'join-bench', ttlSeconds: 3600 }, SECRET)}`;
+  `${hub.url}/?conference=join-bench&name=${encodeURIComponent(name)}#token=${signToken({ sub: name, name, role: 'specialist', conf: 'join-bench', ttlSeconds: 3600 }, SECRET)}`;
 
 type Timing = { joinRequestedAt: number; firstRemoteFrameAt: number; joinedAt?: number; error?: string };
 const timingOf = (page: Page) =>

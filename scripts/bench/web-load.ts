@@ -35,13 +35,13 @@ const timings: { domContentLoaded: number; joined: number; firstRemoteFrame: num
 try {
   const siteContext = await browser.newContext();
   const site = await siteContext.newPage();
-  await site.goto(`${hub.url}/site/bench?token=${token('site', 'bench', 'Bench site')}`);
+  await site.goto(`${hub.url}/site/bench#token=${token('site', 'bench', 'Bench site')}`);
   await waitUntil(async () => (await site.evaluate(() => (globalThis as any).hoichan.peerId)) !== '', 20_000, 'site join');
 
   for (let i = 0; i < runs; i++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();
-    await page.goto(`${hub.url}/conference/bench?token=${token('specialist', 'bench', `Bench specialist ${i}`)}`);
+    await page.goto(`${hub.url}/conference/bench#token=${token('specialist', 'bench', `Bench specialist ${i}`)}`);
     await waitUntil(async () => (await page.evaluate(() => (globalThis as any).hoichan.firstRemoteFrameAt)) > 0, 30_000, 'first remote frame');
     timings.push(
       await page.evaluate(() => {

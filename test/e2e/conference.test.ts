@@ -34,7 +34,7 @@ describe('end to end: three Chromium peers in one conference', function () {
 
   it('each peer decodes the other two peers\' video and receives their audio', async () => {
     for (let i = 0; i < 3; i++) {
-      const url = `${hub.url}/?conference=e2e&name=${encodeURIComponent(names[i]!)}&token=${token(roles[i]!, 'e2e', names[i])}`;
+      const url = `${hub.url}/?conference=e2e&name=${encodeURIComponent(names[i]!)}#token=${token(roles[i]!, 'e2e', names[i])}`;
       pages.push(await openPage(browser, url));
     }
     const peerIds = await Promise.all(pages.map(({ page }) => waitUntil(async () => (await peerIdOf(page)) !== '', 20_000, 'join').then(() => peerIdOf(page))));

@@ -54,7 +54,7 @@ describe('web client joining while another peer publishes', function () {
       page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
       const cdp = await context.newCDPSession(page);
       await cdp.send('Emulation.setCPUThrottlingRate', { rate: 20 });
-      await page.goto(`${hub.url}/conference/${CONF}?token=${token('specialist', CONF, 'Dr Lan')}`);
+      await page.goto(`${hub.url}/conference/${CONF}#token=${token('specialist', CONF, 'Dr Lan')}`);
       const producerIds = await produced;
       expect(producerIds).to.have.length(2);
 

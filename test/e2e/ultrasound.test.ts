@@ -39,7 +39,7 @@ describe('ultrasound in the specialist view (real ffmpeg ingest, Chromium)', fun
   for (const codec of ['VP8', 'H264'] as const) {
     it(`decodes ${codec} ultrasound on the stage, large, and drops it when the ingest stops`, async () => {
       const conferenceId = `echo-${codec.toLowerCase()}`;
-      const { page, consoleErrors } = await openPage(browser, `${hub.url}/conference/${conferenceId}?token=${token('specialist', conferenceId, 'Dr Tim')}`);
+      const { page, consoleErrors } = await openPage(browser, `${hub.url}/conference/${conferenceId}#token=${token('specialist', conferenceId, 'Dr Tim')}`);
       await waitUntil(async () => (await page.evaluate(() => (globalThis as any).hoichan.peerId)) !== '', 20_000, 'join');
 
       const sender = new IngestSender({

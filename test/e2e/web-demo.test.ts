@@ -38,7 +38,7 @@ describe('web client with the demo site agent', function () {
 
   it('shows the HR and SpO2 the HL7 simulator sent, and the Cyton ECG sweeping', async function () {
     this.timeout(60_000);
-    const specialist = await openPage(browser, `${hub.url}/conference/${CONF}?token=${token('specialist', CONF, 'BS Lan')}`);
+    const specialist = await openPage(browser, `${hub.url}/conference/${CONF}#token=${token('specialist', CONF, 'BS Lan')}`);
     await waitUntil(async () => (await specialist.page.locator('#state').getAttribute('data-state')) === 'live', 20_000, 'specialist live');
 
     const sentHl7: SentValues[] = [];

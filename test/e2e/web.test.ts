@@ -76,13 +76,13 @@ describe('web client: specialist, site and engineer views in Chromium', function
 
   it('the specialist sees the site\'s video and the monitor\'s values, ECG sweeping', async function () {
     this.timeout(60_000);
-    site = await openPage(browser, `${hub.url}/site/${CONF}?token=${token('site', CONF, 'Tram Y te Con Dao')}`);
+    site = await openPage(browser, `${hub.url}/site/${CONF}#token=${token('site', CONF, 'Tram Y te Con Dao')}`);
     await waitUntil(async () => (await peerIdOf(site.page)) !== '', 20_000, 'site join');
     sitePeerId = await peerIdOf(site.page);
 
     feed = new VitalsFeed(hub, CONF);
     feed.start();
-    specialist = await openPage(browser, `${hub.url}/conference/${CONF}?token=${token('specialist', CONF, 'BS Lan (Bach Mai)')}`);
+    specialist = await openPage(browser, `${hub.url}/conference/${CONF}#token=${token('specialist', CONF, 'BS Lan (Bach Mai)')}`);
     await waitUntil(async () => (await stateOf(specialist.page)) === 'live', 20_000, 'specialist live');
     // The token left the address bar (kept in sessionStorage for reloads).
     expect(specialist.page.url()).to.equal(`${hub.url}/conference/${CONF}`);
@@ -254,7 +254,7 @@ describe('web client: specialist, site and engineer views in Chromium', function
 
   it('the engineer\'s /ops page lists the conference, its peers and the workers', async function () {
     this.timeout(30_000);
-    const ops = await openPage(browser, `${hub.url}/ops?token=${token('engineer', '*', 'Ky su Hai')}`);
+    const ops = await openPage(browser, `${hub.url}/ops#token=${token('engineer', '*', 'Ky su Hai')}`);
     extraPages.push(ops);
     await waitUntil(async () => (await ops.page.locator('#ops-conferences tbody tr').count()) === 1, 10_000, 'conference row');
     expect(await ops.page.locator('#ops-conferences tbody tr td').first().textContent()).to.equal(CONF);
@@ -274,7 +274,7 @@ describe('web client: specialist, site and engineer views in Chromium', function
     phone.on('console', (msg) => msg.type() === 'error' && phoneErrors.push(msg.text()));
     phone.on('pageerror', (err) => phoneErrors.push(err.message));
     // An old-style link: routed to the specialist view, then reloaded from sessionStorage.
-    await phone.goto(`${hub.url}/?conference=${CONF}&lang=vi&token=${token('specialist', CONF, 'BS Minh (Hue)')}`);
+    await phone.goto(`${hub.url}/?conference=${CONF}&lang=vi#token=${token('specialist', CONF, 'BS Minh (Hue)')}`);
     await waitUntil(async () => (await stateOf(phone)) === 'live', 20_000, 'phone live');
     expect(new URL(phone.url()).pathname).to.equal(`/conference/${CONF}`);
     await phone.reload();
@@ -295,7 +295,7 @@ describe('web client: specialist, site and engineer views in Chromium', function
     expect(phoneErrors).to.deep.equal([]);
     await context.close();
 
-    const vi = await openPage(browser, `${hub.url}/site/${CONF}?lang=vi&token=${token('site', CONF, 'Tram Y te Con Dao 2')}`);
+    const vi = await openPage(browser, `${hub.url}/site/${CONF}?lang=vi#token=${token('site', CONF, 'Tram Y te Con Dao 2')}`);
     extraPages.push(vi);
     await waitUntil(async () => (await stateOf(vi.page)) === 'live', 20_000, 'vi site live');
     await waitUntil(async () => (await deviceOf(vi.page, 'monitor-1'))?.tiles.hr?.value === '72', 10_000, 'HR on the vi page');

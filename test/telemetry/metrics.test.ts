@@ -167,7 +167,7 @@ describe('telemetry: /metrics and /api/ops', function () {
       const names = ['Dr Lan', 'Tram Y te'];
       const pages = [];
       for (const name of names) {
-        const url = `${hub.url}/?conference=flow&name=${encodeURIComponent(name)}&token=${token('specialist', 'flow', name)}`;
+        const url = `${hub.url}/?conference=flow&name=${encodeURIComponent(name)}#token=${token('specialist', 'flow', name)}`;
         pages.push(await openPage(browser, url));
       }
       // Both peers decode each other: the page records its first decoded remote frame.
