@@ -5,8 +5,8 @@ import { PROJECT_ROOT } from './hub.js';
 
 export const ARTIFACTS_DIR = join(PROJECT_ROOT, 'test-artifacts');
 
-/** Debian's Chromium, headless, with fake camera and microphone. */
-export async function launchChromium(): Promise<Browser> {
+/** Debian's Chromium, headless, with fake camera and microphone; extraArgs e.g. to trust a test certificate. */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
@@ -21,6 +21,7 @@ export async function launchChromium(): Promise<Browser> {
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
+      ...extraArgs,
     ],
   });
 }
