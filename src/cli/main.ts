@@ -94,21 +94,10 @@ through the uplink into the conference, a simulated ultrasound over an RTP
 ingest, and prints ready-to-open links for a specialist, the site and an engineer.`,
     options: { ...configOption, conference: { type: 'string' } },
     async run(values) {
-      // A demo is opened in a browser on the same machine, and its JWT secret is
-      // public: anyone who can reach its HTTP port can mint tokens. Keep HTTP and
-      // media on loopback unless the operator chose addresses for each.
-      const env = process.env;
-      const fromFile = Boolean(values.config || env.HOICHAN_CONFIG);
-      const mediaChosen = fromFile || Boolean(env.HOICHAN_LISTEN_IP || env.HOICHAN_ANNOUNCED_IP);
-      const httpChosen = fromFile || Boolean(env.HOICHAN_HTTP_LISTEN_IP);
-      const config = loadConfig({
-        file: values.config as string | undefined,
-        overrides: {
-          auth: { demo: true },
-          ...(mediaChosen ? {} : { media: { listenIp: '127.0.0.1' } }),
-          ...(httpChosen ? {} : { http: { listenIp: '127.0.0.1' } }),
-        },
-      });
+      // HTTP and media on loopback unless chosen (src/demo/bind.ts: the demo secret is public).
+      const { demoBinding } = await import('../demo/bind.js');
+      const binding = demoBinding(process.env, values.config as string | undefined);
+      const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true }, ...binding.overrides } });
       const { Hub } = await import('../hub/Hub.js');
       const hub: Hub = await Hub.start(config);
       const conference = (values.conference as string | undefined) ?? 'demo';
@@ -120,7 +109,7 @@ ingest, and prints ready-to-open links for a specialist, the site and an enginee
       console.log(`Specialist (open this one): ${hub.url}/conference/${conference}#token=${tokenFor('specialist', 'Dr Lan')}\n`);
       console.log(`Remote site: ${hub.url}/site/${conference}#token=${tokenFor('site', 'Tram Y te Xa')}\n`);
       console.log(`Engineer (operations): ${hub.url}/ops#token=${tokenFor('engineer', 'Ops')}\n`);
-      if (!httpChosen || !mediaChosen) {
+      if (binding.loopback.http || binding.loopback.media) {
         console.log(
           'HTTP and media are on 127.0.0.1 (a browser on this machine): the demo secret is public, so anyone who reaches the\n' +
             'hub can mint tokens. To let other machines join a demo on a trusted network, set HOICHAN_HTTP_LISTEN_IP=0.0.0.0\n' +

@@ -236,3 +236,21 @@ describe('HTTP security: native HTTPS', () => {
     }
   });
 });
+
+describe('HTTP security: the demo binds loopback', () => {
+  it('puts HTTP and media on 127.0.0.1 unless each address is chosen', async () => {
+    const { demoBinding } = await import('../../src/demo/bind.js');
+    const demo = (env: NodeJS.ProcessEnv, file?: string) =>
+      loadConfig({ env: { ...env }, overrides: { auth: { demo: true }, ...demoBinding(env, file).overrides } });
+    const plain = demo({});
+    expect(plain.http.listenIp).to.equal('127.0.0.1');
+    expect(plain.media.listenIp).to.equal('127.0.0.1');
+    const httpChosen = demo({ HOICHAN_HTTP_LISTEN_IP: '0.0.0.0' });
+    expect(httpChosen.http.listenIp).to.equal('0.0.0.0');
+    expect(httpChosen.media.listenIp).to.equal('127.0.0.1');
+    const mediaChosen = demo({ HOICHAN_LISTEN_IP: '0.0.0.0' });
+    expect(mediaChosen.http.listenIp).to.equal('127.0.0.1');
+    expect(mediaChosen.media.listenIp).to.equal('0.0.0.0');
+    expect(demoBinding({ HOICHAN_CONFIG: '/etc/hoichan.json' }, undefined).overrides).to.deep.equal({});
+  });
+});
