@@ -41,6 +41,35 @@ function sendError(res: Response, status: number, code: string, message: string)
   res.status(status).json({ error: { code, message } });
 }
 
+/**
+ * Express's own error answers are HTML with a stack trace and install paths:
+ * every error (a body too large, a bad percent-encoding in a route parameter,
+ * an unsupported charset, anything a handler throws) is answered here in JSON.
+ * Mounted last.
+ */
+export function jsonErrorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) return next(err);
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; statusCode?: unknown; type?: unknown; limit?: unknown; expose?: unknown; message?: unknown };
+  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status === 413 || e.type === 'entity.too.large') {
+    const limit = typeof e.limit === 'number' ? ` (limit ${e.limit} bytes)` : '';
+    return sendError(res, 413, 'payload_too_large', `request body too large${limit}`);
+  }
+  if (err instanceof URIError || (status === 400 && /decode param/i.test(String(e.message ?? '')))) {
+    return sendError(res, 400, 'bad_request', 'malformed percent-encoding in the URL');
+  }
+  if (e.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'body: not valid JSON');
+  if (status >= 400 && status < 500) {
+    // http-errors marks messages written for the client as `expose`; others stay generic.
+    const message = e.expose === true && typeof e.message === 'string' ? e.message : 'bad request';
+    const code = status === 404 ? 'not_found' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+    return sendError(res, status, code, message);
+  }
+  // The path only: a query string could hold a credential.
+  log.error({ err, method: req.method, path: req.path }, 'HTTP handler failed');
+  sendError(res, 500, 'internal', 'internal error');
+}
+
 /** Express middleware: a valid bearer token whose role is one of `roles`. */
 export function requireRole(jwtSecret: string, roles: Role[]) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -117,25 +146,6 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
   app.use((_req, res) => {
     sendError(res, 404, 'not_found', 'no such route');
   });
-  // Express's own error answers are HTML with a stack trace and install paths: every
-  // error (a body too large, a bad percent-encoding in a route parameter, anything
-  // a handler throws) is answered here in JSON instead.
-  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
-    const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; limit?: unknown };
-    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
-    if (status === 413 || e.type === 'entity.too.large') {
-      const limit = typeof e.limit === 'number' ? ` (limit ${e.limit} bytes)` : '';
-      return sendError(res, 413, 'payload_too_large', `request body too large${limit}`);
-    }
-    if (err instanceof URIError || (status === 400 && /decode param/i.test((err as Error).message ?? ''))) {
-      return sendError(res, 400, 'bad_request', 'malformed percent-encoding in the URL');
-    }
-    if (e.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'body: not valid JSON');
-    if (status >= 400 && status < 500) return sendError(res, status, 'bad_request', 'bad request');
-    // The path only: a query string could hold a credential.
-    log.error({ err, method: req.method, path: req.path }, 'HTTP handler failed');
-    sendError(res, 500, 'internal', 'internal error');
-  });
+  app.use(jsonErrorHandler);
   return app;
 }

@@ -10,7 +10,9 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { WEB_ROOT } from '../../src/http/app.js';
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import { WEB_ROOT, jsonErrorHandler } from '../../src/http/app.js';
 import type { Hub } from '../../src/hub/Hub.js';
 import { PROJECT_ROOT, TEST_SECRET, startTestHub, token } from '../support/hub.js';
 import { makeTestCertificate, type TestCertificate } from '../support/tls.js';
@@ -135,6 +137,32 @@ describe('HTTP security: headers, errors and links', () => {
       400,
       'bad_request',
     );
+  });
+
+  it('any other express error answers JSON too: an unsupported charset or encoding (415)', async () => {
+    const post = (headers: Record<string, string>) =>
+      fetch(`${hub.url}/api/conferences/ward-1/ingests`, { method: 'POST', headers: { authorization: `Bearer ${token('site', 'ward-1')}`, ...headers }, body: '{}' });
+    expect(await expectJsonError(await post({ 'content-type': 'application/json; charset=latin-9' }), 415, 'unsupported_media_type')).to.match(/charset/);
+    expect(await expectJsonError(await post({ 'content-type': 'application/json', 'content-encoding': 'bogus' }), 415, 'unsupported_media_type')).to.match(/encoding/);
+  });
+
+  it('an exception in a handler answers a JSON 500 without its message or stack', async () => {
+    // The hub's own handler on a throwaway app: no hub route throws on purpose.
+    const app = express();
+    app.get('/boom', () => {
+      throw new Error(`secret detail at ${PROJECT_ROOT}/src/x.ts:1`);
+    });
+    app.use(jsonErrorHandler);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/boom`);
+      expect(response.status).to.equal(500);
+      const text = await response.text();
+      expect(JSON.parse(text)).to.deep.equal({ error: { code: 'internal', message: 'internal error' } });
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses a link with ?token=: redirects to the same page without it, marked so the page says the format changed', async () => {
