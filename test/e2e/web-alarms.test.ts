@@ -90,7 +90,7 @@ describe('web client: alarms appear, update, clear and go unknown', function () 
   });
 
   it('an alarm appears with the monitor\'s text and priority, a continue updates it, an end clears it into the history', async () => {
-    const opened = await openPage(browser, `${hub.url}/conference/${CONF}?token=${token('specialist', CONF, 'BS Lan')}`);
+    const opened = await openPage(browser, `${hub.url}/conference/${CONF}#token=${token('specialist', CONF, 'BS Lan')}`);
     pages.push(opened);
     specialist = opened.page;
     await waitUntil(async () => (await stateOf(specialist)) === 'live', 20_000, 'specialist live');
@@ -144,7 +144,7 @@ describe('web client: alarms appear, update, clear and go unknown', function () 
     phone.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
     phone.on('pageerror', (err) => consoleErrors.push(err.message));
     pages.push({ page: phone, consoleErrors });
-    await phone.goto(`${hub.url}/conference/${CONF}?lang=vi&token=${token('specialist', CONF, 'BS Minh')}`);
+    await phone.goto(`${hub.url}/conference/${CONF}?lang=vi#token=${token('specialist', CONF, 'BS Minh')}`);
     await waitUntil(async () => (await stateOf(phone)) === 'live', 20_000, 'phone live');
     await waitUntil(async () => ((await deviceOf(phone))?.alarmHistory.length ?? 0) === 1, 10_000, 'the replayed history on the phone');
     const device = (await deviceOf(phone))!;
