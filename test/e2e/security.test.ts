@@ -89,6 +89,33 @@ describe('web security in Chromium', function () {
     }
     // Strict CSP, and the page broke none of it (a violation is a console error).
     expect(consoleErrors).to.deep.equal([]);
+    // The CSP is in force: an injected inline script does not run, a style attribute does not apply,
+    // a style set through the CSSOM (as web/src/ui/dom.ts does) does.
+    const enforced = await page.evaluate(async () => {
+      const doc = (globalThis as any).document;
+      const violations: string[] = [];
+      doc.addEventListener('securitypolicyviolation', (e: { violatedDirective: string }) => violations.push(e.violatedDirective));
+      const script = doc.createElement('script');
+      script.textContent = 'globalThis.injected = true';
+      doc.body.append(script);
+      const attr = doc.createElement('span');
+      attr.setAttribute('style', 'color: rgb(1, 2, 3)');
+      const cssom = doc.createElement('span');
+      cssom.style.cssText = 'color: rgb(4, 5, 6)';
+      doc.body.append(attr, cssom);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const color = (el: unknown) => (globalThis as any).getComputedStyle(el).color as string;
+      const result = { injected: (globalThis as any).injected === true, attr: color(attr), cssom: color(cssom), violations };
+      script.remove();
+      attr.remove();
+      cssom.remove();
+      return result;
+    });
+    expect(enforced.injected).to.equal(false);
+    expect(enforced.attr).to.not.equal('rgb(1, 2, 3)');
+    expect(enforced.cssom).to.equal('rgb(4, 5, 6)');
+    expect(enforced.violations).to.include.members(['script-src-elem', 'style-src-attr']);
+    consoleErrors.length = 0; // those two refusals were the point
 
     // Leave and come back: the history entry still has no token, and the token is
     // kept for this tab (sessionStorage), so the view joins again.
