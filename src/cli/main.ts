@@ -182,6 +182,45 @@ towards it, and opens a new one if the hub loses it.`,
       stopOnSignal(() => sender.stop());
     },
   },
+  audit: {
+    summary: 'check the hub\'s audit log: hoichan audit verify (exit 1 on a broken chain)',
+    usage: `hoichan audit verify [--dir DIR] [--config FILE]
+
+  --dir DIR          the audit directory (default: audit.dir of the config)
+  --config, -c FILE  JSON file merged over config/default.json (also HOICHAN_CONFIG)
+
+Walks every day file in order and checks each record's hash, that seqs rise by
+one, that each prevHash is the hash before it, and that the chain starts at the
+beginning or where an audit.pruned record says retention cut it. Prints the
+first broken record (file, line, seq, why) and exits 1, or the head to anchor.
+A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
+    options: { ...configOption, dir: { type: 'string' } },
+    async run(values, positionals) {
+      if (positionals[0] !== 'verify' || positionals.length !== 1) throw new UsageError('usage: hoichan audit verify [--dir DIR] [--config FILE]');
+      let dir = values.dir as string | undefined;
+      let key = process.env.HOICHAN_AUDIT_HMAC_KEY || null;
+      if (!dir) {
+        // Only the audit section matters here; demo mode keeps the hub's secret checks from refusing the file.
+        const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true } } });
+        dir = config.audit.dir;
+        key = config.audit.hmacKey;
+      }
+      const { resolve } = await import('node:path');
+      const { verifyAuditDir } = await import('../audit/files.js');
+      const result = await verifyAuditDir(resolve(dir), key);
+      if (result.files === 0) throw new UsageError(`no audit files (audit-YYYY-MM-DD.jsonl) in ${resolve(dir)}`);
+      if (result.tornTail) console.log(`note: ${result.tornTail.file} ends in ${result.tornTail.bytes} bytes of a partial line (a write in progress, or a crash; the hub cuts it off at its next start)`);
+      if (!result.ok && result.broken) {
+        const b = result.broken;
+        console.log(`audit log BROKEN at ${b.file} line ${b.line}${b.seq !== undefined ? ` (seq ${b.seq})` : ''}: ${b.reason}`);
+        console.log(`${result.records} records verified before it`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`audit log OK: ${result.records} records in ${result.files} files, seq ${result.firstSeq}..${result.head?.seq}`);
+      console.log(`head: seq ${result.head?.seq} hash ${result.head?.hash}`);
+    },
+  },
   token: {
     summary: 'print a signed access token (JWT) for a user',
     usage: `hoichan token --role ROLE --conference ID --name NAME [--sub ID] [--ttl SECONDS] [--config FILE] [--demo]

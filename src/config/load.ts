@@ -27,6 +27,8 @@ const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' }> = 
   HOICHAN_TLS_KEY: { path: ['tls', 'key'], type: 'string' },
   HOICHAN_JWT_SECRET: { path: ['auth', 'jwtSecret'], type: 'string' },
   REDIS_URL: { path: ['redis', 'url'], type: 'string' },
+  HOICHAN_AUDIT_DIR: { path: ['audit', 'dir'], type: 'string' },
+  HOICHAN_AUDIT_HMAC_KEY: { path: ['audit', 'hmacKey'], type: 'string' },
 };
 
 function isObject(value: unknown): value is Json {

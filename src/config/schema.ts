@@ -61,6 +61,20 @@ export const configSchema = z
     redis: z.object({
       url: z.string().url().nullable(),
     }),
+    /** The hash-chained audit log (docs/SECURITY.md, "Audit log"). */
+    audit: z.object({
+      /** Directory of the day files, created 0700; relative paths are from the hub's working directory. */
+      dir: z.string().min(1),
+      /** Day files older than this are deleted. */
+      retentionDays: z.number().int().min(1).max(36500),
+      /** Optional HMAC key: the chain cannot be recomputed without it. Keep it off the hub's disk (HOICHAN_AUDIT_HMAC_KEY). */
+      hmacKey: z.string().min(32, 'must be at least 32 characters').nullable(),
+      fsyncIntervalMs: z.number().int().min(10).max(60_000),
+      /** Records waiting for a stalled disk beyond which new ones are dropped and counted (hoichan_audit_dropped_total). */
+      maxQueue: z.number().int().min(100).max(1_000_000),
+      /** How often the head (seq, hash) is logged for anchoring elsewhere; 0 = never. */
+      anchorIntervalMinutes: z.number().int().min(0).max(10_080),
+    }),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -3,6 +3,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../telemetry/logger.js';
+import type { AuditLog } from '../audit/AuditLog.js';
+import { outcomeOfStatus, refusalReason, type AuditSink } from '../audit/events.js';
+import { auditRoutes } from '../audit/routes.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { AuthError, bearerToken, verifyToken, type Claims } from '../signaling/auth.js';
@@ -25,6 +28,8 @@ export interface HttpDeps {
   telemetry?: HubTelemetry;
   /** The hub serves HTTPS itself: HSTS on, and the CSP names wss:// only. */
   tls?: boolean;
+  /** The audit log: refusals, engineer API use and ingests are recorded; GET /api/audit reads it. */
+  audit?: AuditLog;
 }
 
 /** The paths that serve the web client's page (web/src/router.ts picks the view). */
@@ -70,26 +75,34 @@ export function jsonErrorHandler(err: unknown, req: Request, res: Response, next
   sendError(res, 500, 'internal', 'internal error');
 }
 
-/** Express middleware: a valid bearer token whose role is one of `roles`. */
-export function requireRole(jwtSecret: string, roles: Role[]) {
+/** Express middleware: a valid bearer token whose role is one of `roles`. Refusals and engineer calls to /api go to `audit`. */
+export function requireRole(jwtSecret: string, roles: Role[], audit?: AuditSink) {
   return (req: Request, res: Response, next: NextFunction): void => {
     let claims: Claims;
+    // The path only: a query string could hold a token.
+    const route = req.originalUrl.split('?')[0]!;
     try {
       claims = verifyToken(bearerToken(req.headers.authorization), jwtSecret);
     } catch (err) {
+      const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
+      audit?.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: req.ip }, outcome: 'unauthorized', target: { via: 'http', reason, method: req.method, route } });
       res.status(401).json({ error: { code: 'unauthorized', message: err instanceof AuthError ? err.message : 'unauthorized' } });
       return;
     }
     if (!roles.includes(claims.role)) {
+      audit?.record({ type: 'http.forbidden', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: 'forbidden', target: { method: req.method, route } });
       res.status(403).json({ error: { code: 'forbidden', message: `requires role ${roles.join(' or ')}` } });
       return;
+    }
+    if (audit && claims.role === 'engineer' && route.startsWith('/api/')) {
+      res.once('finish', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
     }
     res.locals.claims = claims;
     next();
   };
 }
 
-export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false, audit }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeadersMiddleware(tls));
@@ -114,7 +127,7 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
     res.status(ready ? 200 : 503).json({ ready, workers: { live: pool.workers.length, expected: pool.size } });
   });
 
-  app.get('/api/conferences', requireRole(jwtSecret, ['engineer']), (_req, res) => {
+  app.get('/api/conferences', requireRole(jwtSecret, ['engineer'], audit), (_req, res) => {
     res.json({
       conferences: conferences.list().map((conference) => ({
         conferenceId: conference.id,
@@ -130,9 +143,10 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
     });
   });
 
-  if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'])));
+  if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'], audit)));
+  if (audit) app.use(auditRoutes(audit, requireRole(jwtSecret, ['engineer'], audit)));
 
-  app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist'])));
+  app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist'], audit), audit));
 
   if (existsSync(WEB_ROOT)) {
     // Source maps carry the client's full sources: never served, even if a build left one behind.

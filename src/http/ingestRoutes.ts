@@ -1,5 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { outcomeOfStatus, type Actor, type AuditSink } from '../audit/events.js';
 import { HoichanError } from '../common/errors.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { canAccessConference, type Claims } from '../signaling/auth.js';
@@ -29,11 +30,16 @@ function fail(res: Response, err: unknown): void {
  * a site asks where to send, then points its capture (ffmpeg, an encoder box)
  * there. `hoichan ingest` does both.
  */
-export function ingestRoutes(conferences: ConferenceManager, requireSite: RequestHandler): Router {
+export function ingestRoutes(conferences: ConferenceManager, requireSite: RequestHandler, audit: AuditSink = { record: () => undefined }): Router {
   const router = Router();
+  const actor = (req: Request, res: Response): Actor => {
+    const claims = res.locals.claims as Claims;
+    return { sub: claims.sub, role: claims.role, ip: req.ip };
+  };
   router.use('/api/conferences/:conferenceId/ingests', requireSite, (req: Request, res: Response, next) => {
     const claims = res.locals.claims as Claims;
     if (!canAccessConference(claims, req.params.conferenceId!)) {
+      audit.record({ type: 'http.forbidden', actor: actor(req, res), conferenceId: req.params.conferenceId!, outcome: 'forbidden', target: { method: req.method, route: req.originalUrl.split('?')[0]! } });
       res.status(403).json({ error: { code: 'forbidden', message: `this token does not grant conference ${req.params.conferenceId}` } });
       return;
     }
@@ -47,12 +53,16 @@ export function ingestRoutes(conferences: ConferenceManager, requireSite: Reques
       return;
     }
     const { deviceId, source, codec, srtp } = parsed.data;
+    const conferenceId = req.params.conferenceId!;
     try {
-      const conference = await conferences.getOrCreate(req.params.conferenceId!);
+      const conference = await conferences.getOrCreate(conferenceId);
       const displayName = parsed.data.displayName ?? `${source === 'ultrasound' ? 'Ultrasound' : 'Device video'} ${deviceId}`;
-      res.status(201).json(await conference.createIngest({ deviceId, displayName, source, codec, srtp }));
+      const ingest = await conference.createIngest({ deviceId, displayName, source, codec, srtp });
+      audit.record({ type: 'ingest.create', actor: actor(req, res), conferenceId, outcome: 'ok', target: { deviceId, ingestId: ingest.ingestId, source, srtp } });
+      res.status(201).json(ingest);
     } catch (err) {
       fail(res, err);
+      audit.record({ type: 'ingest.create', actor: actor(req, res), conferenceId, outcome: outcomeOfStatus(res.statusCode), target: { deviceId, source, srtp } });
     }
   });
 
@@ -74,6 +84,7 @@ export function ingestRoutes(conferences: ConferenceManager, requireSite: Reques
     } catch (err) {
       fail(res, err);
     }
+    audit.record({ type: 'ingest.delete', actor: actor(req, res), conferenceId: req.params.conferenceId!, outcome: outcomeOfStatus(res.statusCode), target: { ingestId: req.params.ingestId! } });
   });
 
   // A JSON body that does not parse is the client's error, said as such.

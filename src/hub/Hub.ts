@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { Server as SocketServer } from 'socket.io';
+import { AuditLog } from '../audit/AuditLog.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
 import { securityHeaders } from '../http/security.js';
@@ -24,6 +26,8 @@ export class Hub {
   /** Device flow from site agents (namespace /uplink) into conferences. */
   streams?: DeviceStreams;
   uplink?: UplinkServer;
+  /** The hash-chained audit log (src/audit). */
+  audit?: AuditLog;
 
   private constructor(
     readonly config: HoichanConfig,
@@ -39,10 +43,21 @@ export class Hub {
   static async start(config: HoichanConfig, devices?: DeviceDirectory): Promise<Hub> {
     if (config.auth.demo) log.warn('DEMO MODE: the built-in JWT secret is public; never run a hospital hub like this');
     const pool = await WorkerPool.create(config.media);
+    const audit = await AuditLog.open({
+      dir: resolvePath(config.audit.dir),
+      retentionDays: config.audit.retentionDays,
+      hmacKey: config.audit.hmacKey,
+      fsyncIntervalMs: config.audit.fsyncIntervalMs,
+      maxQueue: config.audit.maxQueue,
+      anchorIntervalMs: config.audit.anchorIntervalMinutes * 60_000,
+    }).catch((err: Error) => {
+      pool.close();
+      throw new Error(`cannot open the audit log in ${config.audit.dir}: ${err.message}`);
+    });
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
     const tls = config.tls.cert !== null && config.tls.key !== null;
-    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry, tls });
+    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry, tls, audit });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
@@ -50,6 +65,7 @@ export class Hub {
     } catch (err) {
       telemetry.close();
       pool.close();
+      await audit.close();
       const message = (err as Error).message;
       throw new Error(message.startsWith('cannot read tls.') ? message : `tls.cert / tls.key are not a usable PEM certificate and key: ${message}`);
     }
@@ -77,8 +93,9 @@ export class Hub {
       redisUrl: config.redis.url,
       streams: { lateAfterMs: config.devices.lateAfterMs, degradedLagMs: config.devices.degradedLagMs },
       uplink: { readingsPerSecond: config.devices.uplinkReadingsPerSecond, burst: config.devices.uplinkBurst },
+      audit,
     });
-    const signaling = new SignalingServer(io, conferences, config, devices ?? streams);
+    const signaling = new SignalingServer(io, conferences, config, devices ?? streams, audit);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -91,11 +108,13 @@ export class Hub {
       uplink.close();
       await streams.close();
       pool.close();
+      await audit.close();
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
     });
     const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets, telemetry);
     hub.streams = streams;
     hub.uplink = uplink;
+    hub.audit = audit;
     // The device stream service (when this hub has one) reports its own numbers to /api/ops.
     telemetry.deviceStats = () => hub.streams?.stats() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
@@ -125,6 +144,8 @@ export class Hub {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     await this.streams?.close();
+    // Last: leaves and disconnects above are recorded.
+    await this.audit?.close();
     log.info('hub closed');
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
+import { refusalReason, type Actor, type AuditSink } from '../audit/events.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
 import type { DeviceInfo } from '../devices/reading.js';
@@ -60,9 +61,11 @@ export class SignalingServer {
   /** Peers whose socket dropped, kept for reconnectGraceMs so a recovering client gets them back. */
   readonly #orphans = new Map<string, { peer: Peer; conference: Conference; timer: NodeJS.Timeout }>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
+  readonly #audit: AuditSink;
 
-  constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory) {
+  constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory, audit: AuditSink = { record: () => undefined }) {
     this.#io = io;
+    this.#audit = audit;
     this.#conferences = conferences;
     this.#config = config;
     this.#devices = devices;
@@ -80,7 +83,9 @@ export class SignalingServer {
       },
       consume: async (s, p) => {
         const { peer, conference } = this.#media(s);
-        return { consumer: await conference.consume(peer, p as Parameters<Conference['consume']>[1]) };
+        const consumer = await conference.consume(peer, p as Parameters<Conference['consume']>[1]);
+        this.#auditConsume(s, consumer.producerId, consumer.kind);
+        return { consumer };
       },
       resumeConsumer: async (s, p) => {
         const { peer, conference } = this.#media(s);
@@ -124,6 +129,8 @@ export class SignalingServer {
         next();
       } catch (err) {
         log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'handshake refused');
+        const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
+        this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
         next(new Error('unauthorized'));
       }
     });
@@ -182,6 +189,7 @@ export class SignalingServer {
       const known = err instanceof HoichanError;
       code = known ? err.code : 'internal';
       if (!known) log.error({ request: name, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
+      this.#auditRefusal(session, name, payload, code);
       reply({ ok: false, error: { code, message: known ? err.message : 'internal error' } });
     } finally {
       const ms = performance.now() - started;
@@ -226,13 +234,15 @@ export class SignalingServer {
     data.peerId = peerId;
     data.conferenceId = conference.id;
     this.#devices.replay?.(conference.id, peerId, this.notifierFor(peerId), socket.handshake.auth?.deviceSeqs);
+    const devices = this.#devices.devicesOf(conference.id);
+    this.#auditJoin(session, conference.id, peerId, devices);
     return {
       peerId,
       role: claims.role,
       routerRtpCapabilities: start.routerRtpCapabilities,
       peers: start.peers.map((p) => p.summary),
       producers: start.producers,
-      devices: this.#devices.devicesOf(conference.id),
+      devices,
     };
   }
 
@@ -245,6 +255,7 @@ export class SignalingServer {
     delete data.peerId;
     delete data.conferenceId;
     joined.conference.removePeer(joined.peer);
+    this.#auditLeave(session, joined.conference.id, joined.peer.id, 'leave');
   }
 
   #resume(session: Session, peerId: string): void {
@@ -265,6 +276,7 @@ export class SignalingServer {
     const grace = this.#config.signaling.reconnectGraceMs;
     if (deliberate || grace === 0) {
       joined.conference.removePeer(joined.peer);
+      this.#auditLeave(session, joined.conference.id, joined.peer.id, 'disconnect');
       return;
     }
     log.info({ peerId: joined.peer.id, reason, graceMs: grace }, 'peer connection lost; holding its session');
@@ -272,8 +284,52 @@ export class SignalingServer {
       this.#orphans.delete(joined.peer.id);
       log.info({ peerId: joined.peer.id }, 'peer did not come back; cleaning up');
       joined.conference.removePeer(joined.peer);
+      this.#auditLeave(session, joined.conference.id, joined.peer.id, 'timeout');
     }, grace);
     this.#orphans.set(joined.peer.id, { ...joined, timer });
+  }
+
+  // ---- audit (src/audit): ids, roles, addresses and outcomes only ---------
+
+  #actor(session: Session): Actor {
+    return { sub: session.claims.sub, role: session.claims.role, ip: session.socket.handshake.address };
+  }
+
+  #auditJoin(session: Session, conferenceId: string, peerId: string, devices: DeviceInfo[]): void {
+    this.#audit.record({ type: 'conference.join', actor: this.#actor(session), conferenceId, outcome: 'ok', target: { peerId } });
+    // The join replay sends the peer each device's recent readings (or its resume): who saw which patient's stream.
+    const seqs: unknown = session.socket.handshake.auth?.deviceSeqs;
+    for (const { deviceId } of devices) {
+      const resumed = typeof seqs === 'object' && seqs !== null && Object.hasOwn(seqs, deviceId);
+      this.#audit.record({ type: 'device.replay', actor: this.#actor(session), conferenceId, outcome: 'ok', target: { peerId, deviceId, resumed } });
+    }
+  }
+
+  #auditLeave(session: Session, conferenceId: string, peerId: string, reason: 'leave' | 'disconnect' | 'timeout'): void {
+    this.#audit.record({ type: 'conference.leave', actor: this.#actor(session), conferenceId, outcome: 'ok', target: { peerId, reason } });
+  }
+
+  #auditConsume(session: Session, producerId: string, kind: string): void {
+    const { peer, conference } = this.#media(session);
+    const producer = conference.producers.find((p) => p.producerId === producerId);
+    this.#audit.record({
+      type: 'media.consume',
+      actor: this.#actor(session),
+      conferenceId: conference.id,
+      outcome: 'ok',
+      target: { peerId: peer.id, producerId, producerPeerId: producer?.peerId ?? 'unknown', source: producer?.source ?? 'unknown', kind },
+    });
+  }
+
+  /** A refused join (any reason), and any request refused as forbidden. */
+  #auditRefusal(session: Session, name: RequestName, payload: unknown, code: ErrorCode): void {
+    if (name === 'join') {
+      const join = requestSchemas.join.safeParse(payload);
+      if (join.success) this.#audit.record({ type: 'conference.join', actor: this.#actor(session), conferenceId: join.data.conferenceId, outcome: code });
+    } else if (code === 'forbidden') {
+      const peerId = session.joined?.peer.id;
+      this.#audit.record({ type: 'request.forbidden', actor: this.#actor(session), conferenceId: session.joined?.conference.id, outcome: 'forbidden', target: { via: 'signaling', request: name, ...(peerId ? { peerId } : {}) } });
+    }
   }
 
   close(): void {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { z } from 'zod';
+import { OUTCOMES, refusalReason, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
 import { AuthError, verifyToken, type Claims } from '../signaling/auth.js';
 import { TokenBucket } from '../signaling/rateLimit.js';
@@ -14,7 +15,7 @@ import { describeIssue } from '../signaling/schemas.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { AgentConnection, DeviceStreams } from './DeviceStreams.js';
-import { UPLINK_NAMESPACE, alarmNoticeSchema, batchSchema, clockRequestSchema, helloSchema, statusSchema, type UplinkReply } from './protocol.js';
+import { UPLINK_NAMESPACE, alarmNoticeSchema, batchSchema, clockRequestSchema, helloSchema, statusSchema, type HelloDevice, type HelloResult, type UplinkReply } from './protocol.js';
 
 const log = createLogger('uplink-server');
 
@@ -43,8 +44,11 @@ export class UplinkServer {
   /** Per site, not per connection: reconnecting must not refill it. */
   readonly #buckets = new Map<string, TokenBucket>();
 
-  constructor(io: Server, streams: DeviceStreams, jwtSecret: string, limits: UplinkLimits = DEFAULT_LIMITS) {
+  readonly #audit: AuditSink;
+
+  constructor(io: Server, streams: DeviceStreams, jwtSecret: string, limits: UplinkLimits = DEFAULT_LIMITS, audit: AuditSink = { record: () => undefined }) {
     this.#streams = streams;
+    this.#audit = audit;
     this.#limits = limits;
     this.#nsp = io.of(UPLINK_NAMESPACE);
     this.#nsp.use((socket, next) => {
@@ -55,6 +59,8 @@ export class UplinkServer {
         next();
       } catch (err) {
         log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'uplink handshake refused');
+        const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
+        this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'uplink', reason } });
         next(new Error('unauthorized'));
       }
     });
@@ -98,7 +104,9 @@ export class UplinkServer {
       };
       session.conn = conn;
       log.info({ siteId: conn.siteId, devices: hello.devices.length, clockOffsetMs: Math.round(conn.clockOffsetMs), rttMs: Math.round(conn.rttMs) }, 'site agent hello');
-      return { ...(await this.#streams.hello(conn, hello.devices)) };
+      const result = await this.#streams.hello(conn, hello.devices);
+      this.#auditHello(socket, session, hello.devices, result);
+      return { ...result };
     });
     this.#handle(socket, session, 'batch', batchSchema, async (batch, receivedAt) => {
       const acked = await this.#streams.batch(this.#conn(session), batch, receivedAt);
@@ -125,6 +133,18 @@ export class UplinkServer {
     });
   }
 
+  /** Which conference each device now streams into (its readings reach that conference's peers), or why not. */
+  #auditHello(socket: Socket, session: UplinkSession, devices: HelloDevice[], result: HelloResult): void {
+    const conferenceOf = new Map(devices.map((d) => [d.deviceId, d.conferenceId]));
+    for (const { deviceId } of result.devices) {
+      this.#audit.record({ type: 'device.attach', actor: actorOf(socket, session), conferenceId: conferenceOf.get(deviceId) ?? 'unknown', outcome: 'ok', target: { deviceId } });
+    }
+    for (const { deviceId, code } of result.rejected) {
+      const outcome: Outcome = (OUTCOMES as readonly string[]).includes(code) ? (code as Outcome) : 'internal';
+      this.#audit.record({ type: 'device.attach', actor: actorOf(socket, session), conferenceId: conferenceOf.get(deviceId) ?? 'unknown', outcome, target: { deviceId } });
+    }
+  }
+
   #conn(session: UplinkSession): AgentConnection {
     if (!session.conn) throw badRequest('send hello first');
     return session.conn;
@@ -149,6 +169,7 @@ export class UplinkServer {
         deviceMetrics.uplinkRefused.inc({ code });
         if (!known) log.error({ message: name, err: (err as Error).message, stack: (err as Error).stack }, 'uplink message failed');
         else if (code !== 'rate_limited') log.info({ message: name, siteId: session.claims.sub, code, why: err.message }, 'uplink message refused');
+        if (code === 'forbidden') this.#audit.record({ type: 'request.forbidden', actor: actorOf(socket, session), outcome: 'forbidden', target: { via: 'uplink', request: name } });
         reply({ ok: false, error: { code, message: known ? err.message : 'internal error' } });
       }
     });
@@ -168,6 +189,10 @@ export class UplinkServer {
     }
     throw new HoichanError('rate_limited', `this site sends faster than the hub takes (${this.#limits.readingsPerSecond} readings/s); resend from the last ack, slower`);
   }
+}
+
+function actorOf(socket: Socket, session: UplinkSession): Actor {
+  return { sub: session.claims.sub, role: session.claims.role, ip: socket.handshake.address };
 }
 
 const KNOWN = new Set(['clock', 'hello', 'batch', 'alarm', 'status']);

@@ -1,4 +1,5 @@
 import type { Server } from 'socket.io';
+import type { AuditSink } from '../audit/events.js';
 import type { DeviceHistoryStore } from '../cluster/deviceHistory.js';
 import { MemoryDeviceHistory } from '../cluster/memoryDeviceHistory.js';
 import { RedisDeviceHistory } from '../cluster/redisDeviceHistory.js';
@@ -20,10 +21,11 @@ export async function startDeviceStreams(options: {
   redisUrl: string | null;
   streams?: DeviceStreamsOptions;
   uplink?: UplinkLimits;
+  audit?: AuditSink;
 }): Promise<{ streams: DeviceStreams; uplink: UplinkServer }> {
   const store: DeviceHistoryStore = options.redisUrl ? await RedisDeviceHistory.connect(options.redisUrl) : new MemoryDeviceHistory();
   createLogger('device-streams').info({ history: store.kind }, 'device streams ready');
   const streams = new DeviceStreams(store, options.conferences, options.streams);
-  const uplink = new UplinkServer(options.io, streams, options.jwtSecret, options.uplink);
+  const uplink = new UplinkServer(options.io, streams, options.jwtSecret, options.uplink, options.audit);
   return { streams, uplink };
 }

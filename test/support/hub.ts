@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
@@ -29,6 +31,17 @@ export function ensureWorkerBinary(): void {
 // some client socket's ephemeral port.
 let nextRtcPort = 20000 + (process.pid % 400) * 20;
 
+// Test hubs keep their audit logs in one temp dir per test process, removed at exit.
+let auditRoot: string | undefined;
+let auditDirs = 0;
+export function testAuditDir(): string {
+  if (!auditRoot) {
+    const root = (auditRoot = mkdtempSync(join(tmpdir(), 'hoichan-test-audit-')));
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  }
+  return join(auditRoot, `hub-${++auditDirs}`);
+}
+
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 export async function startTestHub(overrides: DeepPartial<HoichanConfig> = {}): Promise<Hub> {
@@ -40,6 +53,7 @@ export async function startTestHub(overrides: DeepPartial<HoichanConfig> = {}): 
     http: { listenIp: '127.0.0.1', port: 0 },
     media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort, rtcMinPort: 50000, rtcMaxPort: 59999, workerLogLevel: 'error' },
     auth: { jwtSecret: TEST_SECRET, demo: false },
+    audit: { dir: testAuditDir() },
   };
   const config = loadConfig({ env: {}, overrides: deepMerge(base, overrides as Record<string, unknown>) });
   return Hub.start(config);
