@@ -51,6 +51,8 @@ export interface AuditQuery {
   actor?: string;
   /** A type (conference.join) or a family (conference). */
   type?: string;
+  /** Only records older than this seq: the next page after a `more` answer. */
+  beforeSeq?: number;
   limit: number;
 }
 
@@ -419,6 +421,7 @@ export class AuditLog {
 function matches(r: AuditRecord, q: AuditQuery): boolean {
   if (q.conferenceId !== undefined && r.conferenceId !== q.conferenceId) return false;
   if (q.actor !== undefined && r.actor.sub !== q.actor) return false;
+  if (q.beforeSeq !== undefined && r.seq >= q.beforeSeq) return false;
   if (q.type !== undefined && r.type !== q.type && !r.type.startsWith(`${q.type}.`)) return false;
   const t = Date.parse(r.t);
   if (q.from !== undefined && t < q.from) return false;

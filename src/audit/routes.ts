@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { describeIssue } from '../signaling/schemas.js';
 import type { AuditLog } from './AuditLog.js';
 
-/** Most records one GET /api/audit returns; page back in time with `to`. */
+/** Most records one GET /api/audit returns; page back with `beforeSeq`. */
 export const MAX_AUDIT_LIMIT = 1000;
 
 const time = z
@@ -27,6 +27,8 @@ const querySchema = z
     actor: z.string().min(1).max(128).optional(),
     /** A type (conference.join) or a family (conference). */
     type: z.string().regex(/^[a-z]+(\.[a-z]+)?$/, 'must be an event type like conference.join, or a family like conference').optional(),
+    /** The next page: records older than this seq (the last one of the previous answer). */
+    beforeSeq: z.coerce.number().int().min(0).optional(),
     limit: z.coerce.number().int().min(1).max(MAX_AUDIT_LIMIT).default(100),
   })
   .strict();

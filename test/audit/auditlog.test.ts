@@ -232,6 +232,8 @@ describe('audit log', function () {
       const confA = await audit.query({ conferenceId: 'conf-a', limit: 4 });
       expect(confA.records.map((r) => r.actor.sub)).to.deep.equal(['spec-27', 'spec-24', 'spec-21', 'spec-18']);
       expect(confA.more).to.equal(true);
+      const next = await audit.query({ conferenceId: 'conf-a', limit: 4, beforeSeq: confA.records.at(-1)!.seq });
+      expect(next.records.map((r) => r.actor.sub)).to.deep.equal(['spec-15', 'spec-12', 'spec-9', 'spec-6']);
       expect((await audit.query({ actor: 'spec-7', limit: 10 })).records).to.have.length(1);
       expect((await audit.query({ type: 'auth', limit: 10 })).records.map((r) => r.type)).to.deep.equal(['auth.refused']);
       expect((await audit.query({ type: 'conference.join', limit: 1000 })).records).to.have.length(30);

@@ -137,6 +137,11 @@ describe('audit log of a real hub', function () {
     expect((await api('/api/audit?limit=1001', engineer)).status).to.equal(400);
     expect((await api('/api/audit?from=yesterday', engineer)).status).to.equal(400);
     expect((await api('/api/audit?colour=red', engineer)).status).to.equal(400);
+    expect((await api('/api/audit?type=a&type=b', engineer)).status).to.equal(400);
+    const page = (await (await api('/api/audit?limit=2', engineer)).json()) as { records: AuditRecord[]; more: boolean };
+    expect(page.more).to.equal(true);
+    const next = (await (await api(`/api/audit?limit=2&beforeSeq=${page.records[1]!.seq}`, engineer)).json()) as { records: AuditRecord[] };
+    expect(next.records.map((r) => r.seq)).to.deep.equal([page.records[1]!.seq - 1, page.records[1]!.seq - 2]);
     const before = hub.audit!.head.seq;
     const head = (await (await api('/api/audit/head', engineer)).json()) as { seq: number; hash: string };
     expect(head.hash).to.match(/^[0-9a-f]{64}$/);
