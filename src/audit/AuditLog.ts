@@ -340,37 +340,47 @@ export class AuditLog {
     for (const file of [...files].reverse()) {
       const { lines } = await readDayFile(file.path);
       const verifier = new ChainVerifier(this.#key);
-      const records: AuditRecord[] = [];
+      // Only the newest matches of this file are kept (at most what the answer still needs, plus one to see `more`).
+      const room = query.limit - out.length + 1;
+      let matched: AuditRecord[] = [];
+      let first: AuditRecord | undefined;
+      let last: AuditRecord | undefined;
+      let writtenFound: AuditRecord | undefined;
       for (const [i, text] of lines.entries()) {
+        // A day file can hold many thousands of records: let signaling run between slices.
+        if (i % 100 === 99) await new Promise<void>((resolve) => setImmediate(resolve));
         const parsed = parseLine(text);
         if (!parsed.ok) {
           if (chain.ok) Object.assign(chain, { ok: false, broken: { file: file.name, line: i + 1, reason: parsed.reason } });
           continue;
         }
-        records.push(parsed.record);
-        const broken = chain.ok ? verifier.push(parsed.record, file.name, i + 1, file.day) : undefined;
+        const r = parsed.record;
+        first ??= r;
+        last = r;
+        if (r.seq === written?.seq) writtenFound = r;
+        const broken = chain.ok ? verifier.push(r, file.name, i + 1, file.day) : undefined;
         if (broken) Object.assign(chain, { ok: false, broken });
+        if (matches(r, query)) {
+          matched.push(r);
+          if (matched.length >= 2 * room) matched = matched.slice(-room);
+        }
       }
-      if (chain.ok && written && records[0] && records[0].seq <= written.seq) {
-        const seq = written.seq;
-        const found = records.find((r) => r.seq === seq);
-        if (found?.hash !== written.hash) {
-          Object.assign(chain, { ok: false, broken: { file: file.name, line: lines.length, seq, reason: `the log's last written record (seq ${seq}) is ${found ? 'altered' : 'missing'}: records cut off the end, or the file replaced` } });
+      if (chain.ok && written && first && first.seq <= written.seq) {
+        if (writtenFound?.hash !== written.hash) {
+          const seq = written.seq;
+          Object.assign(chain, { ok: false, broken: { file: file.name, line: lines.length, seq, reason: `the log's last written record (seq ${seq}) is ${writtenFound ? 'altered' : 'missing'}: records cut off the end, or the file replaced` } });
         }
         written = undefined;
       }
-      const lastRecord = records[records.length - 1];
-      if (chain.ok && newer && (lastRecord?.seq !== newer.seq - 1 || lastRecord.hash !== newer.prevHash)) {
+      if (chain.ok && newer && (last?.seq !== newer.seq - 1 || last.hash !== newer.prevHash)) {
         Object.assign(chain, { ok: false, broken: { file: newer.file, line: 1, seq: newer.seq, reason: `does not continue from the end of ${file.name} (records cut or files altered)` } });
       }
-      if (chain.ok && lastRecord) {
-        chain.toSeq ??= lastRecord.seq;
-        chain.fromSeq = records[0]!.seq;
+      if (chain.ok && first && last) {
+        chain.toSeq ??= last.seq;
+        chain.fromSeq = first.seq;
       }
-      newer = records[0] ? { file: file.name, seq: records[0].seq, prevHash: records[0].prevHash } : newer;
-      for (let i = records.length - 1; i >= 0; i--) {
-        const r = records[i]!;
-        if (!matches(r, query)) continue;
+      newer = first ? { file: file.name, seq: first.seq, prevHash: first.prevHash } : newer;
+      for (const r of matched.slice(-room).reverse()) {
         if (out.length === query.limit) {
           more = true;
           break;

@@ -11,14 +11,26 @@
 import { createHash, createHmac } from 'node:crypto';
 import { GENESIS_HASH, auditRecordSchema, type AuditRecord } from './events.js';
 
-/** JSON with object keys sorted at every level, no whitespace: one byte string per value. */
+/**
+ * JSON with object keys sorted at every level and no whitespace: one byte
+ * string per value. Built as sorted copies handed to one JSON.stringify, which
+ * is several times faster than stringifying key by key (every record is hashed
+ * on the signaling path and again by each verify). Keys are never integer-like
+ * (JavaScript would put those first whatever the insertion order).
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  return JSON.stringify(sortedCopy(value));
+}
+
+function sortedCopy(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(sortedCopy);
+  const source = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(source).sort()) {
+    if (source[key] !== undefined) out[key] = sortedCopy(source[key]);
+  }
+  return out;
 }
 
 export function recordHash(record: Omit<AuditRecord, 'hash'>, hmacKey?: string | null): string {

@@ -15,7 +15,7 @@ export const AUDIT_TYPES = [
   'auth.refused',
   /** A join: outcome ok (target.peerId), or why it was refused. */
   'conference.join',
-  /** A peer left: target.reason leave | disconnect | timeout (did not come back within the grace). */
+  /** A peer left: target.reason leave | disconnect | timeout (did not come back within the grace) | shutdown (the hub closed while it was away). */
   'conference.leave',
   /** A signaling request or uplink message refused with `forbidden`: target.request. */
   'request.forbidden',
@@ -67,7 +67,7 @@ type Common<T extends AuditType> = { type: T; actor: Actor; outcome: Outcome; co
 export type AuditEvent =
   | (Common<'auth.refused'> & { target: { via: 'signaling' | 'uplink' | 'http'; reason: RefusalReason; method?: string; route?: string } })
   | (Common<'conference.join'> & { conferenceId: string; target?: { peerId: string } })
-  | (Common<'conference.leave'> & { conferenceId: string; target: { peerId: string; reason: 'leave' | 'disconnect' | 'timeout' } })
+  | (Common<'conference.leave'> & { conferenceId: string; target: { peerId: string; reason: 'leave' | 'disconnect' | 'timeout' | 'shutdown' } })
   | (Common<'request.forbidden'> & { target: { via: 'signaling' | 'uplink'; request: string; peerId?: string } })
   | (Common<'device.replay'> & { conferenceId: string; target: { peerId: string; deviceId: string; resumed: boolean } })
   | (Common<'device.attach'> & { conferenceId: string; target: { deviceId: string } })
@@ -85,11 +85,21 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 const shortText = z.string().max(256);
 
+/** A flat object of strings (at most 256 characters), finite numbers and booleans; cheaper than z.record(z.union(...)). */
+function isTarget(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const v of Object.values(value)) {
+    if (typeof v === 'string' ? v.length > 256 : typeof v === 'number' ? !Number.isFinite(v) : typeof v !== 'boolean') return false;
+  }
+  return true;
+}
+
 /** One stored line. Keys in this order on disk; the hash covers the canonical (key-sorted) form. */
 export const auditRecordSchema = z
   .object({
     seq: z.number().int().min(0),
-    t: z.string().datetime(),
+    /** Date#toISOString() exactly (a general datetime check costs more than the hash; verify reads every record). */
+    t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be an ISO 8601 UTC time with milliseconds'),
     type: z.enum(AUDIT_TYPES),
     actor: z
       .object({
@@ -99,7 +109,7 @@ export const auditRecordSchema = z
       })
       .strict(),
     conferenceId: shortText.optional(),
-    target: z.record(z.union([shortText, z.number(), z.boolean()])).optional(),
+    target: z.custom<Record<string, string | number | boolean>>(isTarget, 'must be an object of short strings, numbers and booleans').optional(),
     outcome: z.enum(OUTCOMES),
     prevHash: z.string().regex(/^[0-9a-f]{64}$/),
     hash: z.string().regex(/^[0-9a-f]{64}$/),

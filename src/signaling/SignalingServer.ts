@@ -333,7 +333,11 @@ export class SignalingServer {
   }
 
   close(): void {
-    for (const orphan of this.#orphans.values()) clearTimeout(orphan.timer);
+    for (const orphan of this.#orphans.values()) {
+      clearTimeout(orphan.timer);
+      const { peer, conference } = orphan;
+      this.#audit.record({ type: 'conference.leave', actor: { sub: peer.userId, role: peer.role }, conferenceId: conference.id, outcome: 'ok', target: { peerId: peer.id, reason: 'shutdown' } });
+    }
     this.#orphans.clear();
   }
 }
