@@ -20,8 +20,8 @@ const { values } = parseArgs({ options: { records: { type: 'string', default: '2
 const total = Number(values.records);
 const dir = await mkdtemp(join(values.dir ?? tmpdir(), 'hoichan-audit-bench-'));
 
-// A queue large enough for the whole burst: this measures the writer, not the drop path.
-const audit = await AuditLog.open({ dir, retentionDays: 365, maxQueue: total + 10 });
+// A queue and per-source budget large enough for the whole burst: this measures the writer, not the drop and flood paths.
+const audit = await AuditLog.open({ dir, retentionDays: 365, maxQueue: total + 10, maxPerSourcePerMinute: total });
 const started = performance.now();
 for (let i = 0; i < total; i++) {
   audit.record({

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Counter } from 'prom-client';
 import { createLogger } from '../telemetry/logger.js';
 import { ChainVerifier, parseLine, recordHash, type ChainBreak, type ChainHead } from './chain.js';
-import { GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord } from './events.js';
+import { GENESIS_HASH, SYSTEM_ACTOR, type Actor, type AuditEvent, type AuditRecord } from './events.js';
 import { dayOf, fileNameOf, listDayFiles, readDayFile } from './files.js';
 
 const log = createLogger('audit');
@@ -26,6 +26,7 @@ const DAY_MS = 86_400_000;
 export const auditMetrics = {
   records: new Counter({ name: 'hoichan_audit_records_total', help: 'Audit records appended, by type', labelNames: ['type'] as const }),
   dropped: new Counter({ name: 'hoichan_audit_dropped_total', help: 'Audit records not written because the write queue was full (disk stalled) or the log was closing on a failing disk' }),
+  suppressed: new Counter({ name: 'hoichan_audit_suppressed_total', help: 'Audit records folded into an audit.suppressed summary: one source (type, user, address) over audit.maxPerSourcePerMinute' }),
   writeErrors: new Counter({ name: 'hoichan_audit_write_errors_total', help: 'Failed appends or syncs of the audit log (each is retried)' }),
 };
 
@@ -38,6 +39,12 @@ export interface AuditLogOptions {
   fsyncIntervalMs?: number;
   /** Records waiting for the disk beyond which new ones are dropped (and counted). */
   maxQueue?: number;
+  /**
+   * Records of one source (type, user, address) per minute; past it they are
+   * counted and written as one audit.suppressed per source at the minute's end.
+   * Default 120.
+   */
+  maxPerSourcePerMinute?: number;
   /** How often the head (seq, hash) is logged, for anchoring outside the hub. 0 = never. */
   anchorIntervalMs?: number;
   /** Clock (tests move it to write old days). */
@@ -97,6 +104,10 @@ export class AuditLog {
   #dirty = false;
   #syncDue = false;
   #droppedPending = 0;
+  readonly #perSource: number;
+  /** This minute's records per source, and what was suppressed of each. */
+  readonly #sourceCounts = new Map<string, number>();
+  readonly #suppressed = new Map<string, { type: AuditEvent['type']; actor: Actor; count: number }>();
   #droppedLoggedAt = 0;
   #closing = false;
   #closed = false;
@@ -108,6 +119,7 @@ export class AuditLog {
     this.#retentionDays = options.retentionDays;
     this.#key = options.hmacKey ?? null;
     this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#perSource = options.maxPerSourcePerMinute ?? 120;
     this.#now = options.now ?? Date.now;
     this.#head = head;
     this.#diskHead = head;
@@ -133,6 +145,7 @@ export class AuditLog {
       audit.#kick();
     });
     audit.#every(6 * 3600_000, () => void audit.prune().catch((err: Error) => log.error({ err: err.message }, 'audit retention failed')));
+    audit.#every(60_000, () => audit.flushSuppressed());
     if (options.anchorIntervalMs) audit.#every(options.anchorIntervalMs, () => audit.#logHead());
     audit.#logHead();
     return audit;
@@ -149,6 +162,7 @@ export class AuditLog {
       log.warn({ type: event.type }, 'audit record after close ignored');
       return;
     }
+    if (event.actor.role !== 'system' && !this.#admit(event)) return;
     if (this.#queue.length >= this.#maxQueue) {
       this.#droppedPending += 1;
       auditMetrics.dropped.inc();
@@ -165,6 +179,39 @@ export class AuditLog {
       this.#append({ type: 'audit.dropped', actor: SYSTEM_ACTOR, outcome: 'ok', target: { count } });
     }
     this.#append(event);
+  }
+
+  /**
+   * One source may not fill the disk: a client repeating refused handshakes,
+   * or a valid user joining and leaving at the signaling rate limit, gets its
+   * first maxPerSourcePerMinute records a minute written one by one and the
+   * rest as one count. Nothing is lost without a trace; the map is bounded
+   * (past 10,000 sources a minute, new ones share one entry).
+   */
+  #admit(event: AuditEvent): boolean {
+    let key = `${event.type}|${event.actor.sub ?? ''}|${event.actor.ip ?? ''}`;
+    if (!this.#sourceCounts.has(key) && this.#sourceCounts.size >= 10_000) key = `${event.type}|*`;
+    const count = (this.#sourceCounts.get(key) ?? 0) + 1;
+    this.#sourceCounts.set(key, count);
+    if (count <= this.#perSource) return true;
+    const entry = this.#suppressed.get(key);
+    if (entry) entry.count += 1;
+    else {
+      const actor: Actor = key.endsWith('|*') ? { sub: null, role: null } : event.actor;
+      this.#suppressed.set(key, { type: event.type, actor, count: 1 });
+    }
+    auditMetrics.suppressed.inc();
+    return false;
+  }
+
+  /** Ends the minute: writes one audit.suppressed per source that went over, and starts counting afresh. */
+  flushSuppressed(): void {
+    this.#sourceCounts.clear();
+    const entries = [...this.#suppressed.values()];
+    this.#suppressed.clear();
+    for (const { type, actor, count } of entries) {
+      this.#append({ type: 'audit.suppressed', actor, outcome: 'ok', target: { type, count } });
+    }
   }
 
   #append(event: AuditEvent): void {
@@ -415,6 +462,7 @@ export class AuditLog {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
     }
+    this.flushSuppressed();
     this.#syncDue = true;
     await this.flush();
     this.#closed = true;

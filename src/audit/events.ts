@@ -39,6 +39,8 @@ export const AUDIT_TYPES = [
   'audit.pruned',
   /** The write queue was full (disk stalled) and target.count records were not written. */
   'audit.dropped',
+  /** One source (actor, address) went over audit.maxPerSourcePerMinute: target.count records of target.type folded into this one. */
+  'audit.suppressed',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];
@@ -79,7 +81,8 @@ export type AuditEvent =
   | (Common<'audit.start'> & { target: { seq: number } })
   | (Common<'audit.recovered'> & { target: { file: string; droppedBytes: number } })
   | (Common<'audit.pruned'> & { target: { files: number; firstDay: string; lastDay: string; lastSeq: number; lastHash: string } })
-  | (Common<'audit.dropped'> & { target: { count: number } });
+  | (Common<'audit.dropped'> & { target: { count: number } })
+  | (Common<'audit.suppressed'> & { target: { type: AuditType; count: number } });
 
 export const GENESIS_HASH = '0'.repeat(64);
 

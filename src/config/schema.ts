@@ -72,6 +72,8 @@ export const configSchema = z
       fsyncIntervalMs: z.number().int().min(10).max(60_000),
       /** Records waiting for a stalled disk beyond which new ones are dropped and counted (hoichan_audit_dropped_total). */
       maxQueue: z.number().int().min(100).max(1_000_000),
+      /** Records per minute of one source (type, user, address) written one by one; the rest become one audit.suppressed count. */
+      maxPerSourcePerMinute: z.number().int().min(10).max(100_000),
       /** How often the head (seq, hash) is logged for anchoring elsewhere; 0 = never. */
       anchorIntervalMinutes: z.number().int().min(0).max(10_080),
     }),

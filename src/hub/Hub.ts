@@ -49,6 +49,7 @@ export class Hub {
       hmacKey: config.audit.hmacKey,
       fsyncIntervalMs: config.audit.fsyncIntervalMs,
       maxQueue: config.audit.maxQueue,
+      maxPerSourcePerMinute: config.audit.maxPerSourcePerMinute,
       anchorIntervalMs: config.audit.anchorIntervalMinutes * 60_000,
     }).catch((err: Error) => {
       pool.close();

@@ -218,6 +218,31 @@ describe('audit log', function () {
     expect((await verifyAuditDir(dir)).ok).to.equal(true);
   });
 
+  it('one source over its per-minute budget is folded into a count, so refusals cannot fill the disk', async () => {
+    const dir = join(root, 'flood');
+    const audit = await AuditLog.open({ dir, retentionDays: 365, maxPerSourcePerMinute: 5 });
+    const before = (await auditMetrics.suppressed.get()).values[0]?.value ?? 0;
+    const refused = (ip: string): AuditEvent => ({ type: 'auth.refused', actor: { sub: null, role: null, ip }, outcome: 'unauthorized', target: { via: 'signaling', reason: 'invalid' } });
+    for (let i = 0; i < 20; i++) audit.record(refused('10.0.0.66'));
+    for (let i = 0; i < 3; i++) audit.record(refused('10.0.0.7'));
+    // Another type from the same address has its own budget.
+    for (let i = 0; i < 2; i++) audit.record({ type: 'http.forbidden', actor: { sub: 'site-x', role: 'site', ip: '10.0.0.66' }, outcome: 'forbidden', target: { method: 'GET', route: '/api/ops' } });
+    audit.flushSuppressed();
+    // A new minute: the flooding address is heard again.
+    audit.record(refused('10.0.0.66'));
+    await audit.close();
+    const records = (await listDayFiles(dir)).flatMap((f) => linesOf(f.path)).map((l) => JSON.parse(l) as AuditRecord);
+    const from = (ip: string) => records.filter((r) => r.type === 'auth.refused' && r.actor.ip === ip).length;
+    expect(from('10.0.0.66')).to.equal(6);
+    expect(from('10.0.0.7')).to.equal(3);
+    expect(records.filter((r) => r.type === 'http.forbidden')).to.have.length(2);
+    const summaries = records.filter((r) => r.type === 'audit.suppressed');
+    expect(summaries).to.have.length(1);
+    expect(summaries[0]).to.deep.include({ actor: { sub: null, role: null, ip: '10.0.0.66' }, target: { type: 'auth.refused', count: 15 } });
+    expect(((await auditMetrics.suppressed.get()).values[0]?.value ?? 0) - before).to.equal(15);
+    expect((await verifyAuditDir(dir)).ok).to.equal(true);
+  });
+
   it('query: newest first, filtered, bounded, with the chain checked over what it read; records cut off the end show', async () => {
     const dir = join(root, 'query');
     const audit = await AuditLog.open({ dir, retentionDays: 365 });
