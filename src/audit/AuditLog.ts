@@ -17,7 +17,7 @@ import { Counter } from 'prom-client';
 import { createLogger } from '../telemetry/logger.js';
 import { ChainVerifier, parseLine, recordHash, type ChainBreak, type ChainHead } from './chain.js';
 import { GENESIS_HASH, SYSTEM_ACTOR, type Actor, type AuditEvent, type AuditRecord } from './events.js';
-import { dayOf, fileNameOf, listDayFiles, readDayFile } from './files.js';
+import { acquireAuditLock, dayOf, fileNameOf, listDayFiles, readDayFile } from './files.js';
 
 const log = createLogger('audit');
 
@@ -114,7 +114,10 @@ export class AuditLog {
   readonly #timers: NodeJS.Timeout[] = [];
   #queries: Promise<unknown> = Promise.resolve();
 
-  private constructor(options: AuditLogOptions, head: ChainHead) {
+  readonly #unlock: () => Promise<void>;
+
+  private constructor(options: AuditLogOptions, head: ChainHead, unlock: () => Promise<void>) {
+    this.#unlock = unlock;
     this.dir = options.dir;
     this.#retentionDays = options.retentionDays;
     this.#key = options.hmacKey ?? null;
@@ -133,8 +136,16 @@ export class AuditLog {
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
     await chmod(options.dir, 0o700);
-    const { head, recovered } = await recoverHead(options.dir, options.hmacKey ?? null);
-    const audit = new AuditLog(options, head);
+    const unlock = await acquireAuditLock(options.dir);
+    let recoveredHead;
+    try {
+      recoveredHead = await recoverHead(options.dir, options.hmacKey ?? null);
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+    const { head, recovered } = recoveredHead;
+    const audit = new AuditLog(options, head, unlock);
     for (const r of recovered) audit.record({ type: 'audit.recovered', actor: SYSTEM_ACTOR, outcome: 'ok', target: r });
     await audit.prune();
     audit.record({ type: 'audit.start', actor: SYSTEM_ACTOR, outcome: 'ok', target: { seq: head.seq } });
@@ -472,6 +483,7 @@ export class AuditLog {
       this.#queue.length = 0;
     }
     await this.#closeHandle(false).catch((err: Error) => log.error({ err: err.message }, 'audit close failed'));
+    await this.#unlock();
     this.#logHead();
   }
 }

@@ -67,16 +67,22 @@ describe('audit log', function () {
     expect(second).to.deep.include({ seq: 1, type: 'conference.join', conferenceId: 'conf-b', outcome: 'ok', prevHash: first.hash });
     expect(Object.keys(second)).to.deep.equal(['seq', 't', 'type', 'actor', 'conferenceId', 'target', 'outcome', 'prevHash', 'hash']);
 
-    // A second run continues the same chain.
+    // A second run continues the same chain; while it runs, no other writer may open the directory.
     const again = await AuditLog.open({ dir, retentionDays: 365 });
+    let busy: Error | undefined;
+    await AuditLog.open({ dir, retentionDays: 365 }).catch((err: Error) => (busy = err));
+    expect(busy?.message).to.match(/is in use by process \d+/);
     expect(again.head.seq).to.equal(11);
     again.record(join_('conf-c', 99));
     await again.close();
+    // A lock left by a process that is gone (a crash) is taken over.
+    writeFileSync(join(dir, 'LOCK'), '999999999');
+    await (await AuditLog.open({ dir, retentionDays: 365 })).close();
     const result = await verifyAuditDir(dir);
-    expect(result).to.include({ ok: true, records: 13, firstSeq: 0 });
+    expect(result).to.include({ ok: true, records: 14, firstSeq: 0 });
     const cli = verifyCli(dir);
     expect(cli.status, cli.out).to.equal(0);
-    expect(cli.out).to.include('audit log OK: 13 records').and.include(`hash ${result.head!.hash}`);
+    expect(cli.out).to.include('audit log OK: 14 records').and.include(`hash ${result.head!.hash}`);
   });
 
   it('verify finds an edited record, a deleted one, a reordering and an edited hash (exit 1, the line and seq)', async () => {
