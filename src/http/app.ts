@@ -95,7 +95,8 @@ export function requireRole(jwtSecret: string, roles: Role[], audit?: AuditSink)
       return;
     }
     if (audit && claims.role === 'engineer' && route.startsWith('/api/')) {
-      res.once('finish', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
+      // 'close', not 'finish': a call the client abandoned is recorded too.
+      res.once('close', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
     }
     res.locals.claims = claims;
     next();
