@@ -84,7 +84,7 @@ export class SignalingServer {
       consume: async (s, p) => {
         const { peer, conference } = this.#media(s);
         const consumer = await conference.consume(peer, p as Parameters<Conference['consume']>[1]);
-        this.#auditConsume(s, consumer.producerId, consumer.kind);
+        this.#auditConsume(s, peer, conference, consumer.producerId, consumer.kind);
         return { consumer };
       },
       resumeConsumer: async (s, p) => {
@@ -309,8 +309,7 @@ export class SignalingServer {
     this.#audit.record({ type: 'conference.leave', actor: this.#actor(session), conferenceId, outcome: 'ok', target: { peerId, reason } });
   }
 
-  #auditConsume(session: Session, producerId: string, kind: string): void {
-    const { peer, conference } = this.#media(session);
+  #auditConsume(session: Session, peer: Peer, conference: Conference, producerId: string, kind: string): void {
     const producer = conference.producers.find((p) => p.producerId === producerId);
     this.#audit.record({
       type: 'media.consume',
