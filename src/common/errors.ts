@@ -6,6 +6,8 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'rate_limited'
+  /** A configured bound per principal was reached (devices per site, a message too big for the byte budget...). */
+  | 'limit_exceeded'
   | 'internal';
 
 /** An error a caller caused and should be told about as-is. Anything else becomes 'internal'. */

@@ -57,6 +57,24 @@ export const configSchema = z
       uplinkReadingsPerSecond: z.number().positive(),
       /** Burst of the same; at least one full batch (1000 readings + 1). */
       uplinkBurst: z.number().int().min(1001),
+      /** Per site: estimated bytes of readings per second (8 a sample + 160 a reading); past it, rate_limited. */
+      uplinkBytesPerSecond: z.number().int().min(1024),
+      /** Burst of the same; a full 1 MB frame of one-digit samples estimates at ~4 MiB, so at least 5 MB. */
+      uplinkBytesBurst: z.number().int().min(5_000_000),
+      /** Most devices one site may have announced; the next is refused with limit_exceeded. */
+      maxDevicesPerSite: z.number().int().min(1).max(10_000),
+      /** A device whose site connection has been gone this long is forgotten (no longer listed on join). */
+      deviceTtlMs: z.number().int().min(100),
+      /** A device's history, latest values and watermark are forgotten this long after its last write (memory and Redis). */
+      historyTtlMs: z.number().int().min(100),
+      /** History kept per device session, estimated bytes (oldest readings go first). */
+      historyBytesPerDevice: z.number().int().min(65_536),
+      /** History kept for all of one site's devices, shared evenly between them. */
+      historyBytesPerSite: z.number().int().min(65_536),
+      /** Estimated bytes of history one peer's join replay carries, all devices together (oldest waveforms dropped first). */
+      maxReplayBytes: z.number().int().min(65_536),
+      /** A peer with more than this queued on its socket gets no waveforms until it drains (announced as slow-reader gaps). */
+      maxPeerBacklogBytes: z.number().int().min(65_536),
     }),
     redis: z.object({
       url: z.string().url().nullable(),

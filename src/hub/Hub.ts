@@ -92,8 +92,23 @@ export class Hub {
       conferences,
       jwtSecret: config.auth.jwtSecret!,
       redisUrl: config.redis.url,
-      streams: { lateAfterMs: config.devices.lateAfterMs, degradedLagMs: config.devices.degradedLagMs },
-      uplink: { readingsPerSecond: config.devices.uplinkReadingsPerSecond, burst: config.devices.uplinkBurst },
+      streams: {
+        lateAfterMs: config.devices.lateAfterMs,
+        degradedLagMs: config.devices.degradedLagMs,
+        maxReplayBytes: config.devices.maxReplayBytes,
+        maxDevicesPerSite: config.devices.maxDevicesPerSite,
+        deviceTtlMs: config.devices.deviceTtlMs,
+        historyBytesPerDevice: config.devices.historyBytesPerDevice,
+        historyBytesPerSite: config.devices.historyBytesPerSite,
+        maxPeerBacklogBytes: config.devices.maxPeerBacklogBytes,
+      },
+      history: { ttlMs: config.devices.historyTtlMs, maxBytes: config.devices.historyBytesPerDevice },
+      uplink: {
+        readingsPerSecond: config.devices.uplinkReadingsPerSecond,
+        burst: config.devices.uplinkBurst,
+        bytesPerSecond: config.devices.uplinkBytesPerSecond,
+        bytesBurst: config.devices.uplinkBytesBurst,
+      },
       audit,
     });
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams, audit);

@@ -1,20 +1,23 @@
 // The hub side of device flow: per device the stored watermark, its owning
-// site connection and status; accepts the uplink's batches (deduplicated by
-// (deviceId, seq), contiguous, stored before they are emitted and acked),
-// fans them out to the device's conference, and answers `join` with the
-// conference's devices and a replay. docs/PROTOCOL.md describes the rules.
+// site connection, its session (its stint in one conference) and status;
+// accepts the uplink's batches (deduplicated by (deviceId, seq), contiguous,
+// stored before they are emitted and acked), fans them out to the device's
+// conference, and answers `join` with the conference's devices and a bounded
+// replay of their current sessions. docs/PROTOCOL.md describes the rules.
 
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { HoichanError, conflict, forbidden, notFound } from '../common/errors.js';
-import type { DeviceHistoryStore } from '../cluster/deviceHistory.js';
+import type { DeviceHistoryStore, DeviceSession } from '../cluster/deviceHistory.js';
 import type { ChannelInfo, DeviceInfo, DeviceStatus, DeviceType, Reading } from '../devices/reading.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { PeerNotify } from '../media/events.js';
 import type { DeviceDirectory } from '../signaling/SignalingServer.js';
+import { DEVICE_PROTOCOLS } from '../devices/siteConfig.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { DeviceStreamStats } from '../telemetry/opsReport.js';
-import { PeerFanout } from './PeerFanout.js';
+import { PeerFanout, type PeerBacklog } from './PeerFanout.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
 
 const log = createLogger('device-streams');
@@ -28,7 +31,24 @@ export interface DeviceStreamsOptions {
   replayWindowMs?: number;
   /** Most readings a resuming peer is sent per device. Default 20000. */
   maxResumeReadings?: number;
+  /** Estimated bytes (readingBytes) of history one peer's join replay may carry, all devices together. Default 8 MiB. */
+  maxReplayBytes?: number;
+  /** Devices one site may have announced (online or gone for less than deviceTtlMs). Default 32. */
+  maxDevicesPerSite?: number;
+  /** A device whose site connection has been gone this long is forgotten (no longer listed on join). Default 1 h. */
+  deviceTtlMs?: number;
+  /** History budget of one device session, estimated bytes. Default 16 MiB. */
+  historyBytesPerDevice?: number;
+  /** History budget of all of one site's devices together, shared evenly. Default 64 MiB. */
+  historyBytesPerSite?: number;
+  /** A peer with more than this many bytes queued on its socket gets no waveforms until it drains. Default 4 MiB. */
+  maxPeerBacklogBytes?: number;
+  /** Bytes queued towards a peer; without it, no peer is ever treated as slow. */
+  peerBacklog?: PeerBacklog;
 }
+
+/** Protocols a site's parseErrors may name as a metric label; anything else is counted as 'other'. */
+const KNOWN_PROTOCOLS: ReadonlySet<string> = new Set(DEVICE_PROTOCOLS);
 
 /** One authenticated agent connection, as the streams service knows it. */
 export interface AgentConnection {
@@ -55,7 +75,11 @@ interface DeviceState {
   agentStatus: DeviceStatus;
   agentReason?: string;
   owner?: AgentConnection;
+  /** When its owning connection went away (the device is forgotten deviceTtlMs later). */
+  offlineSince?: number;
   stored: number;
+  /** The device's stint in its current conference: only readings from session.startSeq on are stored or sent. */
+  session?: DeviceSession;
   lagging: boolean;
   lagMs: number;
   noticedAlarmSeq: number;
@@ -75,6 +99,8 @@ interface SiteState {
 }
 
 
+const MiB = 1024 * 1024;
+
 const resumeSchema = z.record(deviceIdSchema, z.number().int().min(0)).optional();
 
 export class DeviceStreams implements DeviceDirectory {
@@ -86,14 +112,27 @@ export class DeviceStreams implements DeviceDirectory {
   readonly #degradedLagMs: number;
   readonly #replayWindowMs: number;
   readonly #maxResume: number;
+  readonly #maxReplayBytes: number;
+  readonly #maxDevicesPerSite: number;
+  readonly #deviceTtlMs: number;
+  readonly #historyBytesPerDevice: number;
+  readonly #historyBytesPerSite: number;
+  readonly #sweep: NodeJS.Timeout;
 
   constructor(store: DeviceHistoryStore, conferences: ConferenceManager, options: DeviceStreamsOptions = {}) {
     this.#store = store;
-    this.#fanout = new PeerFanout(conferences);
+    this.#fanout = new PeerFanout(conferences, { maxPeerBacklogBytes: options.maxPeerBacklogBytes ?? 4 * MiB, ...(options.peerBacklog ? { backlog: options.peerBacklog } : {}) });
     this.#lateAfterMs = options.lateAfterMs ?? 5000;
     this.#degradedLagMs = options.degradedLagMs ?? 10_000;
     this.#replayWindowMs = options.replayWindowMs ?? 60_000;
     this.#maxResume = options.maxResumeReadings ?? 20_000;
+    this.#maxReplayBytes = options.maxReplayBytes ?? 8 * MiB;
+    this.#maxDevicesPerSite = options.maxDevicesPerSite ?? 32;
+    this.#deviceTtlMs = options.deviceTtlMs ?? 3600_000;
+    this.#historyBytesPerDevice = options.historyBytesPerDevice ?? 16 * MiB;
+    this.#historyBytesPerSite = options.historyBytesPerSite ?? 64 * MiB;
+    this.#sweep = setInterval(() => this.#forgetGone(), Math.min(30_000, Math.max(100, this.#deviceTtlMs / 4)));
+    this.#sweep.unref();
   }
 
   get storeKind(): string {
@@ -103,24 +142,32 @@ export class DeviceStreams implements DeviceDirectory {
   // ---- DeviceDirectory ---------------------------------------------------
 
   devicesOf(conferenceId: string): DeviceInfo[] {
-    return [...this.#devices.values()].filter((d) => d.conferenceId === conferenceId).map((d) => this.#info(d));
+    return this.#listed(conferenceId).map((d) => this.#info(d));
   }
 
   replay(conferenceId: string, peerId: string, notify: PeerNotify, resume: unknown): void {
     const parsed = resumeSchema.safeParse(resume);
     const seqs = parsed.success ? parsed.data : undefined;
-    const devices = [...this.#devices.values()]
-      .filter((d) => d.conferenceId === conferenceId)
-      .map((d) => ({ deviceId: d.deviceId, upTo: d.stored, ...(seqs?.[d.deviceId] !== undefined ? { resumeAfter: seqs[d.deviceId] } : {}) }));
+    const listed = this.#listed(conferenceId).filter((d) => d.session !== undefined);
+    // One budget for the whole join, shared evenly: a conference's devices together cannot make a join reply big.
+    const budget = Math.floor(this.#maxReplayBytes / Math.max(1, listed.length));
+    const devices = listed.map((d) => ({
+      deviceId: d.deviceId,
+      session: d.session!,
+      upTo: d.stored,
+      ...(seqs?.[d.deviceId] !== undefined ? { resumeAfter: seqs[d.deviceId] } : {}),
+    }));
     this.#fanout.join(
       conferenceId,
       peerId,
       notify,
       devices,
       (d) =>
+        // Only the device's current session, which is this conference's: a seq the peer names from before
+        // it (another conference's, or made up) resumes from the session's start, never earlier.
         d.resumeAfter !== undefined
-          ? this.#store.range(d.deviceId, d.resumeAfter, d.upTo, this.#maxResume)
-          : this.#store.recent(d.deviceId, this.#replayWindowMs, d.upTo),
+          ? this.#store.range(d.deviceId, d.session.id, Math.max(d.resumeAfter, d.session.startSeq - 1), d.upTo, this.#maxResume, budget)
+          : this.#store.recent(d.deviceId, d.session.id, this.#replayWindowMs, d.upTo, budget),
       (err) => log.warn({ peerId, err: err.message }, 'replay failed'),
     );
   }
@@ -130,6 +177,7 @@ export class DeviceStreams implements DeviceDirectory {
   /** Takes an agent's devices; answers per device where to resume, or why it is refused. */
   async hello(conn: AgentConnection, devices: HelloDevice[]): Promise<HelloResult> {
     const result: HelloResult = { devices: [], rejected: [] };
+    const announced = new Set(devices.map((d) => d.deviceId));
     for (const d of devices) {
       try {
         if (conn.conf !== '*' && conn.conf !== d.conferenceId) {
@@ -137,28 +185,38 @@ export class DeviceStreams implements DeviceDirectory {
         }
         const owner = await this.#store.claim(d.deviceId, conn.siteId);
         if (owner !== conn.siteId) throw forbidden(`device ${d.deviceId} belongs to another site`);
-        const acked = await this.#serially(d.deviceId, conn.siteId, d, async (state) => {
-          if (state.stored === 0) state.stored = await this.#store.watermark(d.deviceId);
+        const { state, result: acked } = await this.#serially(d.deviceId, conn.siteId, d, announced, async (state) => {
+          // The store is the truth (it may have expired the device, or another hub may have written it).
+          const record = await this.#store.record(d.deviceId);
+          state.stored = record.watermark;
+          state.session = record.session;
+          let restarted = false;
           if (d.lastSeq < state.stored) {
             // The agent's journal was wiped: its seqs restart, and the old ones would all look like duplicates.
             log.warn({ deviceId: d.deviceId, siteId: conn.siteId, hubStored: state.stored, agentLastSeq: d.lastSeq }, 'device seqs restarted at the site; resetting its stream');
             await this.#store.resetWatermark(d.deviceId, d.acked);
             state.stored = d.acked;
-          } else if (d.acked > state.stored) {
+            restarted = true;
+          }
+          await this.#settleSession(state, d, restarted);
+          if (d.acked > state.stored) {
             // This hub lost what the agent knows it had stored (in-memory history after a restart).
-            await this.#store.append(d.deviceId, [], d.acked);
+            await this.#store.append(d.deviceId, state.session!, [], d.acked);
             state.stored = d.acked;
           }
           Object.assign(state, { conferenceId: d.conferenceId, type: d.type, model: d.model, protocol: d.protocol, channels: d.channels });
           state.agentStatus = d.status;
           state.agentReason = d.reason;
           state.owner = conn;
+          state.offlineSince = undefined;
           state.lagging = false;
           conn.lastTo.delete(d.deviceId);
+          // Forgotten (deviceTtlMs) while this hello waited its turn: it is back.
+          if (!this.#devices.has(d.deviceId)) this.#devices.set(d.deviceId, state);
           return state.stored;
         });
         result.devices.push({ deviceId: d.deviceId, acked });
-        this.#announce(this.#devices.get(d.deviceId)!);
+        this.#announce(state);
       } catch (err) {
         if (!(err instanceof HoichanError)) throw err;
         log.warn({ siteId: conn.siteId, deviceId: d.deviceId, code: err.code, why: err.message }, 'device refused');
@@ -185,10 +243,17 @@ export class DeviceStreams implements DeviceDirectory {
         state.duplicates += batch.readings.length;
         return state.stored;
       }
+      const session = state.session!;
       const fresh: Reading[] = [];
+      let earlier = 0;
       for (const r of batch.readings) {
         if (r.seq <= state.stored) {
           state.duplicates++;
+          continue;
+        }
+        if (r.seq < session.startSeq) {
+          // Journaled before the device moved to this conference: acked (the seqs stay contiguous), never stored or sent.
+          earlier++;
           continue;
         }
         const reading = r as Reading;
@@ -197,8 +262,10 @@ export class DeviceStreams implements DeviceDirectory {
         deviceMetrics.uplinkLag.observe(Math.max(0, lagMs) / 1000);
         fresh.push(reading);
       }
-      const gaps = batch.gaps.filter((g) => g.to > state.stored).map((g) => ({ ...g, from: Math.max(g.from, state.stored + 1) }));
-      await this.#store.append(state.deviceId, fresh, batch.to);
+      if (earlier > 0) deviceMetrics.readingsDiscarded.inc({ reason: 'previous_session' }, earlier);
+      const floor = Math.max(state.stored, session.startSeq - 1);
+      const gaps = batch.gaps.filter((g) => g.to > floor).map((g) => ({ ...g, from: Math.max(g.from, floor + 1) }));
+      await this.#store.append(state.deviceId, session, fresh, batch.to, this.#historyBudget(state.siteId));
       state.stored = batch.to;
 
       const labels = { protocol: state.protocol, device_type: state.type };
@@ -220,6 +287,8 @@ export class DeviceStreams implements DeviceDirectory {
   alarm(conn: AgentConnection, notice: AlarmNotice): void {
     const state = this.#owned(conn, notice.deviceId);
     if (notice.reading.seq <= Math.max(state.stored, state.noticedAlarmSeq)) return;
+    // An alarm journaled before the device moved here is the previous conference's patient.
+    if (notice.reading.seq < (state.session?.startSeq ?? Number.MAX_SAFE_INTEGER)) return;
     state.noticedAlarmSeq = notice.reading.seq;
     this.#fanout.alarm(state.conferenceId, state.deviceId, notice.reading as Reading);
   }
@@ -229,15 +298,25 @@ export class DeviceStreams implements DeviceDirectory {
     if (message.journal) {
       site.journalPending = message.journal.pending;
       site.journalBytes = message.journal.bytes;
-      site.journalByDevice = message.journal.devices;
+      // Only this site's known devices: the record's keys come from the agent and must not grow the hub.
+      site.journalByDevice = Object.fromEntries(Object.entries(message.journal.devices).filter(([deviceId]) => this.#devices.get(deviceId)?.siteId === conn.siteId));
       deviceMetrics.journalDepth.set({ site: conn.siteId }, message.journal.pending);
     }
-    for (const [protocol, total] of Object.entries(message.parseErrors ?? {})) {
-      // Totals since the agent started: count what is new (a restarted agent starts again from 0).
-      const before = site.parseErrors[protocol] ?? 0;
-      const delta = total >= before ? total - before : total;
-      if (delta > 0) deviceMetrics.parseErrors.inc({ protocol }, delta);
-      site.parseErrors[protocol] = total;
+    if (message.parseErrors) {
+      // Metric labels only from a fixed set: a protocol the hub does not know is counted as 'other',
+      // so invented keys cannot create Prometheus series (each one lives until the hub restarts).
+      const totals: Record<string, number> = {};
+      for (const [key, total] of Object.entries(message.parseErrors)) {
+        const protocol = KNOWN_PROTOCOLS.has(key) ? key : 'other';
+        totals[protocol] = (totals[protocol] ?? 0) + total;
+      }
+      for (const [protocol, total] of Object.entries(totals)) {
+        // Totals since the agent started: count what is new (a restarted agent starts again from 0).
+        const before = site.parseErrors[protocol] ?? 0;
+        const delta = total >= before ? total - before : total;
+        if (delta > 0) deviceMetrics.parseErrors.inc({ protocol }, delta);
+        site.parseErrors[protocol] = total;
+      }
     }
     for (const d of message.devices) {
       const state = this.#devices.get(d.deviceId);
@@ -251,9 +330,11 @@ export class DeviceStreams implements DeviceDirectory {
 
   /** The agent's connection is gone: its devices go offline until it is back. */
   disconnected(conn: AgentConnection): void {
+    const now = Date.now();
     for (const state of this.#devices.values()) {
       if (state.owner !== conn) continue;
       state.owner = undefined;
+      state.offlineSince = now;
       this.#announce(state);
     }
   }
@@ -282,6 +363,7 @@ export class DeviceStreams implements DeviceDirectory {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#sweep);
     this.#fanout.close();
     await this.#store.close();
   }
@@ -296,9 +378,11 @@ export class DeviceStreams implements DeviceDirectory {
     return state;
   }
 
-  async #serially<T>(deviceId: string, siteId: string, d: HelloDevice, fn: (state: DeviceState) => Promise<T>): Promise<T> {
+  async #serially<T>(deviceId: string, siteId: string, d: HelloDevice, announced: ReadonlySet<string>, fn: (state: DeviceState) => Promise<T>): Promise<{ state: DeviceState; result: T }> {
     let state = this.#devices.get(deviceId);
     if (!state) {
+      // Checked and counted in the same synchronous step, so concurrent hellos cannot both take the last place.
+      this.#makeRoom(siteId, deviceId, announced);
       state = {
         deviceId,
         siteId,
@@ -320,7 +404,88 @@ export class DeviceStreams implements DeviceDirectory {
       this.#devices.set(deviceId, state);
     }
     const s = state;
-    return this.#queued(s, () => fn(s));
+    return { state: s, result: await this.#queued(s, () => fn(s)) };
+  }
+
+  /**
+   * Opens a new session when the device is new to the store, changes
+   * conference, or its journal restarted; tells the conference it left.
+   *
+   * Where the new session starts: on a conference change, after everything
+   * the agent had journaled when it said hello (`lastSeq`), because those
+   * readings were taken while the device was the previous conference's (an
+   * agent is reconfigured by restarting it). They still come, are still acked
+   * and move the watermark, so the journal's seqs stay contiguous and its
+   * backlog drains; they are just not stored or sent. A few readings the
+   * restarted agent took in the new conference before its hello are lost the
+   * same way: erring towards the old patient's data never reaching the new
+   * conference. A device the store has no session for (first hello, memory
+   * store after a hub restart, expired) starts at the first seq the hub does
+   * not have: the hub cannot tell where its backlog was taken, so it is taken
+   * as the announced conference's (with Redis the session outlives restarts).
+   */
+  async #settleSession(state: DeviceState, d: HelloDevice, restarted: boolean): Promise<void> {
+    const previous = state.session;
+    let startSeq: number;
+    if (!previous || restarted) startSeq = state.stored + 1;
+    else if (previous.conferenceId !== d.conferenceId) startSeq = Math.max(state.stored, d.lastSeq) + 1;
+    else return;
+    const session: DeviceSession = { id: randomUUID(), conferenceId: d.conferenceId, startSeq };
+    await this.#store.startSession(state.deviceId, session);
+    state.session = session;
+    state.noticedAlarmSeq = 0;
+    const left = previous?.conferenceId ?? (state.conferenceId !== d.conferenceId ? state.conferenceId : undefined);
+    if (left !== undefined && left !== d.conferenceId) {
+      log.info({ deviceId: state.deviceId, siteId: state.siteId, startSeq }, 'device moved to another conference: new session');
+      // Its viewers there keep the device on screen otherwise, looking live.
+      this.#fanout.status({ ...this.#info(state), conferenceId: left, status: 'offline', reason: 'device moved to another conference' });
+      state.lastEmitted = undefined;
+    }
+  }
+
+  /** Refuses the site's next device past maxDevicesPerSite, after forgetting gone devices this hello no longer lists. */
+  #makeRoom(siteId: string, deviceId: string, announced: ReadonlySet<string>): void {
+    const mine = [...this.#devices.values()].filter((d) => d.siteId === siteId);
+    if (mine.length < this.#maxDevicesPerSite) return;
+    // Offline devices the site no longer announces were replaced (an agent reconfigured): longest gone first.
+    const replaced = mine.filter((d) => !d.owner && !announced.has(d.deviceId)).sort((a, b) => (a.offlineSince ?? 0) - (b.offlineSince ?? 0));
+    const excess = mine.length - this.#maxDevicesPerSite + 1;
+    if (replaced.length >= excess) {
+      for (const d of replaced.slice(0, excess)) this.#forget(d);
+      return;
+    }
+    throw new HoichanError(
+      'limit_exceeded',
+      `device ${deviceId} refused: site ${siteId} already has ${mine.length} devices, the most one site may stream (devices.maxDevicesPerSite = ${this.#maxDevicesPerSite})`,
+    );
+  }
+
+  /** A site's history budget shared by its devices, capped per device. */
+  #historyBudget(siteId: string): number {
+    let devices = 0;
+    for (const d of this.#devices.values()) if (d.siteId === siteId) devices++;
+    return Math.min(this.#historyBytesPerDevice, Math.floor(this.#historyBytesPerSite / Math.max(1, devices)));
+  }
+
+  /** Devices listed in a conference: its own, minus those whose site has been gone for deviceTtlMs. */
+  #listed(conferenceId: string): DeviceState[] {
+    const cutoff = Date.now() - this.#deviceTtlMs;
+    return [...this.#devices.values()].filter((d) => d.conferenceId === conferenceId && !(d.offlineSince !== undefined && d.offlineSince <= cutoff));
+  }
+
+  #forgetGone(): void {
+    const cutoff = Date.now() - this.#deviceTtlMs;
+    for (const d of this.#devices.values()) if (!d.owner && d.offlineSince !== undefined && d.offlineSince <= cutoff) this.#forget(d);
+    for (const siteId of this.#sites.keys()) {
+      if ([...this.#devices.values()].some((d) => d.siteId === siteId)) continue;
+      this.#sites.delete(siteId);
+      deviceMetrics.journalDepth.remove({ site: siteId });
+    }
+  }
+
+  #forget(state: DeviceState): void {
+    this.#devices.delete(state.deviceId);
+    log.info({ deviceId: state.deviceId, siteId: state.siteId }, 'device forgotten: its site has been gone for devices.deviceTtlMs or replaced it');
   }
 
   #queued<T>(state: DeviceState, fn: () => Promise<T>): Promise<T> {

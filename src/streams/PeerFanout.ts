@@ -3,18 +3,46 @@
 // snapshot or resume from the seqs it already has) without overlap: what the
 // replay covers (seq <= the watermark at join) the live stream never repeats,
 // and live readings that arrive while the replay loads wait behind it.
+// A peer that does not read (a stalled browser, a slow link) gets no
+// waveforms while its socket has more than maxPeerBacklogBytes queued: the
+// hub must not buffer for it without bound, and numerics, alarms and status
+// are what a specialist needs first. What it missed is announced as a gap.
 
 import type { DeviceInfo, Reading } from '../devices/reading.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { PeerNotify } from '../media/events.js';
+import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import type { Gap } from './protocol.js';
+
+/** Bytes queued on a peer's socket(s) and not yet handed to the network. */
+export type PeerBacklog = (peerId: string) => number;
+
+export interface PeerFanoutOptions {
+  backlog?: PeerBacklog;
+  /** Past this many queued bytes (or held while its replay loads), a peer's waveforms are withheld. */
+  maxPeerBacklogBytes: number;
+}
+
+/** Extension: seqs the hub withheld from this peer because it was not reading fast enough. */
+export interface SlowReaderGap {
+  from: number;
+  to: number;
+  reason: 'slow-reader';
+}
+
+/** What a joining peer's replay is loaded for, per device. */
+export interface JoinDevice {
+  deviceId: string;
+  upTo: number;
+  resumeAfter?: number;
+}
 
 /** deviceReadings as emitted: the DESIGN.md payload plus documented extensions. */
 export interface DeviceReadingsEvent {
   deviceId: string;
   readings: Reading[];
-  /** Extension: seqs of this span the site will never deliver (journal cap, corruption). */
-  gaps?: Gap[];
+  /** Extension: seqs of this span the peer will never get (journal cap, corruption, a slow reader). */
+  gaps?: Array<Gap | SlowReaderGap>;
   /** Extension: history sent at join, not new readings. */
   replay?: true;
 }
@@ -27,15 +55,19 @@ interface PeerState {
   floors: Map<string, number>;
   /** Set while the replay loads: live events wait here, then follow it. */
   held?: Array<{ event: string; data: unknown }>;
+  /** Estimated bytes in held. */
+  heldBytes: number;
 }
 
 export class PeerFanout {
   readonly #conferences: ConferenceManager;
   readonly #peers = new Map<string, PeerState>();
   readonly #sweep: NodeJS.Timeout;
+  readonly #options: PeerFanoutOptions;
 
-  constructor(conferences: ConferenceManager) {
+  constructor(conferences: ConferenceManager, options: PeerFanoutOptions = { maxPeerBacklogBytes: 4 * 1024 * 1024 }) {
     this.#conferences = conferences;
+    this.#options = options;
     // Peers that left keep no state: forget them once their conference no longer lists them.
     this.#sweep = setInterval(() => this.#forgetDeparted(), 30_000);
     this.#sweep.unref();
@@ -57,6 +89,7 @@ export class PeerFanout {
         if (readings.length === 0 && !event.gaps?.some((g) => g.to > floor)) continue;
         data = { ...event, readings };
       }
+      if (this.#backedUp(peer.id, state)) data = withoutWaveforms(data);
       this.#send(peer.id, (e, d) => peer.notify(e as 'deviceReadings', d as never), 'deviceReadings', data);
       peers++;
     }
@@ -84,15 +117,8 @@ export class PeerFanout {
    * watermark `upTo` each device had at this instant); `resume` holds the seqs
    * the peer says it already has. Live readings meanwhile are held, then sent.
    */
-  join(
-    conferenceId: string,
-    peerId: string,
-    notify: PeerNotify,
-    devices: Array<{ deviceId: string; upTo: number; resumeAfter?: number }>,
-    load: (device: { deviceId: string; upTo: number; resumeAfter?: number }) => Promise<Reading[]>,
-    onError: (err: Error) => void,
-  ): void {
-    const state: PeerState = { conferenceId, floors: new Map(), held: [] };
+  join<D extends JoinDevice>(conferenceId: string, peerId: string, notify: PeerNotify, devices: D[], load: (device: D) => Promise<Reading[]>, onError: (err: Error) => void): void {
+    const state: PeerState = { conferenceId, floors: new Map(), held: [], heldBytes: 0 };
     for (const d of devices) {
       // After a hub restart the peer may hold seqs this hub has not stored yet: never send those again.
       if (d.resumeAfter !== undefined && d.resumeAfter > d.upTo) state.floors.set(d.deviceId, d.resumeAfter);
@@ -124,9 +150,17 @@ export class PeerFanout {
   }
 
   #send(peerId: string, notify: Emit, event: string, data: unknown): void {
-    const held = this.#peers.get(peerId)?.held;
-    if (held) held.push({ event, data });
-    else notify(event, data);
+    const state = this.#peers.get(peerId);
+    if (state?.held) {
+      state.held.push({ event, data });
+      if (event === 'deviceReadings') state.heldBytes += eventBytes(data as DeviceReadingsEvent);
+    } else notify(event, data);
+  }
+
+  /** Whether this peer's waveforms are withheld now: its socket (or its held queue while the replay loads) is over the bound. */
+  #backedUp(peerId: string, state: PeerState | undefined): boolean {
+    const queued = state?.held ? state.heldBytes : (this.#options.backlog?.(peerId) ?? 0);
+    return queued > this.#options.maxPeerBacklogBytes;
   }
 
   #forgetDeparted(): void {
@@ -135,4 +169,30 @@ export class PeerFanout {
       if (!conference || conference.closed || !conference.getPeer(peerId)) this.#peers.delete(peerId);
     }
   }
+}
+
+/** The event without its waveforms, which become gaps (merged where adjacent); counted as slow_reader. */
+function withoutWaveforms(event: DeviceReadingsEvent): DeviceReadingsEvent {
+  const dropped: SlowReaderGap[] = [];
+  const kept: Reading[] = [];
+  for (const r of event.readings) {
+    if (r.kind !== 'waveform') {
+      kept.push(r);
+      continue;
+    }
+    const last = dropped[dropped.length - 1];
+    if (last && last.to === r.seq - 1) last.to = r.seq;
+    else dropped.push({ from: r.seq, to: r.seq, reason: 'slow-reader' });
+  }
+  if (dropped.length === 0) return event;
+  deviceMetrics.readingsDiscarded.inc({ reason: 'slow_reader' }, event.readings.length - kept.length);
+  const gaps = [...(event.gaps ?? []), ...dropped].sort((a, b) => a.from - b.from);
+  return { ...event, readings: kept, gaps };
+}
+
+/** What an event costs to queue, estimated like readingBytes without walking the samples. */
+function eventBytes(event: DeviceReadingsEvent): number {
+  let bytes = 0;
+  for (const r of event.readings) bytes += 160 + (r.kind === 'waveform' ? r.samples.length * 8 : 0);
+  return bytes;
 }

@@ -12,6 +12,7 @@ import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
 import { AuthError, verifyToken, type Claims } from '../signaling/auth.js';
 import { TokenBucket } from '../signaling/rateLimit.js';
 import { describeIssue } from '../signaling/schemas.js';
+import { READING_OVERHEAD } from '../cluster/deviceHistory.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { AgentConnection, DeviceStreams } from './DeviceStreams.js';
@@ -29,20 +30,32 @@ interface UplinkSession {
   limitLoggedAt: number;
 }
 
-/** What one site may send: readings per second, one extra per message. */
+/**
+ * What one site may send: readings per second (one extra per message), and
+ * estimated bytes per second (readingBytes: 8 a sample plus a fixed overhead a
+ * reading), because a reading may carry 10,000 samples and counting readings
+ * alone let one site fill the hub.
+ */
 export interface UplinkLimits {
   readingsPerSecond: number;
   burst: number;
+  bytesPerSecond: number;
+  bytesBurst: number;
 }
 
-const DEFAULT_LIMITS: UplinkLimits = { readingsPerSecond: 10_000, burst: 30_000 };
+const DEFAULT_LIMITS: UplinkLimits = { readingsPerSecond: 10_000, burst: 30_000, bytesPerSecond: 4 * 1024 * 1024, bytesBurst: 16 * 1024 * 1024 };
+
+interface SiteBuckets {
+  readings: TokenBucket;
+  bytes: TokenBucket;
+}
 
 export class UplinkServer {
   readonly #nsp: Namespace;
   readonly #streams: DeviceStreams;
   readonly #limits: UplinkLimits;
-  /** Per site, not per connection: reconnecting must not refill it. */
-  readonly #buckets = new Map<string, TokenBucket>();
+  /** Per site, not per connection: reconnecting must not refill them. */
+  readonly #buckets = new Map<string, SiteBuckets>();
 
   readonly #audit: AuditSink;
 
@@ -129,7 +142,8 @@ export class UplinkServer {
       log.info({ siteId: session.claims.sub, reason }, 'site agent disconnected');
       if (session.conn) this.#streams.disconnected(session.conn);
       session.conn = undefined;
-      if (this.#buckets.get(claims.sub)?.full) this.#buckets.delete(claims.sub);
+      const buckets = this.#buckets.get(claims.sub);
+      if (buckets?.readings.full && buckets.bytes.full) this.#buckets.delete(claims.sub);
     });
   }
 
@@ -175,24 +189,59 @@ export class UplinkServer {
     });
   }
 
-  /** Charges the site's bucket before any parsing: one token per message plus one per reading. */
+  /**
+   * Charges the site's buckets before any parsing: one token per message plus
+   * one per reading, and the message's estimated bytes. A message bigger than
+   * the whole bytes burst could never pass: refused as limit_exceeded.
+   */
   #admit(session: UplinkSession, name: string, payload: unknown): void {
     const readings = (payload as { readings?: unknown } | null)?.readings;
     const cost = 1 + (Array.isArray(readings) ? readings.length : 0);
-    let bucket = this.#buckets.get(session.claims.sub);
-    if (!bucket) this.#buckets.set(session.claims.sub, (bucket = new TokenBucket(this.#limits.readingsPerSecond, this.#limits.burst)));
-    if (bucket.take(cost)) return;
+    const bytes = estimatedBytes(payload);
+    const limits = this.#limits;
+    if (bytes > limits.bytesBurst) {
+      throw new HoichanError('limit_exceeded', `${name}: about ${bytes} bytes of readings in one message, more than this hub takes at once (devices.uplinkBytesBurst = ${limits.bytesBurst}); send smaller batches`);
+    }
+    let buckets = this.#buckets.get(session.claims.sub);
+    if (!buckets) {
+      buckets = { readings: new TokenBucket(limits.readingsPerSecond, limits.burst), bytes: new TokenBucket(limits.bytesPerSecond, limits.bytesBurst) };
+      this.#buckets.set(session.claims.sub, buckets);
+    }
+    // (A message the bytes bucket refuses has still spent its readings tokens: slower, never faster.)
+    const refusal = !buckets.readings.take(cost)
+      ? `this site sends faster than the hub takes (${limits.readingsPerSecond} readings/s)`
+      : !buckets.bytes.take(bytes)
+        ? `this site sends more bytes than the hub takes (${limits.bytesPerSecond} bytes/s of readings, estimated as 8 a sample plus ${READING_OVERHEAD} a reading)`
+        : undefined;
+    if (refusal === undefined) return;
     const now = Date.now();
     if (now - session.limitLoggedAt > 10_000) {
       session.limitLoggedAt = now;
-      log.warn({ siteId: session.claims.sub, message: name, limit: this.#limits.readingsPerSecond }, 'site agent over the uplink rate limit: refusing (it resends from its last ack)');
+      log.warn({ siteId: session.claims.sub, message: name, readingsPerSecond: limits.readingsPerSecond, bytesPerSecond: limits.bytesPerSecond }, 'site agent over the uplink rate limit: refusing (it resends from its last ack)');
     }
-    throw new HoichanError('rate_limited', `this site sends faster than the hub takes (${this.#limits.readingsPerSecond} readings/s); resend from the last ack, slower`);
+    throw new HoichanError('rate_limited', `${refusal}; resend from the last ack, slower`);
   }
 }
 
 function actorOf(socket: Socket, session: UplinkSession): Actor {
   return { sub: session.claims.sub, role: session.claims.role, ip: socket.handshake.address };
+}
+
+/**
+ * readingBytes over an unparsed message, cheaply and defensively (nothing is
+ * validated yet): what the bytes bucket charges. A 1 MB frame of one-digit
+ * samples comes to about 4 MB.
+ */
+export function estimatedBytes(payload: unknown): number {
+  const readings = (payload as { readings?: unknown } | null)?.readings;
+  const reading = (payload as { reading?: unknown } | null)?.reading;
+  const list: unknown[] = Array.isArray(readings) ? readings : reading !== undefined ? [reading] : [];
+  let bytes = 0;
+  for (const r of list) {
+    const samples = (r as { samples?: unknown } | null)?.samples;
+    bytes += READING_OVERHEAD + (Array.isArray(samples) ? samples.length * 8 : 0);
+  }
+  return bytes;
 }
 
 const KNOWN = new Set(['clock', 'hello', 'batch', 'alarm', 'status']);

@@ -1,9 +1,11 @@
+import type { Socket as NetSocket } from 'node:net';
 import type { Server } from 'socket.io';
 import type { AuditSink } from '../audit/events.js';
-import type { DeviceHistoryStore } from '../cluster/deviceHistory.js';
+import type { DeviceHistoryStore, HistoryLimits } from '../cluster/deviceHistory.js';
 import { MemoryDeviceHistory } from '../cluster/memoryDeviceHistory.js';
 import { RedisDeviceHistory } from '../cluster/redisDeviceHistory.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
+import { peerRoom } from '../signaling/SignalingServer.js';
 import { createLogger } from '../telemetry/logger.js';
 import { DeviceStreams, type DeviceStreamsOptions } from './DeviceStreams.js';
 import { UplinkServer, type UplinkLimits } from './UplinkServer.js';
@@ -20,12 +22,34 @@ export async function startDeviceStreams(options: {
   jwtSecret: string;
   redisUrl: string | null;
   streams?: DeviceStreamsOptions;
+  history?: Partial<HistoryLimits>;
   uplink?: UplinkLimits;
   audit?: AuditSink;
 }): Promise<{ streams: DeviceStreams; uplink: UplinkServer }> {
-  const store: DeviceHistoryStore = options.redisUrl ? await RedisDeviceHistory.connect(options.redisUrl) : new MemoryDeviceHistory();
+  const store: DeviceHistoryStore = options.redisUrl ? await RedisDeviceHistory.connect(options.redisUrl, options.history) : new MemoryDeviceHistory(options.history);
   createLogger('device-streams').info({ history: store.kind }, 'device streams ready');
-  const streams = new DeviceStreams(store, options.conferences, options.streams);
+  const streams = new DeviceStreams(store, options.conferences, { peerBacklog: (peerId) => peerBacklog(options.io, peerId), ...options.streams });
   const uplink = new UplinkServer(options.io, streams, options.jwtSecret, options.uplink, options.audit);
   return { streams, uplink };
+}
+
+/**
+ * Bytes queued towards a conference peer: engine.io's write buffer (packets
+ * waiting while the transport is busy) plus what Node holds for the TCP socket
+ * of the WebSocket upgrade. The most over the peer's sockets (normally one).
+ */
+export function peerBacklog(io: Server, peerId: string): number {
+  let most = 0;
+  for (const id of io.sockets.adapter.rooms.get(peerRoom(peerId)) ?? []) {
+    const conn = io.sockets.sockets.get(id)?.conn;
+    if (!conn) continue;
+    let bytes = (conn.request.socket as NetSocket | undefined)?.writableLength ?? 0;
+    // writeBuffer is public in engine.io's JavaScript, only its typings hide it.
+    for (const packet of (conn as unknown as { writeBuffer: Array<{ data?: unknown }> }).writeBuffer) {
+      const data: unknown = packet.data;
+      bytes += typeof data === 'string' ? data.length : data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data.byteLength : 0;
+    }
+    most = Math.max(most, bytes);
+  }
+  return most;
 }

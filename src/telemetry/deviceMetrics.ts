@@ -32,7 +32,7 @@ export const deviceMetrics = {
     () =>
       new Counter({
         name: 'hoichan_device_parse_errors_total',
-        help: 'Device frames the site agents\u2019 drivers rejected, as reported up the uplink',
+        help: 'Device frames the site agents\u2019 drivers rejected, as reported up the uplink (protocol: a known driver protocol, or other)',
         labelNames: ['protocol'] as const,
       }),
   ),
@@ -59,8 +59,17 @@ export const deviceMetrics = {
     () =>
       new Counter({
         name: 'hoichan_uplink_refused_total',
-        help: 'Site-agent uplink messages the hub refused, by error code (rate_limited: the site sends faster than devices.uplinkReadingsPerSecond)',
+        help: 'Site-agent uplink messages the hub refused, by error code (rate_limited: the site sends faster than devices.uplinkReadingsPerSecond or uplinkBytesPerSecond)',
         labelNames: ['code'] as const,
+      }),
+  ),
+  readingsDiscarded: once(
+    'hoichan_device_readings_discarded_total',
+    () =>
+      new Counter({
+        name: 'hoichan_device_readings_discarded_total',
+        help: 'Device readings the hub acked but did not deliver: previous_session (journaled before the device moved to another conference), slow_reader (waveforms withheld from a peer whose socket is backed up, counted per peer)',
+        labelNames: ['reason'] as const,
       }),
   ),
   journalDepth: once(

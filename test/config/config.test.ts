@@ -76,7 +76,21 @@ describe('configuration', () => {
     const file = join(dir, 'devices.json');
     writeFileSync(file, JSON.stringify({ devices: { lateAfterMs: 2000, degradedLagMs: 20000 } }));
     expect(loadConfig({ env: secret, file }).devices).to.include({ lateAfterMs: 2000, degradedLagMs: 20000, uplinkReadingsPerSecond: 10000 });
-    expect(loadConfig({ env: secret }).devices).to.deep.equal({ lateAfterMs: 5000, degradedLagMs: 10000, uplinkReadingsPerSecond: 10000, uplinkBurst: 30000 });
+    expect(loadConfig({ env: secret }).devices).to.deep.equal({
+      lateAfterMs: 5000,
+      degradedLagMs: 10000,
+      uplinkReadingsPerSecond: 10000,
+      uplinkBurst: 30000,
+      uplinkBytesPerSecond: 4 * 1024 * 1024,
+      uplinkBytesBurst: 16 * 1024 * 1024,
+      maxDevicesPerSite: 32,
+      deviceTtlMs: 3600_000,
+      historyTtlMs: 24 * 3600_000,
+      historyBytesPerDevice: 16 * 1024 * 1024,
+      historyBytesPerSite: 64 * 1024 * 1024,
+      maxReplayBytes: 8 * 1024 * 1024,
+      maxPeerBacklogBytes: 4 * 1024 * 1024,
+    });
     writeFileSync(file, JSON.stringify({ devices: { lateAfterMs: 8000, degradedLagMs: 4000 } }));
     expect(configError(() => loadConfig({ env: secret, file }))).to.match(/devices\.degradedLagMs: must be at least devices\.lateAfterMs/);
     writeFileSync(file, JSON.stringify({ devices: { uplinkBurst: 500 } }));
