@@ -28,7 +28,7 @@ interface DeviceLog {
   owner?: string;
   watermark: number;
   session?: DeviceSession;
-  /** Ascending seq from `head`; trimmed by moving head, compacted once half is dead. */
+  /** Ascending seq from `head`; trimmed by moving head, compacted once half is dead (amortised O(1)). */
   entries: Stored[];
   head: number;
   bytes: number;
@@ -99,7 +99,8 @@ export class MemoryDeviceHistory implements DeviceHistoryStore {
       log.bytes -= log.entries[log.head]!.bytes;
       log.head++;
     }
-    if (log.head > 1024 && log.head > log.entries.length / 2) {
+    // Trimmed entries stay referenced (their sample buffers too) until compaction: compact early.
+    if (log.head >= 32 && log.head * 2 >= log.entries.length) {
       log.entries = log.entries.slice(log.head);
       log.head = 0;
     }
