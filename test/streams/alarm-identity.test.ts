@@ -75,8 +75,10 @@ describe('alarm identity on the uplink and in the hub history', function () {
           alarm(3, SPO2, 'MDC_PULS_OXIM_SAT_O2', true, 'continue'),
           alarm(4, SPO2, 'MDC_PULS_OXIM_SAT_O2', false, 'end'),
         ].map((r) => ({ ...r, deviceId: id }));
-        await store.append(id, readings, 4);
-        const snapshot = await store.recent(id, 1000, Number.MAX_SAFE_INTEGER);
+        const session = { id: `s-${kind}`, conferenceId: 'conf-alarms', startSeq: 1 };
+        await store.startSession(id, session);
+        await store.append(id, session, readings, 4);
+        const snapshot = await store.recent(id, session.id, 1000, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
         expect(snapshot.map((r) => r.seq)).to.deep.equal([2, 4]);
         expect(snapshot.map((r) => r.kind === 'alarm' && [r.alarmId, r.active, r.phase])).to.deep.equal([
           [PI, true, 'start'],
@@ -86,8 +88,8 @@ describe('alarm identity on the uplink and in the hub history', function () {
         // An alarm without an identity (an older agent) keys by its code, as before.
         const legacy = { ...readings[0]!, seq: 5, alarmId: undefined };
         delete legacy.alarmId;
-        await store.append(id, [legacy], 5);
-        expect((await store.recent(id, 1000, Number.MAX_SAFE_INTEGER)).map((r) => r.seq)).to.deep.equal([2, 4, 5]);
+        await store.append(id, session, [legacy], 5);
+        expect((await store.recent(id, session.id, 1000, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)).map((r) => r.seq)).to.deep.equal([2, 4, 5]);
       } finally {
         await store.close();
       }
