@@ -3,11 +3,14 @@
 // an uplink rate counted in bytes as well as readings, and metric labels only
 // from known values.
 
+import { once } from 'node:events';
+import { createServer, connect, type Socket as NetSocket } from 'node:net';
 import { io } from 'socket.io-client';
 import { readingBytes } from '../../src/cluster/deviceHistory.js';
 import type { Reading } from '../../src/devices/reading.js';
+import { peerBacklog } from '../../src/streams/index.js';
 import { deviceMetrics } from '../../src/telemetry/deviceMetrics.js';
-import { expect, siteToken, sleep, waitFor } from '../agent/uplink-helpers.js';
+import { Viewer, expect, siteToken, sleep, waitFor } from '../agent/uplink-helpers.js';
 import { TestClient, startTestHub, token } from '../support/hub.js';
 
 const CONF = 'conf-limits';
@@ -44,6 +47,45 @@ async function joinAndCollect(url: string, conferenceId: string) {
   const reply = await socket.emitWithAck('join', { conferenceId, displayName: 'V' });
   if (!reply.ok) throw new Error(`join: ${reply.error.message}`);
   return { socket, events, reply, replyBytes: Buffer.byteLength(JSON.stringify(reply)) };
+}
+
+/** A loopback proxy to the hub whose hub-to-client direction can stop reading: a viewer that does not read. */
+async function stallingProxy(hubUrl: string) {
+  const target = new URL(hubUrl);
+  const upstreams: NetSocket[] = [];
+  let stalled = false;
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    upstreams.push(upstream);
+    client.pipe(upstream);
+    // Not piped: a paused upstream must stay paused (pipe resumes its source on drain).
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    if (stalled) upstream.pause();
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    stall(): void {
+      stalled = true;
+      for (const u of upstreams) u.pause();
+    },
+    resume(): void {
+      stalled = false;
+      for (const u of upstreams) u.resume();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function discarded(reason: string): Promise<number> {
+  return (await deviceMetrics.readingsDiscarded.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
 
 describe('device-stream limits per site', function () {
@@ -169,5 +211,49 @@ describe('device-stream limits per site', function () {
     const labels = (await series()).map(([p]) => p);
     expect(labels.filter((p) => p.startsWith('invented'))).to.deep.equal([]);
     expect(labels.every((p) => ['hl7-mllp', 'cyton', 'cms50', 'opcua', 'other'].includes(p))).to.equal(true);
+  });
+
+  it('withholds waveforms from a peer that does not read (devices.maxPeerBacklogBytes), announcing them as slow-reader gaps; numerics still go', async () => {
+    const maxPeerBacklogBytes = 256 * 1024;
+    // Long pings: a stalled reader must not be dropped for a missed pong while the test fills its socket.
+    const hub = await startTestHub({
+      signaling: { pingIntervalMs: 15_000, pingTimeoutMs: 10_000, reconnectGraceMs: 5000 },
+      devices: { maxPeerBacklogBytes, uplinkBytesPerSecond: 1e9, uplinkBytesBurst: 1e9 },
+    });
+    cleanup.push(() => hub.close());
+    const proxy = await stallingProxy(hub.url);
+    cleanup.push(() => proxy.close());
+    const agent = await TestClient.connect(`${hub.url}/uplink`, siteToken('site-slow', CONF));
+    cleanup.push(() => agent.close());
+    await agent.ok('hello', hello('site-slow', ['slow-1']));
+    const viewer = await Viewer.join(proxy.url, CONF, { resume: false });
+    cleanup.push(() => viewer.close());
+    const peerId = [...hub.io.of('/').sockets.values()].find((s) => (s.data as { peerId?: string }).peerId)?.data.peerId as string;
+    expect(peerId).to.be.a('string');
+    const before = await discarded('slow_reader');
+
+    // The viewer stops reading; the site sends ~25 MB of waveforms (39 of 10,000 samples and one heart rate a batch).
+    proxy.stall();
+    let seq = 1;
+    let most = 0;
+    for (let i = 0; i < 30; i++) {
+      const t = Date.now();
+      const rs: Reading[] = [...waveforms('slow-1', seq, 39, 10_000), { deviceId: 'slow-1', seq: seq + 39, kind: 'numeric', code: 'MDC_ECG_HEART_RATE', unit: '/min', t, rt: t, value: 60 + i }];
+      await agent.ok('batch', batchOf('slow-1', rs));
+      seq += 40;
+      most = Math.max(most, peerBacklog(hub.io, peerId));
+    }
+    const last = seq - 1;
+    expect(await discarded('slow_reader'), 'waveforms withheld').to.be.greaterThan(before);
+    // Queued for the peer: the bound, plus at most the event that crossed it and the numerics-only events after it.
+    expect(most, 'bytes queued towards the stalled peer').to.be.below(maxPeerBacklogBytes + 2 * 1024 * 1024);
+
+    // It reads again: every seq is accounted for (readings or slow-reader gaps), every heart rate arrived.
+    proxy.resume();
+    await waitFor(() => viewer.lastSeq('slow-1') >= last, 30_000, () => `viewer catches up (at ${viewer.lastSeq('slow-1')} of ${last})`);
+    expect(viewer.problems).to.deep.equal([]);
+    const got = viewer.readings.get('slow-1')!;
+    expect(got.filter((r) => r.kind === 'numeric').map((r) => r.seq)).to.deep.equal(Array.from({ length: 30 }, (_, i) => (i + 1) * 40));
+    expect((viewer.gaps.get('slow-1') ?? []).some((g: any) => g.reason === 'slow-reader')).to.equal(true);
   });
 });
