@@ -2,7 +2,7 @@
 // (so a device is acknowledged only once its readings are on disk), and the
 // uplink carries the journal to the hub. docs/AGENT.md is the operator's guide.
 
-import type { ReadingSink, DeviceReadingBody } from '../devices/driver.js';
+import type { AcceptOptions, AcceptResult, ReadingSink, DeviceReadingBody } from '../devices/driver.js';
 import { DeviceRegistry, defaultDriverFactories, type DriverFactories } from '../devices/registry.js';
 import { Journal } from './journal/index.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
@@ -31,14 +31,25 @@ export class SiteAgent {
 
   static async start(config: AgentConfig, options: SiteAgentOptions = {}): Promise<SiteAgent> {
     const log = options.logger ?? createLogger('agent', { siteId: config.site.siteId });
-    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes } = config.journal;
-    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes });
+    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup } = config.journal;
+    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup });
     let uplink: UplinkClient | undefined;
     // Drivers ack their devices when accept() resolves, i.e. once the journal has the readings on disk.
+    // A keyed message (HL7) the journal's delivery ledger already holds, from before a restart too,
+    // is answered { duplicate: true } with nothing written or offered.
     const sink: ReadingSink = {
-      async accept(bodies: DeviceReadingBody[]): Promise<void> {
-        const readings = await journal.append(bodies);
-        uplink?.offer(readings);
+      async accept(bodies: DeviceReadingBody[], options?: AcceptOptions): Promise<AcceptResult> {
+        if (options?.dedupKey === undefined) {
+          uplink?.offer(await journal.append(bodies));
+          return { duplicate: false };
+        }
+        const result = await journal.appendOnce(bodies, options.dedupKey);
+        if (result.duplicateOf) {
+          log.info({ seqs: result.duplicateOf.ranges, takenAt: result.duplicateOf.at }, 'resend of a message already journaled: acknowledged, not delivered again');
+          return { duplicate: true };
+        }
+        uplink?.offer(result.readings);
+        return { duplicate: false };
       },
     };
     let registry: DeviceRegistry;

@@ -345,7 +345,9 @@ export class OpcuaDriver extends DeviceDriver {
     this.#pending = [];
     // Chained so batches reach the sink in arrival order.
     this.#delivering = this.#delivering
-      .then(() => this.deliver(batch))
+      .then(async () => {
+        await this.deliver(batch);
+      })
       .catch((err: unknown) => this.#log.error({ err: describe(err), lost: batch.length }, 'sink refused OPC UA readings'));
   }
 }
