@@ -3,7 +3,7 @@
 // uplink carries the journal to the hub. docs/AGENT.md is the operator's guide.
 
 import type { AcceptOptions, AcceptResult, ReadingSink, DeviceReadingBody } from '../devices/driver.js';
-import { DeviceRegistry, defaultDriverFactories, type DriverFactories } from '../devices/registry.js';
+import { DeviceRegistry, loadDriverFactories, protocolsOf, type DriverFactories } from '../devices/registry.js';
 import { Journal } from './journal/index.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
@@ -54,7 +54,8 @@ export class SiteAgent {
     };
     let registry: DeviceRegistry;
     try {
-      registry = new DeviceRegistry(config.site, sink, options.factories ?? defaultDriverFactories);
+      // Only the protocols configured: no node-opcua without an OPC UA device (agent start-up is the serial gap).
+      registry = new DeviceRegistry(config.site, sink, options.factories ?? (await loadDriverFactories(protocolsOf(config.site))));
     } catch (err) {
       await journal.close();
       throw err;
