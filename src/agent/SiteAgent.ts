@@ -8,7 +8,7 @@ import { Journal } from './journal/index.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import type { AgentConfig } from './config.js';
-import { UplinkClient } from './uplink/UplinkClient.js';
+import type { UplinkClient } from './uplink/UplinkClient.js';
 
 export interface SiteAgentOptions {
   factories?: DriverFactories;
@@ -32,6 +32,11 @@ export class SiteAgent {
   static async start(config: AgentConfig, options: SiteAgentOptions = {}): Promise<SiteAgent> {
     const log = options.logger ?? createLogger('agent', { siteId: config.site.siteId });
     const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup } = config.journal;
+    // The uplink's module (socket.io-client) loads while the drivers load and start: start-up to
+    // "ports open" is the serial devices' gap after every restart, and readings taken before the
+    // uplink exists wait in the journal, which the uplink reads from on connect anyway.
+    const uplinkModule = import('./uplink/UplinkClient.js');
+    uplinkModule.catch(() => undefined); // awaited below; an early return must not leave it unhandled
     const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup });
     let uplink: UplinkClient | undefined;
     // Drivers ack their devices when accept() resolves, i.e. once the journal has the readings on disk.
@@ -60,7 +65,21 @@ export class SiteAgent {
       await journal.close();
       throw err;
     }
-    uplink = new UplinkClient({
+    registry.on('status', (info) => {
+      log.info({ deviceId: info.deviceId, status: info.status, reason: info.reason }, 'device status');
+      uplink?.statusChanged();
+    });
+    journal.on('dropped', (deviceId, range) => log.warn({ deviceId, ...range }, 'journal cap dropped waveforms; the hub gets a gap notice'));
+    await registry.start();
+    let UplinkClientClass: typeof UplinkClient;
+    try {
+      UplinkClientClass = (await uplinkModule).UplinkClient;
+    } catch (err) {
+      await registry.stop();
+      await journal.close();
+      throw err;
+    }
+    uplink = new UplinkClientClass({
       siteId: config.site.siteId,
       hub: config.hub,
       journal,
@@ -73,13 +92,7 @@ export class SiteAgent {
       logger: log.child({ component: 'uplink' }),
     });
     const agent = new SiteAgent(config, journal, registry, uplink, log);
-    registry.on('status', (info) => {
-      log.info({ deviceId: info.deviceId, status: info.status, reason: info.reason }, 'device status');
-      uplink.statusChanged();
-    });
-    journal.on('dropped', (deviceId, range) => log.warn({ deviceId, ...range }, 'journal cap dropped waveforms; the hub gets a gap notice'));
     uplink.start();
-    await registry.start();
     agent.#depthTimer = setInterval(() => deviceMetrics.journalDepth.set({ site: config.site.siteId }, journal.depth().pending), 5000);
     agent.#depthTimer.unref();
     log.info({ devices: registry.devices().length, journal: dir, hub: config.hub.url }, 'site agent started');
