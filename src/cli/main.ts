@@ -204,6 +204,7 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
       let key = process.env.HOICHAN_AUDIT_HMAC_KEY || null;
       if (!dir) {
         // Only the audit section matters here; demo mode keeps the hub's secret checks from refusing the file.
+        const { loadConfig } = await import('../config/load.js');
         const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true } } });
         dir = config.audit.dir;
         key = config.audit.hmacKey;
