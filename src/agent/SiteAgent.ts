@@ -2,13 +2,13 @@
 // (so a device is acknowledged only once its readings are on disk), and the
 // uplink carries the journal to the hub. docs/AGENT.md is the operator's guide.
 
-import type { ReadingSink, DeviceReadingBody } from '../devices/driver.js';
-import { DeviceRegistry, defaultDriverFactories, type DriverFactories } from '../devices/registry.js';
+import type { AcceptOptions, AcceptResult, ReadingSink, DeviceReadingBody } from '../devices/driver.js';
+import { DeviceRegistry, loadDriverFactories, protocolsOf, type DriverFactories } from '../devices/registry.js';
 import { Journal } from './journal/index.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import type { AgentConfig } from './config.js';
-import { UplinkClient } from './uplink/UplinkClient.js';
+import type { UplinkClient } from './uplink/UplinkClient.js';
 
 export interface SiteAgentOptions {
   factories?: DriverFactories;
@@ -31,24 +31,55 @@ export class SiteAgent {
 
   static async start(config: AgentConfig, options: SiteAgentOptions = {}): Promise<SiteAgent> {
     const log = options.logger ?? createLogger('agent', { siteId: config.site.siteId });
-    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes } = config.journal;
-    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes });
+    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup } = config.journal;
+    // The uplink's module (socket.io-client) loads while the drivers load and start: start-up to
+    // "ports open" is the serial devices' gap after every restart, and readings taken before the
+    // uplink exists wait in the journal, which the uplink reads from on connect anyway.
+    const uplinkModule = import('./uplink/UplinkClient.js');
+    uplinkModule.catch(() => undefined); // awaited below; an early return must not leave it unhandled
+    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup });
     let uplink: UplinkClient | undefined;
     // Drivers ack their devices when accept() resolves, i.e. once the journal has the readings on disk.
+    // A keyed message (HL7) the journal's delivery ledger already holds, from before a restart too,
+    // is answered { duplicate: true } with nothing written or offered.
     const sink: ReadingSink = {
-      async accept(bodies: DeviceReadingBody[]): Promise<void> {
-        const readings = await journal.append(bodies);
-        uplink?.offer(readings);
+      async accept(bodies: DeviceReadingBody[], options?: AcceptOptions): Promise<AcceptResult> {
+        if (options?.dedupKey === undefined) {
+          uplink?.offer(await journal.append(bodies));
+          return { duplicate: false };
+        }
+        const result = await journal.appendOnce(bodies, options.dedupKey);
+        if (result.duplicateOf) {
+          log.info({ seqs: result.duplicateOf.ranges, takenAt: result.duplicateOf.at }, 'resend of a message already journaled: acknowledged, not delivered again');
+          return { duplicate: true };
+        }
+        uplink?.offer(result.readings);
+        return { duplicate: false };
       },
     };
     let registry: DeviceRegistry;
     try {
-      registry = new DeviceRegistry(config.site, sink, options.factories ?? defaultDriverFactories);
+      // Only the protocols configured: no node-opcua without an OPC UA device (agent start-up is the serial gap).
+      registry = new DeviceRegistry(config.site, sink, options.factories ?? (await loadDriverFactories(protocolsOf(config.site))));
     } catch (err) {
       await journal.close();
       throw err;
     }
-    uplink = new UplinkClient({
+    registry.on('status', (info) => {
+      log.info({ deviceId: info.deviceId, status: info.status, reason: info.reason }, 'device status');
+      uplink?.statusChanged();
+    });
+    journal.on('dropped', (deviceId, range) => log.warn({ deviceId, ...range }, 'journal cap dropped waveforms; the hub gets a gap notice'));
+    await registry.start();
+    let UplinkClientClass: typeof UplinkClient;
+    try {
+      UplinkClientClass = (await uplinkModule).UplinkClient;
+    } catch (err) {
+      await registry.stop();
+      await journal.close();
+      throw err;
+    }
+    uplink = new UplinkClientClass({
       siteId: config.site.siteId,
       hub: config.hub,
       journal,
@@ -61,13 +92,7 @@ export class SiteAgent {
       logger: log.child({ component: 'uplink' }),
     });
     const agent = new SiteAgent(config, journal, registry, uplink, log);
-    registry.on('status', (info) => {
-      log.info({ deviceId: info.deviceId, status: info.status, reason: info.reason }, 'device status');
-      uplink.statusChanged();
-    });
-    journal.on('dropped', (deviceId, range) => log.warn({ deviceId, ...range }, 'journal cap dropped waveforms; the hub gets a gap notice'));
     uplink.start();
-    await registry.start();
     agent.#depthTimer = setInterval(() => deviceMetrics.journalDepth.set({ site: config.site.siteId }, journal.depth().pending), 5000);
     agent.#depthTimer.unref();
     log.info({ devices: registry.devices().length, journal: dir, hub: config.hub.url }, 'site agent started');

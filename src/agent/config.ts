@@ -72,6 +72,14 @@ export const journalSettingsSchema = z
     fsyncIntervalMs: z.number().int().positive().default(20),
     maxBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024),
     segmentBytes: z.number().int().min(4096).default(8 * 1024 * 1024),
+    /** Resend dedup: device messages (HL7 control id + content hash) remembered durably, bounded by count and age. */
+    dedup: z
+      .object({
+        maxEntries: z.number().int().min(0).default(10_000),
+        maxAgeMs: z.number().int().min(0).default(60 * 60 * 1000),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

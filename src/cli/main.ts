@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { WorkerBinaryError } from '../media/workerBinary.js';
-import { signToken } from '../signaling/auth.js';
+// Everything else is imported by the command that needs it: `hoichan agent`
+// starts (and its serial devices resume) without loading the hub's config,
+// mediasoup or jsonwebtoken.
 import type { Role } from '../media/events.js';
 import type { Hub } from '../hub/Hub.js';
 
@@ -52,6 +52,7 @@ HOICHAN_ANNOUNCED_IP, HOICHAN_RTC_PORT, HOICHAN_WORKERS, HOICHAN_JWT_SECRET,
 HOICHAN_TLS_CERT, HOICHAN_TLS_KEY, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
     options: { ...configOption, demo: { type: 'boolean' } },
     async run(values) {
+      const { loadConfig } = await import('../config/load.js');
       const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
       const { Hub } = await import('../hub/Hub.js');
       const hub = await Hub.start(config);
@@ -97,11 +98,13 @@ ingest, and prints ready-to-open links for a specialist, the site and an enginee
       // HTTP and media on loopback unless chosen (src/demo/bind.ts: the demo secret is public).
       const { demoBinding } = await import('../demo/bind.js');
       const binding = demoBinding(process.env, values.config as string | undefined);
+      const { loadConfig } = await import('../config/load.js');
       const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true }, ...binding.overrides } });
       const { Hub } = await import('../hub/Hub.js');
       const hub: Hub = await Hub.start(config);
       const conference = (values.conference as string | undefined) ?? 'demo';
       const secret = config.auth.jwtSecret!;
+      const { signToken } = await import('../signaling/auth.js');
       const tokenFor = (role: Role, name: string) =>
         signToken({ sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: role === 'engineer' ? '*' : conference, ttlSeconds: 12 * 3600 }, secret);
       console.log(`\nHoichan demo hub at ${hub.url} (conference "${conference}")\n`);
@@ -201,6 +204,7 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
       let key = process.env.HOICHAN_AUDIT_HMAC_KEY || null;
       if (!dir) {
         // Only the audit section matters here; demo mode keeps the hub's secret checks from refusing the file.
+        const { loadConfig } = await import('../config/load.js');
         const config = loadConfig({ file: values.config as string | undefined, overrides: { auth: { demo: true } } });
         dir = config.audit.dir;
         key = config.audit.hmacKey;
@@ -251,8 +255,10 @@ Signs with auth.jwtSecret (HOICHAN_JWT_SECRET), the same secret the hub verifies
       if (!name) throw new UsageError('--name is required');
       const ttlSeconds = values.ttl === undefined ? 12 * 3600 : Number(values.ttl);
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new UsageError('--ttl must be a positive number of seconds');
+      const { loadConfig } = await import('../config/load.js');
       const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
       const sub = (values.sub as string | undefined) ?? `${role}-${name}`.toLowerCase().replace(/\W+/g, '-');
+      const { signToken } = await import('../signaling/auth.js');
       process.stdout.write(signToken({ sub, name, role, conf, ttlSeconds }, config.auth.jwtSecret!) + '\n');
     },
   },
@@ -315,6 +321,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     await command.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (err) {
+    // Only on the error path, so loading them costs a command nothing.
+    const [{ ConfigError }, { WorkerBinaryError }] = await Promise.all([import('../config/load.js'), import('../media/workerBinary.js')]);
     if (err instanceof ConfigError || err instanceof WorkerBinaryError || err instanceof UsageError) {
       console.error(`hoichan ${name}: ${err.message}`);
     } else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -37,7 +37,7 @@ export class DeliveryQueue {
   #overflowLogged = false;
 
   constructor(
-    private readonly send: (batch: DeviceReadingBody[]) => Promise<void>,
+    private readonly send: (batch: DeviceReadingBody[]) => Promise<unknown>,
     private readonly options: DeliveryQueueOptions,
     private readonly log: Logger,
   ) {

@@ -4,13 +4,30 @@ import type { ChannelInfo, DeviceStatus, ReadingBody } from './reading.js';
 /** A reading from a driver, tagged with the configured device it belongs to. */
 export type DeviceReadingBody = ReadingBody & { deviceId: string };
 
+export interface AcceptOptions {
+  /**
+   * Names the device message the readings came from (HL7: control id and a
+   * hash of devices and bytes), for a device that resends a message whose
+   * acknowledgement it did not get. A sink that has already taken a message
+   * with this key takes nothing and resolves { duplicate: true }. The agent's
+   * journal keeps keys durably with the readings (docs/JOURNAL.md, "Resend dedup").
+   */
+  dedupKey?: string;
+}
+
+export interface AcceptResult {
+  /** The key was already taken: nothing of this array was taken again. */
+  duplicate: boolean;
+}
+
 /**
  * Where a driver delivers readings. accept() resolves once the whole array is
  * durably taken (the agent journals it); only then may a driver acknowledge its
- * device (HL7 ACK). A rejection means nothing of the array was taken.
+ * device (HL7 ACK). A rejection means nothing of the array was taken. A sink
+ * that keeps no keys may ignore options.dedupKey and resolve nothing (void).
  */
 export interface ReadingSink {
-  accept(readings: DeviceReadingBody[]): Promise<void>;
+  accept(readings: DeviceReadingBody[], options?: AcceptOptions): Promise<AcceptResult | void>;
 }
 
 export interface DriverStatus {
@@ -82,11 +99,16 @@ export abstract class DeviceDriver extends EventEmitter<DeviceDriverEvents> {
     this.emit('status', deviceId, next);
   }
 
-  /** Hands readings to the sink; rejects (and counts nothing) when the sink does. */
-  protected async deliver(readings: DeviceReadingBody[]): Promise<void> {
-    if (readings.length === 0) return;
-    await this.sink.accept(readings);
+  /**
+   * Hands readings to the sink; rejects (and counts nothing) when the sink does.
+   * Resolves { duplicate: true } (and counts nothing) when the sink already took options.dedupKey.
+   */
+  protected async deliver(readings: DeviceReadingBody[], options?: AcceptOptions): Promise<AcceptResult> {
+    if (readings.length === 0) return { duplicate: false };
+    const result = await this.sink.accept(readings, options);
+    if (result?.duplicate) return { duplicate: true };
     this.counters.readingsEmitted += readings.length;
     for (const r of readings) this.declareChannel(r.deviceId, { code: r.code, unit: r.unit, kind: r.kind });
+    return { duplicate: false };
   }
 }

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { createLogger } from '../telemetry/logger.js';
 import type { DeviceDriver, DriverCounters, ReadingSink } from './driver.js';
-import { createHl7Driver, type Hl7DeviceConfig } from './hl7/index.js';
-import { createOpcuaDriver, type OpcuaDeviceConfig } from './opcua/index.js';
+import type { Hl7DeviceConfig } from './hl7/config.js';
+import type { OpcuaDeviceConfig } from './opcua/config.js';
 import type { DeviceInfo } from './reading.js';
-import { createCms50Driver, createCytonDriver, type Cms50DeviceConfigInput, type CytonDeviceConfigInput } from './serial/index.js';
-import type { DeviceProtocol, SiteConfig, SiteDevice } from './siteConfig.js';
+import type { Cms50DeviceConfigInput } from './serial/cms50/config.js';
+import type { CytonDeviceConfigInput } from './serial/cyton/config.js';
+import { DEVICE_PROTOCOLS, type DeviceProtocol, type SiteConfig, type SiteDevice } from './siteConfig.js';
 
 // The site's devices, built from the validated site config: one driver per
 // connection (HL7 server-mode devices sharing a host:port share one listener),
@@ -20,12 +21,35 @@ export interface DriverFactories {
   opcua(deviceId: string, settings: OpcuaDeviceConfig, sink: ReadingSink): DeviceDriver;
 }
 
-export const defaultDriverFactories: DriverFactories = {
-  hl7: createHl7Driver,
-  cyton: createCytonDriver,
-  cms50: createCms50Driver,
-  opcua: createOpcuaDriver,
-};
+/**
+ * The real drivers of the given protocols (default: all), each protocol's
+ * module imported only when asked for: an agent with no OPC UA device never
+ * loads node-opcua (~2-9 s of start-up on a busy machine, docs/PERFORMANCE.md),
+ * one with no serial device never loads serialport. Asking a returned factory
+ * for a protocol that was not loaded throws.
+ */
+export async function loadDriverFactories(protocols: Iterable<DeviceProtocol> = DEVICE_PROTOCOLS): Promise<DriverFactories> {
+  const wanted = new Set(protocols);
+  const missing = (protocol: DeviceProtocol) => () => {
+    throw new Error(`the ${protocol} driver was not loaded (no ${protocol} device in the config it was loaded for)`);
+  };
+  const [hl7, serial, opcua] = await Promise.all([
+    wanted.has('hl7-mllp') ? import('./hl7/driver.js') : undefined,
+    wanted.has('cyton') || wanted.has('cms50') ? import('./serial/factories.js') : undefined,
+    wanted.has('opcua') ? import('./opcua/driver.js') : undefined,
+  ]);
+  return {
+    hl7: hl7?.createHl7Driver ?? missing('hl7-mllp'),
+    cyton: wanted.has('cyton') && serial ? serial.createCytonDriver : missing('cyton'),
+    cms50: wanted.has('cms50') && serial ? serial.createCms50Driver : missing('cms50'),
+    opcua: opcua?.createOpcuaDriver ?? missing('opcua'),
+  };
+}
+
+/** The protocols a site config's devices use. */
+export function protocolsOf(config: SiteConfig): Set<DeviceProtocol> {
+  return new Set(config.devices.map((d) => d.protocol));
+}
 
 export interface DriverCountersEntry {
   /** e.g. 'hl7-mllp server 127.0.0.1:4601', 'opcua bedside-opcua' */
@@ -58,8 +82,13 @@ export class DeviceRegistry extends EventEmitter<DeviceRegistryEvents> {
   readonly #devices = new Map<string, RegisteredDevice>();
   #running = false;
 
+  /** Loads the drivers the config's devices need (only those), then builds the registry. */
+  static async create(config: SiteConfig, sink: ReadingSink): Promise<DeviceRegistry> {
+    return new DeviceRegistry(config, sink, await loadDriverFactories(protocolsOf(config)));
+  }
+
   /** Builds every driver; throws if a driver rejects its settings (a config error). */
-  constructor(config: SiteConfig, sink: ReadingSink, factories: DriverFactories = defaultDriverFactories) {
+  constructor(config: SiteConfig, sink: ReadingSink, factories: DriverFactories) {
     super();
     const driverOf = new Map<string, DeviceDriver>();
     for (const group of groupByConnection(config.devices)) {

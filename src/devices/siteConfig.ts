@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { hl7DeviceConfigSchema } from './hl7/index.js';
-import { opcuaDeviceConfigSchema } from './opcua/index.js';
-import { cms50DeviceConfigSchema, cytonDeviceConfigSchema } from './serial/index.js';
+// The config modules only (zod schemas): validating a site config loads no driver, simulator or protocol library.
+import { hl7DeviceConfigSchema } from './hl7/config.js';
+import { opcuaDeviceConfigSchema } from './opcua/config.js';
+import { cms50DeviceConfigSchema } from './serial/cms50/config.js';
+import { cytonDeviceConfigSchema } from './serial/cyton/config.js';
 
 // The site agent's config file: which site it is, where the hub is, where the
 // journal lives, and the devices it reads. hub and journal belong to the agent

@@ -4,7 +4,8 @@
 
 import { register } from 'prom-client';
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
-import { defaultDriverFactories } from '../../src/devices/registry.js';
+import { loadDriverFactories } from '../../src/devices/registry.js';
+const defaultDriverFactories = await loadDriverFactories();
 import type { Hub } from '../../src/hub/Hub.js';
 import { removeDir, tempDir } from './journal-helpers.js';
 import { startTestHub } from '../support/hub.js';

@@ -3,6 +3,8 @@ import { DataType, StatusCodes } from 'node-opcua';
 import { createOpcuaDriver, opcuaDeviceConfigSchema, type OpcuaDeviceConfigInput } from '../../src/devices/opcua/index.js';
 import type { DeviceDriver } from '../../src/devices/driver.js';
 import type { NumericBody } from '../../src/devices/reading.js';
+import { TcpProxy } from '../agent/uplink-helpers.js';
+import type { OpcuaDriver } from '../../src/devices/opcua/driver.js';
 import { CLIENT_PKI_DIR, freePort, RecordingSink, startTestServer, waitFor, waitForStatus, type TestServer } from './opcuaFixtures.js';
 
 const DEVICE = 'icu-bed-3';
@@ -81,6 +83,37 @@ describe('OPC UA driver against an in-process server', function () {
     ]);
     expect(driver.counters.readingsEmitted).to.equal(4);
     expect(driver.counters.framesRejected).to.equal(0);
+  });
+
+  it('skips the value a server sends again after the connection is cut and re-established', async () => {
+    const port = await freePort();
+    server = await startTestServer(port);
+    const proxy = await TcpProxy.start(port);
+    try {
+      const sink = new RecordingSink();
+      const opcua = createOpcuaDriver(DEVICE, settingsFor(`opc.tcp://127.0.0.1:${proxy.port}`), sink) as OpcuaDriver;
+      driver = opcua;
+      await driver.start();
+      await waitForStatus(driver, DEVICE, 'online');
+      const t1 = Date.now() - 2000;
+      server.set('ns=1;s=Monitor.HR', DataType.Double, 72, new Date(t1));
+      await waitFor('the first HR', () => sink.of('MDC_ECG_HEART_RATE').length === 1);
+      await proxy.cut();
+      await waitForStatus(driver, DEVICE, 'offline', 20_000);
+      await proxy.restore();
+      await waitForStatus(driver, DEVICE, 'online', 20_000);
+      // The re-established subscription's first notification is the node's current value: the same one.
+      await waitFor('the repeated HR to be skipped', () => opcua.repeatedValuesSkipped >= 1, 20_000);
+      const t2 = Date.now() - 1000;
+      server.set('ns=1;s=Monitor.HR', DataType.Double, 75, new Date(t2));
+      await waitFor('the next HR', () => (sink.of('MDC_ECG_HEART_RATE') as NumericBody[]).some((r) => r.value === 75));
+      expect((sink.of('MDC_ECG_HEART_RATE') as NumericBody[]).map((r) => [r.t, r.value])).to.deep.equal([
+        [t1, 72],
+        [t2, 75],
+      ]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('reports a rewrite of an unchanged value as a fresh reading', async () => {

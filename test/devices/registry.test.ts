@@ -154,7 +154,7 @@ describe('DeviceRegistry', function () {
   });
 
   it('builds the real drivers for the example site without starting them', async () => {
-    registry = new DeviceRegistry(await loadSiteConfig(EXAMPLE), new RecordingSink());
+    registry = await DeviceRegistry.create(await loadSiteConfig(EXAMPLE), new RecordingSink());
     expect(registry.devices().map((d) => [d.deviceId, d.protocol, d.status])).to.deep.equal([
       ['bed1-mindray', 'hl7-mllp', 'offline'],
       ['bed1-cyton-ecg', 'cyton', 'offline'],
@@ -187,7 +187,7 @@ describe('DeviceRegistry', function () {
       ],
     });
     const sink = new RecordingSink();
-    registry = new DeviceRegistry(config, sink);
+    registry = await DeviceRegistry.create(config, sink);
     const events: DeviceInfo[] = [];
     registry.on('status', (info) => events.push(info));
     await registry.start();

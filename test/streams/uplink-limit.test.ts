@@ -1,5 +1,6 @@
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
-import { defaultDriverFactories } from '../../src/devices/registry.js';
+import { loadDriverFactories } from '../../src/devices/registry.js';
+const defaultDriverFactories = await loadDriverFactories();
 import { deviceMetrics } from '../../src/telemetry/deviceMetrics.js';
 import { removeDir, tempDir } from '../agent/journal-helpers.js';
 import { SyntheticDriver, Viewer, expect, prefillJournal, siteToken, sleep, testAgentConfig, waitFor } from '../agent/uplink-helpers.js';

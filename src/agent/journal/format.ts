@@ -11,6 +11,12 @@
 //
 // deviceId, seq and kind live in the binary header so recovery, cursors and
 // compaction never parse JSON.
+//
+// Kind 4 is not a reading but a delivery-ledger record (docs/JOURNAL.md,
+// "Resend dedup"): written right after the readings of one device message in
+// the same write, it says "the message with this key was taken, as these
+// seqs". Same frame and checksum; the seq field holds the time it was taken
+// (ms since the epoch), the id field the message key, the body its seq ranges.
 
 import type { ReadingKind, Reading } from '../../devices/reading.js';
 import { crc32c } from './crc32c.js';
@@ -25,6 +31,26 @@ export const MAX_DEVICE_ID_BYTES = 255;
 
 const KINDS: readonly ReadingKind[] = ['numeric', 'waveform', 'alarm', 'status'];
 const KIND_CODE: Record<ReadingKind, number> = { numeric: 0, waveform: 1, alarm: 2, status: 3 };
+const LEDGER_KIND = 4;
+export const MAX_LEDGER_KEY_BYTES = 255;
+
+/** Per device, the first and last seq a device message was journaled as. */
+export type SeqRanges = Record<string, [from: number, to: number]>;
+
+/** Where one valid delivery-ledger record sits in a buffer. */
+export interface LedgerRef {
+  offset: number;
+  length: number;
+  key: string;
+  /** When the message was taken, ms since the epoch. */
+  at: number;
+}
+
+export interface LedgerEntry {
+  key: string;
+  at: number;
+  ranges: SeqRanges;
+}
 
 /** Where one valid record sits in a buffer, with the header fields decoded. */
 export interface RecordRef {
@@ -56,17 +82,62 @@ export function encodeRecord(reading: Reading): Buffer {
   return buf;
 }
 
+export function encodeLedgerRecord(entry: LedgerEntry): Buffer {
+  const key = Buffer.from(entry.key, 'utf8');
+  if (key.length === 0 || key.length > MAX_LEDGER_KEY_BYTES) throw new RangeError(`ledger key must be 1..${MAX_LEDGER_KEY_BYTES} UTF-8 bytes`);
+  if (!Number.isSafeInteger(entry.at) || entry.at < 1) throw new RangeError('ledger time must be a positive integer (ms)');
+  const json = Buffer.from(JSON.stringify({ ranges: entry.ranges }), 'utf8');
+  const length = HEADER_BYTES + key.length + json.length;
+  if (length > MAX_RECORD_BYTES) throw new RangeError(`ledger record encodes to ${length} bytes, over ${MAX_RECORD_BYTES}`);
+  const buf = Buffer.allocUnsafe(length);
+  buf.writeUInt32LE(length, 0);
+  MAGIC.copy(buf, 8);
+  buf[11] = LEDGER_KIND;
+  buf.writeDoubleLE(entry.at, 12);
+  buf[20] = key.length;
+  key.copy(buf, HEADER_BYTES);
+  json.copy(buf, HEADER_BYTES + key.length);
+  buf.writeUInt32LE(checksum(buf, 0, length), 4);
+  return buf;
+}
+
+/** The seq ranges of a ledger record; throws if its body is not what encodeLedgerRecord wrote. */
+export function decodeLedgerEntry(buf: Buffer, ref: LedgerRef): LedgerEntry {
+  const bodyStart = ref.offset + HEADER_BYTES + buf[ref.offset + 20]!;
+  const body = JSON.parse(buf.toString('utf8', bodyStart, ref.offset + ref.length)) as { ranges?: unknown };
+  if (!isSeqRanges(body.ranges)) throw new Error('ledger record without valid seq ranges');
+  return { key: ref.key, at: ref.at, ranges: body.ranges };
+}
+
+export function isSeqRanges(value: unknown): value is SeqRanges {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const entries = Object.entries(value);
+  return entries.length > 0 && entries.every(([, r]) => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] >= 1 && r[1] >= r[0]);
+}
+
 function checksum(buf: Buffer, offset: number, length: number): number {
   return crc32c(buf, offset, offset + 4, crc32c(buf, offset + 8, offset + length));
 }
 
-/** The record at offset if it is whole and its checksum holds, else undefined. */
+/** The reading record at offset if it is whole and its checksum holds, else undefined. */
 export function tryRecord(buf: Buffer, offset: number, end: number): RecordRef | undefined {
+  const frame = tryFrame(buf, offset, end);
+  return frame && 'deviceId' in frame ? frame : undefined;
+}
+
+/** A whole, checksummed record of either type at offset, else undefined. */
+function tryFrame(buf: Buffer, offset: number, end: number): RecordRef | LedgerRef | undefined {
   if (end - offset < HEADER_BYTES) return undefined;
   const length = buf.readUInt32LE(offset);
   if (length < MIN_RECORD_BYTES || length > MAX_RECORD_BYTES || length > end - offset) return undefined;
   if (buf[offset + 8] !== MAGIC[0] || buf[offset + 9] !== MAGIC[1] || buf[offset + 10] !== MAGIC[2]) return undefined;
   if (buf.readUInt32LE(offset + 4) !== checksum(buf, offset, length)) return undefined;
+  if (buf[offset + 11] === LEDGER_KIND) {
+    const keyLength = buf[offset + 20]!;
+    const at = buf.readDoubleLE(offset + 12);
+    if (keyLength === 0 || HEADER_BYTES + keyLength + 2 > length || !Number.isSafeInteger(at) || at < 1) return undefined;
+    return { offset, length, key: buf.toString('utf8', offset + HEADER_BYTES, offset + HEADER_BYTES + keyLength), at };
+  }
   const kind = KINDS[buf[offset + 11]!];
   const idLength = buf[offset + 20]!;
   const seq = buf.readDoubleLE(offset + 12);
@@ -89,8 +160,18 @@ export interface CorruptRegion {
   bytes: number;
 }
 
+/** A ledger record found by a scan, with what came right before it. */
+export interface ScannedLedgerRef extends LedgerRef {
+  /** records.length when it was found: the readings before it are records[recordIndex - n, recordIndex). */
+  recordIndex: number;
+  /** Reading records immediately before it, with no corrupt span or other ledger record between. */
+  run: number;
+}
+
 export interface ScanResult {
+  /** Reading records only. */
   records: RecordRef[];
+  ledger: ScannedLedgerRef[];
   /** Bad bytes followed by good records (bit rot): skipped, never read as data. */
   corrupt: CorruptRegion[];
   /** End of the last good record; bytes after it are a torn or garbage tail. */
@@ -105,12 +186,20 @@ export interface ScanResult {
  */
 export function scanRecords(buf: Buffer, start = 0, end = buf.length): ScanResult {
   const records: RecordRef[] = [];
+  const ledger: ScannedLedgerRef[] = [];
   const corrupt: CorruptRegion[] = [];
   let pos = start;
+  let run = 0;
   while (pos < end) {
-    const ref = tryRecord(buf, pos, end);
+    const ref = tryFrame(buf, pos, end);
     if (ref) {
-      records.push(ref);
+      if ('deviceId' in ref) {
+        records.push(ref);
+        run++;
+      } else {
+        ledger.push({ ...ref, recordIndex: records.length, run });
+        run = 0;
+      }
       pos += ref.length;
       continue;
     }
@@ -118,8 +207,9 @@ export function scanRecords(buf: Buffer, start = 0, end = buf.length): ScanResul
     if (next < 0) break;
     corrupt.push({ offset: pos, bytes: next - pos });
     pos = next;
+    run = 0;
   }
-  return { records, corrupt, validEnd: pos };
+  return { records, ledger, corrupt, validEnd: pos };
 }
 
 function resync(buf: Buffer, from: number, end: number): number {
@@ -128,7 +218,7 @@ function resync(buf: Buffer, from: number, end: number): number {
     const hit = buf.indexOf(MAGIC, search);
     if (hit < 0 || hit >= end) return -1;
     const candidate = hit - 8;
-    if (candidate >= from && tryRecord(buf, candidate, end)) return candidate;
+    if (candidate >= from && tryFrame(buf, candidate, end)) return candidate;
     search = hit + 1;
   }
 }

@@ -5,15 +5,16 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeviceReadingBody, ReadingSink } from '../../devices/driver.js';
+import type { AcceptOptions, AcceptResult, DeviceReadingBody, ReadingSink } from '../../devices/driver.js';
 import type { Reading, ReadingKind } from '../../devices/reading.js';
 import { createLogger, type Logger } from '../../telemetry/logger.js';
 import { inRanges, insertRange, nextCompactionCandidate, planCompaction } from './cap.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } from './checkpoint.js';
 import { GroupCommit, type FsyncPolicy } from './durability.js';
 import { JournalClosedError, JournalFullError } from './errors.js';
-import { decodeReading, encodeRecord, scanRecords, type RecordRef } from './format.js';
+import { decodeLedgerEntry, decodeReading, encodeLedgerRecord, encodeRecord, scanRecords, type LedgerEntry, type RecordRef, type SeqRanges } from './format.js';
 import { JOURNAL_DIR_MODE, JOURNAL_FILE_MODE, removeQuietly, restrictModes, syncDir, writeFully } from './fsutil.js';
+import { batchMatches, DEFAULT_LEDGER_BOUNDS, DeliveryLedger, readLedgerSnapshot, writeLedgerSnapshot, type LedgerBounds } from './ledger.js';
 import { acquireLock } from './lock.js';
 import { listSegmentFiles, readSegment, SegmentMeta, SegmentView } from './segment.js';
 
@@ -30,7 +31,17 @@ export interface JournalOptions {
   maxBytes?: number;
   /** Once over the cap, compaction goes on until the journal is at this fraction of maxBytes. Default 0.9. */
   capLowWater?: number;
+  /** Bounds of the resend-dedup ledger. Default 10 000 messages, 1 hour. */
+  dedup?: Partial<LedgerBounds>;
   logger?: Logger;
+}
+
+/** What appendOnce() did. */
+export interface AppendOnceResult {
+  /** The readings as journaled; [] for a duplicate. */
+  readings: Reading[];
+  /** Set when the key was already taken: the entry that took it (nothing was written). */
+  duplicateOf?: LedgerEntry;
 }
 
 export interface DeviceDepth {
@@ -60,6 +71,12 @@ export interface JournalStats {
   corruptRegions: number;
   corruptBytes: number;
   fsyncs: number;
+  /** Keyed appends answered from the delivery ledger (resends), since open. */
+  duplicatesSkipped: number;
+  /** Messages the delivery ledger remembers now. */
+  ledgerEntries: number;
+  /** Ledger records ignored at open because their batch was not whole before them. */
+  ledgerRecordsIgnored: number;
 }
 
 export interface JournalEvents {
@@ -85,6 +102,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
   readonly #commit: GroupCommit;
   readonly #policy: FsyncPolicy;
   readonly #devices = new Map<string, DeviceState>();
+  readonly #ledger: DeliveryLedger;
   /** In log order; the last one is the active segment. */
   #segments: SegmentMeta[] = [];
   #cachedViews: SegmentMeta[] = [];
@@ -96,7 +114,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
   #releaseLock: (() => Promise<void>) | undefined;
   #closed = false;
   #failure: Error | undefined;
-  readonly #stats: Omit<JournalStats, 'fsyncs'> = {
+  readonly #stats: Omit<JournalStats, 'fsyncs' | 'ledgerEntries'> = {
     appended: 0,
     droppedWaveforms: 0,
     compactions: 0,
@@ -106,6 +124,8 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     tornBytes: 0,
     corruptRegions: 0,
     corruptBytes: 0,
+    duplicatesSkipped: 0,
+    ledgerRecordsIgnored: 0,
   };
 
   private constructor(options: JournalOptions) {
@@ -121,6 +141,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     if (!(this.#segmentBytes >= 4096)) throw new RangeError('segmentBytes must be >= 4096');
     if (!(this.#maxBytes >= 2 * this.#segmentBytes)) throw new RangeError('maxBytes must be >= 2 * segmentBytes');
     if (!(this.#lowWater > 0 && this.#lowWater <= 1)) throw new RangeError('capLowWater must be in (0, 1]');
+    this.#ledger = new DeliveryLedger({ ...DEFAULT_LEDGER_BOUNDS, ...options.dedup });
     this.#log = options.logger ?? createLogger('journal');
     this.#policy = policy;
     this.#commit = new GroupCommit(policy, intervalMs, () => this.#syncActive());
@@ -139,9 +160,38 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
    * taken and no seq was consumed.
    */
   async append(readings: DeviceReadingBody[]): Promise<Reading[]> {
+    return (await this.#append(readings, undefined)).readings;
+  }
+
+  /**
+   * append() for the readings of one device message named by key (HL7:
+   * control id and content hash). If the delivery ledger already holds key,
+   * nothing is written and the result names the entry; otherwise the readings
+   * and a ledger record for key go to disk in ONE write and ONE fsync, so
+   * after any crash both are there or neither (a torn write leaves the ledger
+   * record, written last, missing: the resend is then journaled again, a
+   * duplicate rather than a loss). Either way it resolves only once durable:
+   * a resend that arrives while the first copy waits for its fsync must not
+   * be acknowledged before that copy is on disk.
+   */
+  async appendOnce(readings: DeviceReadingBody[], key: string): Promise<AppendOnceResult> {
+    return this.#append(readings, key);
+  }
+
+  /** ReadingSink: drivers acknowledge their device only after this resolves. */
+  async accept(readings: DeviceReadingBody[], options?: AcceptOptions): Promise<AcceptResult> {
+    if (options?.dedupKey === undefined) {
+      await this.append(readings);
+      return { duplicate: false };
+    }
+    const result = await this.appendOnce(readings, options.dedupKey);
+    return { duplicate: result.duplicateOf !== undefined };
+  }
+
+  async #append(readings: DeviceReadingBody[], key: string | undefined): Promise<AppendOnceResult> {
     this.#assertUsable();
-    if (readings.length === 0) return [];
-    const written = await this.#exclusive(() => this.#write(readings));
+    if (readings.length === 0) return { readings: [] };
+    const result = await this.#exclusive(() => this.#write(readings, key));
     try {
       await this.#commit.durable();
     } catch (err) {
@@ -149,12 +199,13 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
       this.#fail(err as Error, 'fsync failed');
       throw err;
     }
-    return written;
+    return result;
   }
 
-  /** ReadingSink: drivers acknowledge their device only after this resolves. */
-  async accept(readings: DeviceReadingBody[]): Promise<void> {
-    await this.append(readings);
+  /** The ledger entry for key, if the journal has taken a message with it (within the bounds). */
+  taken(key: string): LedgerEntry | undefined {
+    const entry = this.#ledger.get(key, Date.now());
+    return entry && { ...entry, ranges: { ...entry.ranges } };
   }
 
   /**
@@ -210,7 +261,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
   }
 
   stats(): JournalStats {
-    return { ...this.#stats, fsyncs: this.#commit.syncs };
+    return { ...this.#stats, fsyncs: this.#commit.syncs, ledgerEntries: this.#ledger.size };
   }
 
   /** Seq spans whose waveforms the size cap dropped and the hub has not yet acknowledged past. */
@@ -259,6 +310,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     this.#releaseLock = await acquireLock(this.#dir);
     try {
       await this.#loadCheckpoint();
+      await this.#loadLedgerSnapshot();
       await this.#loadSegments();
       await this.#openActive();
     } catch (err) {
@@ -287,12 +339,46 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     }
   }
 
+  async #loadLedgerSnapshot(): Promise<void> {
+    try {
+      const now = Date.now();
+      for (const entry of await readLedgerSnapshot(this.#dir)) this.#ledger.add(entry, now);
+    } catch (err) {
+      // Written atomically, so this is outside damage: only resends of older messages are at risk.
+      this.#log.error({ err }, 'ledger.json unreadable: resends of messages taken before the last segment deletion may be journaled again');
+    }
+  }
+
+  /** Adds the segment's ledger records whose whole batch is on disk right before them. */
+  #loadLedgerRecords(name: string, buf: Buffer, scan: ReturnType<typeof scanRecords>): number {
+    const now = Date.now();
+    let loaded = 0;
+    for (const ref of scan.ledger) {
+      let entry: LedgerEntry | undefined;
+      try {
+        entry = decodeLedgerEntry(buf, ref);
+      } catch {
+        entry = undefined;
+      }
+      const count = entry ? Object.values(entry.ranges).reduce((n, [from, to]) => n + to - from + 1, 0) : 0;
+      if (!entry || count > ref.run || !batchMatches(entry.ranges, scan.records.slice(ref.recordIndex - count, ref.recordIndex))) {
+        this.#stats.ledgerRecordsIgnored++;
+        this.#log.warn({ segment: name, offset: ref.offset }, 'ledger record whose readings are not all on disk before it: ignored');
+        continue;
+      }
+      this.#ledger.add(entry, now);
+      loaded++;
+    }
+    return loaded;
+  }
+
   async #loadSegments(): Promise<void> {
     const { segments, temporaries } = await listSegmentFiles(this.#dir);
     for (const name of temporaries) {
       await removeQuietly(join(this.#dir, name));
       this.#log.info({ file: name }, 'removed the leftover of an interrupted write');
     }
+    const emptySealed: SegmentMeta[] = [];
     for (let i = 0; i < segments.length; i++) {
       const { base, name } = segments[i]!;
       const isLast = i === segments.length - 1;
@@ -328,20 +414,27 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
         if (ref.seq > device.lastSeq) device.lastSeq = ref.seq;
         if (!this.#isDropped(ref)) meta.add(ref.deviceId, ref.seq, ref.kind);
       }
+      meta.ledgerRecords = this.#loadLedgerRecords(name, buf, scan);
       meta.bytes = scan.validEnd;
       meta.durableBytes = scan.validEnd; // synced below (last) or at its roll (sealed)
-      this.#nextIndex = base + Math.max(scan.records.length, 1);
+      const frames = scan.records.length + scan.ledger.length;
+      this.#nextIndex = base + Math.max(frames, 1);
       if (isLast) {
         meta.view = new SegmentView(buf, scan.validEnd, scan.records);
-        if (scan.records.length === 0) this.#nextIndex = base;
+        if (frames === 0) this.#nextIndex = base;
       } else if (meta.records === 0) {
         // Nothing left to deliver (only dropped waveforms or nothing valid): the checkpoint already says so.
-        await rm(meta.path(this.#dir), { force: true });
-        this.#stats.segmentsDeleted++;
+        emptySealed.push(meta);
         continue;
       }
       this.#segments.push(meta);
       this.#bytes += meta.bytes;
+    }
+    // Deleted only now that every ledger record is loaded, and after a snapshot keeps theirs.
+    if (emptySealed.some((m) => m.ledgerRecords > 0)) await this.#writeLedgerSnapshot();
+    for (const meta of emptySealed) {
+      await rm(meta.path(this.#dir), { force: true });
+      this.#stats.segmentsDeleted++;
     }
   }
 
@@ -370,8 +463,15 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     meta.durableBytes = Math.max(meta.durableBytes, covered);
   }
 
-  async #write(bodies: DeviceReadingBody[]): Promise<Reading[]> {
+  async #write(bodies: DeviceReadingBody[], key: string | undefined): Promise<AppendOnceResult> {
     if (this.#failure) throw this.#failure; // close() still lets admitted appends finish
+    // Checked inside #exclusive, so two copies of one message racing in (two connections) write once.
+    const now = Date.now();
+    const taken = key === undefined ? undefined : this.#ledger.get(key, now);
+    if (taken) {
+      this.#stats.duplicatesSkipped++;
+      return { readings: [], duplicateOf: taken };
+    }
     const nextSeq = new Map<string, number>();
     const readings: Reading[] = [];
     const encoded: Buffer[] = [];
@@ -385,6 +485,16 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
       const reading = { deviceId, seq, ...rest } as Reading;
       const record = encodeRecord(reading);
       readings.push(reading);
+      encoded.push(record);
+      total += record.length;
+    }
+    let entry: LedgerEntry | undefined;
+    if (key !== undefined) {
+      const ranges: SeqRanges = {};
+      for (const r of readings) ranges[r.deviceId] = [ranges[r.deviceId]?.[0] ?? r.seq, r.seq];
+      entry = { key, at: now, ranges };
+      // Last in the batch: a write torn before it leaves readings without it (journaled again on resend), never it without them.
+      const record = encodeLedgerRecord(entry);
       encoded.push(record);
       total += record.length;
     }
@@ -414,14 +524,20 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
       offset += length;
       active.add(r.deviceId, r.seq, r.kind);
     }
-    active.view!.append(batch, refs);
+    active.view!.append(batch.subarray(0, offset), refs);
+    if (entry) {
+      // The view holds readings only; the ledger record's bytes stay in the file (and byte count).
+      active.view!.append(batch.subarray(offset), []);
+      active.ledgerRecords++;
+      this.#ledger.add(entry, now);
+    }
     active.bytes += total;
     if (this.#policy === 'never') active.durableBytes = active.bytes;
     this.#bytes += total;
-    this.#nextIndex += readings.length;
+    this.#nextIndex += encoded.length;
     for (const [deviceId, seq] of nextSeq) this.#device(deviceId).lastSeq = seq;
     this.#stats.appended += readings.length;
-    return readings;
+    return { readings };
   }
 
   /** Seals the active segment (fsynced, so earlier appends stay durable) and starts the next. */
@@ -495,6 +611,8 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     }
     for (const [deviceId, range] of plan.dropped) insertRange(this.#device(deviceId).dropped, range);
     await this.#writeCheckpoint();
+    // The rewrite keeps readings only: the segment's ledger records must be in the snapshot first.
+    if (meta.ledgerRecords > 0) await this.#writeLedgerSnapshot();
     if (plan.keep.length > 0) await rename(tmp, path);
     else await rm(path, { force: true });
     await syncDir(this.#dir);
@@ -546,6 +664,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     const acked = (deviceId: string): number => checkpoint.devices[deviceId]?.acked ?? 0;
     const sealed = this.#segments.slice(0, -1).filter((meta) => !meta.hasAfter(acked));
     if (sealed.length === 0) return;
+    if (sealed.some((meta) => meta.ledgerRecords > 0)) await this.#writeLedgerSnapshot();
     for (const meta of sealed) {
       await rm(meta.path(this.#dir), { force: true });
       this.#bytes -= meta.bytes;
@@ -555,6 +674,12 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     this.#segments = this.#segments.filter((m) => !sealed.includes(m));
     await syncDir(this.#dir);
     this.#log.debug({ deleted: sealed.length, bytes: this.#bytes }, 'deleted acknowledged segments');
+  }
+
+  /** Writes ledger.json as of now: before a segment holding ledger records goes. Call inside #exclusive. */
+  async #writeLedgerSnapshot(): Promise<void> {
+    this.#ledger.prune(Date.now());
+    await writeLedgerSnapshot(this.#dir, this.#ledger.entries());
   }
 
   /** Writes the checkpoint as of now and returns what it wrote. Call inside #exclusive. */

@@ -73,6 +73,8 @@ export class SegmentMeta {
   durableBytes = 0;
   records = 0;
   waveforms = 0;
+  /** Delivery-ledger records in the file (not in records or seqs). */
+  ledgerRecords = 0;
   readonly seqs = new Map<string, number[]>();
   /** Parsed contents while cached; always set for the active segment. */
   view: SegmentView | undefined;
@@ -101,6 +103,7 @@ export class SegmentMeta {
     this.seqs.clear();
     this.records = 0;
     this.waveforms = 0;
+    this.ledgerRecords = 0;
     this.view = undefined;
     this.generation++;
   }

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../../telemetry/logger.js';
 import { DeliveryQueue, type DeliveryCounters } from '../delivery-queue.js';
-import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
+import { DeviceDriver, type AcceptResult, type DeviceReadingBody, type ReadingSink } from '../driver.js';
 import { PdsClient } from './client.js';
 import { hl7DeviceConfigSchema, offsetMinutes, type Hl7DeviceConfig, type ResolvedHl7DeviceConfig } from './config.js';
 import type { MllpConnection } from './connection.js';
@@ -36,6 +36,13 @@ interface ListenerGroup {
 const LISTEN_RETRY_MS = 2000;
 const STOP_DRAIN_TIMEOUT_MS = 2000;
 const MAX_DELIVERY_BATCH = 1000;
+/**
+ * Test hook, never set in production: the agent process kills itself (SIGKILL)
+ * right after the journal took a server-mode message and before its ACK is
+ * written, the crash the durable resend dedup is for
+ * (test/agent/hl7-resend-restart.test.ts).
+ */
+const FAULT_EXIT_AFTER_JOURNAL = 'HOICHAN_FAULT_HL7_EXIT_AFTER_JOURNAL';
 
 export class Hl7Driver extends DeviceDriver {
   readonly deviceIds: readonly string[];
@@ -45,6 +52,7 @@ export class Hl7Driver extends DeviceDriver {
   readonly #log: Logger;
   #staleTimer: NodeJS.Timeout | undefined;
   #running = false;
+  readonly #exitAfterJournal = process.env[FAULT_EXIT_AFTER_JOURNAL] === '1';
 
   constructor(entries: readonly Hl7DeviceEntry[], sink: ReadingSink) {
     super(sink);
@@ -55,6 +63,7 @@ export class Hl7Driver extends DeviceDriver {
       this.#devices.set(entry.deviceId, { deviceId: entry.deviceId, settings, lastSeenAt: 0, connection: undefined });
     }
     this.deviceIds = [...this.#devices.keys()];
+    if (this.#exitAfterJournal) this.#log.warn(`${FAULT_EXIT_AFTER_JOURNAL}=1: this process will kill itself after journaling a message (test hook)`);
 
     const servers = new Map<string, DeviceState[]>();
     for (const state of this.#devices.values()) {
@@ -116,6 +125,7 @@ export class Hl7Driver extends DeviceDriver {
     const listener = new Hl7Listener(first.host, first.port, first.maxFrameBytes, {
       onFrame: async (frame, receivedAt, connection) => {
         const { reply, outcome } = await processor.process(frame, receivedAt);
+        if (this.#exitAfterJournal && outcome.readings > 0 && !outcome.duplicate && outcome.reason === undefined) process.kill(process.pid, 'SIGKILL');
         this.#record(outcome, connection, log);
         return reply;
       },
@@ -199,7 +209,7 @@ export class Hl7Driver extends DeviceDriver {
     router: DeviceRouter,
     settings: ResolvedHl7DeviceConfig,
     sendAcks: boolean,
-    deliver: (readings: DeviceReadingBody[]) => Promise<void> = (readings) => this.deliver(readings),
+    deliver: (readings: DeviceReadingBody[], dedupKey: string) => Promise<AcceptResult | void> = (readings, dedupKey) => this.deliver(readings, { dedupKey }),
   ): Hl7MessageProcessor {
     return new Hl7MessageProcessor({
       router,

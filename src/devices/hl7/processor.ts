@@ -2,7 +2,8 @@
 // observation, deliver once, and only then acknowledge (AA), so a message is
 // either wholly taken or wholly refused.
 
-import type { DeviceReadingBody } from '../driver.js';
+import { createHash } from 'node:crypto';
+import type { AcceptResult, DeviceReadingBody } from '../driver.js';
 import { buildAck, ERROR_CODES, type AckCode } from './ack.js';
 import { mllpFrame } from './framing.js';
 import { Hl7SyntaxError, parseHl7, type Hl7Message } from './message.js';
@@ -42,7 +43,12 @@ export interface ProcessorOptions {
   router: DeviceRouter;
   offsetMinutes: number;
   processingId: string;
-  deliver(readings: DeviceReadingBody[]): Promise<void>;
+  /**
+   * Takes the readings of one message. dedupKey names the message (control id,
+   * length, hash of devices and bytes); a sink that already took it resolves
+   * { duplicate: true } (the agent's journal remembers keys across restarts).
+   */
+  deliver(readings: DeviceReadingBody[], dedupKey: string): Promise<AcceptResult | void>;
   /** Legacy PDS monitors do not expect ACKs. */
   sendAcks: boolean;
 }
@@ -50,7 +56,11 @@ export interface ProcessorOptions {
 export class Hl7MessageProcessor {
   readonly #options: ProcessorOptions;
   #ackSeq = 0;
-  /** Recently taken messages, so a resend after a lost ACK is not journaled twice. */
+  /**
+   * Recently taken messages, so a resend after a lost ACK is answered without
+   * asking the sink. The sink's ledger (the journal's, durable) is the rule
+   * that also holds across restarts; this is the fast path while we live.
+   */
   readonly #recent = new Set<string>();
 
   constructor(options: ProcessorOptions) {
@@ -100,19 +110,23 @@ export class Hl7MessageProcessor {
       readings.push({ ...obs.body, deviceId });
     }
 
-    const key = `${[...deviceIds].join(',')}|${header.controlId}|${frame.length}|${fnv1a(frame)}`;
+    const key = messageKey(header.controlId, [...deviceIds], frame);
     const base = { controlId: header.controlId, deviceIds: [...deviceIds], readings: readings.length, skipped: interpreted.skipped };
-    if (readings.length > 0 && this.#recent.has(key)) {
-      return { reply: this.#ack(header, 'AA', receivedAt), outcome: { ...base, ack: opts.sendAcks ? 'AA' : 'none', readings: 0, duplicate: true } };
-    }
+    const duplicate = (): ProcessResult => ({
+      reply: this.#ack(header, 'AA', receivedAt),
+      outcome: { ...base, ack: opts.sendAcks ? 'AA' : 'none', readings: 0, duplicate: true },
+    });
+    if (readings.length > 0 && this.#recent.has(key)) return duplicate();
+    let taken: AcceptResult | void;
     try {
-      await opts.deliver(readings);
+      taken = await opts.deliver(readings, key);
     } catch {
       const result = this.#reject(header, 'AE', 'sink rejected', ERROR_CODES.internal, [...deviceIds], receivedAt);
       result.outcome.sinkRejected = true;
       return result;
     }
     if (readings.length > 0) this.#remember(key);
+    if (taken?.duplicate) return duplicate();
     return { reply: this.#ack(header, 'AA', receivedAt), outcome: { ...base, ack: opts.sendAcks ? 'AA' : 'none' } };
   }
 
@@ -163,8 +177,13 @@ function clip(text: string): string {
   return text.length > 32 ? `${text.slice(0, 32)}…` : text;
 }
 
-function fnv1a(bytes: Buffer): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
+/**
+ * A message's resend identity: `<control id>|<bytes>|<hash>`, the hash (SHA-256,
+ * 128 bits kept) over the devices it was routed to and its exact bytes. A
+ * sender that reuses a control id for other content is not taken for a
+ * resend. At most ~230 UTF-8 bytes (the journal's ledger key limit is 255).
+ */
+export function messageKey(controlId: string, deviceIds: readonly string[], frame: Buffer): string {
+  const hash = createHash('sha256').update(deviceIds.join(',')).update('\0').update(frame).digest('base64url').slice(0, 22);
+  return `${[...controlId].slice(0, 48).join('')}|${frame.length}|${hash}`;
 }

@@ -1,4 +1,3 @@
-import { resolveNodeId } from 'node-opcua';
 import { z } from 'zod';
 
 // Settings of ONE device read over OPC UA. There is no OPC UA companion spec for
@@ -16,15 +15,22 @@ export const OPCUA_SECURITY_POLICIES = [
   'Basic128Rsa15',
 ] as const;
 
+// The NodeId string syntax of OPC UA Part 6 §5.3.1.10: optional ns=<index>; or
+// nsu=<uri>;, then i=<uint32>, s=<string>, g=<guid> or b=<base64>. Checked
+// here without node-opcua so that validating a site config (hub, agent with
+// no OPC UA device) does not load it; the driver hands the string to node-opcua.
+const NODE_ID = /^(?:(?:ns=\d{1,5}|nsu=[^;]+);)?(?:i=\d{1,10}|s=.+|g=[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|b=[A-Za-z0-9+/]+={0,2})$/s;
+
+function isNodeIdString(text: string): boolean {
+  const m = NODE_ID.exec(text);
+  if (!m) return false;
+  const ns = /^ns=(\d+);/.exec(text);
+  const numeric = /(?:^|;)i=(\d+)$/.exec(text);
+  return (!ns || Number(ns[1]) <= 0xffff) && (!numeric || Number(numeric[1]) <= 0xffffffff);
+}
+
 const nodeIdString = z.string().refine(
-  (text) => {
-    try {
-      resolveNodeId(text);
-      return true;
-    } catch {
-      return false;
-    }
-  },
+  isNodeIdString,
   { message: 'not an OPC UA nodeId (expected e.g. ns=1;s=Monitor.HR or ns=2;i=1001)' },
 );
 

@@ -69,11 +69,17 @@ export class OpcuaDriver extends DeviceDriver {
   readonly #problems = new Map<string, string>();
   /** nodeId -> identity of the last value turned into a reading. */
   readonly #lastValue = new Map<string, string>();
+  #repeatsSkipped = 0;
   #pending: DeviceReadingBody[] = [];
   #flushScheduled = false;
   #delivering: Promise<void> = Promise.resolve();
   #watchdog?: NodeJS.Timeout;
   #retryTimer?: NodeJS.Timeout;
+
+  /** Values a server sent again (same node, source time, status and content) and the driver skipped. */
+  get repeatedValuesSkipped(): number {
+    return this.#repeatsSkipped;
+  }
 
   /** Settings are (re)validated here, so raw config input works too; throws a ZodError when invalid. */
   constructor(deviceId: string, settings: OpcuaDeviceConfig | OpcuaDeviceConfigInput, sink: ReadingSink) {
@@ -233,6 +239,7 @@ export class OpcuaDriver extends DeviceDriver {
     this.#noteActivity();
     const identity = valueIdentity(dataValue);
     if (identity !== undefined && identity === this.#lastValue.get(nodeId)) {
+      this.#repeatsSkipped++;
       this.#log.debug({ nodeId }, 'repeated OPC UA value after re-subscribe; skipped');
       return;
     }
@@ -345,7 +352,9 @@ export class OpcuaDriver extends DeviceDriver {
     this.#pending = [];
     // Chained so batches reach the sink in arrival order.
     this.#delivering = this.#delivering
-      .then(() => this.deliver(batch))
+      .then(async () => {
+        await this.deliver(batch);
+      })
       .catch((err: unknown) => this.#log.error({ err: describe(err), lost: batch.length }, 'sink refused OPC UA readings'));
   }
 }

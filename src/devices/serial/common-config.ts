@@ -20,6 +20,12 @@ export const serialLinkConfigShape = {
   errorWindowMs: z.number().int().min(100).default(5000),
   /** Readings kept for retry while the sink refuses; oldest are dropped beyond it (counted, logged). */
   maxBufferedReadings: z.number().int().min(100).default(50_000),
+  /**
+   * A partial waveform chunk is emitted once no bytes have arrived for this
+   * long, so a stream that pauses shows its last samples within this bound
+   * instead of when the port closes. Sample times stay on the sample clock.
+   */
+  flushAfterMs: z.number().int().min(5).max(10_000).default(100),
 };
 
 export interface SerialLinkConfig {
@@ -30,4 +36,5 @@ export interface SerialLinkConfig {
   maxFrameErrorRate: number;
   errorWindowMs: number;
   maxBufferedReadings: number;
+  flushAfterMs: number;
 }

@@ -23,7 +23,12 @@ export abstract class SerialDeviceDriver extends DeviceDriver {
   readonly #port: ReconnectingPort;
   readonly #queue: DeliveryQueue;
   readonly #health: LinkHealth;
+  readonly #flushAfterMs: number;
   #healthTimer: NodeJS.Timeout | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  /** Wall time of the last ingest (receivedAt may be a caller's clock) and its receivedAt. */
+  #lastIngestAt = 0;
+  #lastReceivedAt = 0;
 
   constructor(
     protected readonly deviceId: string,
@@ -51,6 +56,7 @@ export abstract class SerialDeviceDriver extends DeviceDriver {
       errorWindowMs: link.errorWindowMs,
       minFramesForRate: 20,
     });
+    this.#flushAfterMs = link.flushAfterMs;
     this.#port.on('data', (chunk, receivedAt) => this.ingest(chunk, receivedAt));
     this.#port.on('state', (state) => this.#onPortState(state));
   }
@@ -69,6 +75,8 @@ export abstract class SerialDeviceDriver extends DeviceDriver {
   async stop(): Promise<void> {
     if (this.#healthTimer) clearInterval(this.#healthTimer);
     this.#healthTimer = undefined;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     this.#endSession(Date.now());
     await this.#port.stop();
     const drained = await this.#queue.drain(STOP_DRAIN_TIMEOUT_MS);
@@ -92,6 +100,9 @@ export abstract class SerialDeviceDriver extends DeviceDriver {
       this.#endSession(receivedAt);
     }
     this.#queue.enqueue(out);
+    this.#lastIngestAt = Date.now();
+    this.#lastReceivedAt = receivedAt;
+    if (this.pendingSamples > 0) this.#flushTimer ??= setTimeout(() => this.#flushIfIdle(), this.#flushAfterMs);
     if (this.counters.framesDecoded !== decodedBefore) {
       this.#health.frameDecoded(receivedAt);
       if (this.statusOf(this.deviceId).status !== 'online') this.#updateStatus();
@@ -107,6 +118,39 @@ export abstract class SerialDeviceDriver extends DeviceDriver {
 
   /** The byte stream broke (reconnect, stop): emit pending samples and drop partial frames. */
   protected abstract endSession(receivedAt: number, out: DeviceReadingBody[]): void;
+
+  /** Waveform samples decoded and held for a chunk not yet full. */
+  protected abstract get pendingSamples(): number;
+
+  /**
+   * The stream paused: emit the partial chunk (stamped on the sample clock, so
+   * the next chunk's t continues from it) but keep the session and any partial
+   * frame, since the bytes may resume where they stopped.
+   */
+  protected abstract flushPending(receivedAt: number, out: DeviceReadingBody[]): void;
+
+  /**
+   * One timer per partial chunk, not one per read: it fires flushAfterMs after
+   * the partial chunk began waiting and re-arms for the rest of the interval if
+   * bytes came meanwhile, so a steady stream never flushes early (its chunks
+   * stay whole) and a paused one flushes within flushAfterMs of its last byte.
+   */
+  #flushIfIdle(): void {
+    this.#flushTimer = undefined;
+    if (this.pendingSamples === 0) return;
+    const idle = Date.now() - this.#lastIngestAt;
+    if (idle < this.#flushAfterMs) {
+      this.#flushTimer = setTimeout(() => this.#flushIfIdle(), this.#flushAfterMs - idle);
+      return;
+    }
+    const out: DeviceReadingBody[] = [];
+    try {
+      this.flushPending(this.#lastReceivedAt, out);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'flushing a partial chunk failed');
+    }
+    this.#queue.enqueue(out);
+  }
 
   #endSession(now: number): void {
     const out: DeviceReadingBody[] = [];

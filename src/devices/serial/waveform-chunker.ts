@@ -32,6 +32,11 @@ export class WaveformChunker {
     return this.#nextIndex;
   }
 
+  /** Samples pushed and not yet emitted (a partial chunk). */
+  get pending(): number {
+    return this.#nextIndex - this.#chunkStart;
+  }
+
   /** One value per channel, in channel order. Returns readings when a chunk fills. */
   push(values: readonly (number | null)[], rt: number, out: DeviceReadingBody[]): void {
     for (let c = 0; c < this.#buffers.length; c++) this.#buffers[c]!.push(values[c] ?? null);

@@ -67,6 +67,14 @@ export class Cms50Driver extends SerialDeviceDriver {
     }
   }
 
+  protected get pendingSamples(): number {
+    return this.#chunker.pending;
+  }
+
+  protected flushPending(receivedAt: number, out: DeviceReadingBody[]): void {
+    if (this.#clock.anchored) this.#chunker.flush(receivedAt, out);
+  }
+
   protected endSession(receivedAt: number, out: DeviceReadingBody[]): void {
     if (this.#clock.anchored) this.#chunker.flush(receivedAt, out);
     this.#chunker.reset();
