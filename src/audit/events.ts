@@ -45,7 +45,7 @@ export const AUDIT_TYPES = [
 
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
-export const OUTCOMES = ['ok', 'unauthorized', 'forbidden', 'bad_request', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'internal'] as const;
+export const OUTCOMES = ['ok', 'unauthorized', 'forbidden', 'bad_request', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'limit_reached', 'unavailable', 'internal'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export type ActorRole = 'specialist' | 'site' | 'engineer' | 'system';
@@ -141,5 +141,5 @@ export interface AuditSink {
 /** The outcome of an HTTP status. */
 export function outcomeOfStatus(status: number): Outcome {
   if (status < 400) return 'ok';
-  return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'bad_request', 429: 'rate_limited' } as Record<number, Outcome>)[status] ?? (status < 500 ? 'bad_request' : 'internal');
+  return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'bad_request', 429: 'rate_limited', 503: 'unavailable' } as Record<number, Outcome>)[status] ?? (status < 500 ? 'bad_request' : 'internal');
 }

@@ -8,6 +8,9 @@ export const configSchema = z
       listenIp: z.string().ip(),
       /** 0 picks a free port (tests). */
       port: z.number().int().min(0).max(65535),
+      /** Per client IP, on /api and /metrics: requests per second and burst; past it, 429 rate_limited. */
+      requestsPerSecond: z.number().positive(),
+      requestBurst: z.number().int().positive(),
     }),
     /** Native HTTPS/WSS: PEM file paths, both or neither (docs/SECURITY.md, "Transport security"). */
     tls: z.object({
@@ -32,6 +35,15 @@ export const configSchema = z
       iceDisconnectedTimeoutMs: z.number().int().min(1000),
       /** An RTP ingest (ultrasound, device video) that receives nothing for this long is closed. */
       ingestIdleTimeoutMs: z.number().int().min(1000),
+      /** Conferences this hub holds at once; one more join or ingest answers limit_reached. */
+      maxConferences: z.number().int().min(1),
+      /** Peers (people and ingests) in one conference. */
+      maxPeersPerConference: z.number().int().min(2),
+      /** Hub policy: an ingest must use SRTP; a request for plain RTP answers 400. */
+      ingestRequireSrtp: z.boolean(),
+      maxIngestsPerConference: z.number().int().min(1),
+      /** Ingests one token subject holds across all conferences. */
+      maxIngestsPerUser: z.number().int().min(1),
     }),
     auth: z.object({
       jwtSecret: z.string().min(16, 'must be at least 16 characters').nullable(),
@@ -43,10 +55,20 @@ export const configSchema = z
       pingTimeoutMs: z.number().int().min(1000),
       /** How long a dropped socket's peer is kept so a reconnecting client gets it back. */
       reconnectGraceMs: z.number().int().min(0),
+      /** Token buckets: per socket, per token subject (all its sockets) and per client IP (all of theirs). Every event counts, known or not. */
       requestsPerSecond: z.number().positive(),
       requestBurst: z.number().int().positive(),
+      userRequestsPerSecond: z.number().positive(),
+      userRequestBurst: z.number().int().positive(),
+      ipRequestsPerSecond: z.number().positive(),
+      ipRequestBurst: z.number().int().positive(),
+      /** Concurrent sockets per token subject and per client IP (loopback included); past them the handshake fails with too_many_connections. */
+      maxConnectionsPerUser: z.number().int().min(1),
+      maxConnectionsPerIp: z.number().int().min(1),
       maxTransportsPerPeer: z.number().int().min(2),
       maxProducersPerPeer: z.number().int().min(1),
+      /** Consumers one peer holds (one per producer at most). */
+      maxConsumersPerPeer: z.number().int().min(1),
     }),
     devices: z.object({
       /** A reading reaching the hub this long after its agent received it is marked late (backfill). */

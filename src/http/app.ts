@@ -16,6 +16,7 @@ import { ingestRoutes } from './ingestRoutes.js';
 import { securityHeadersMiddleware } from './security.js';
 
 const log = createLogger('http');
+import { perIpRateLimit, type HttpRateLimit } from './rateLimit.js';
 
 /** Built browser client (scripts/build-web.mjs writes it). */
 export const WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
@@ -30,6 +31,8 @@ export interface HttpDeps {
   tls?: boolean;
   /** The audit log: refusals, engineer API use and ingests are recorded; GET /api/audit reads it. */
   audit?: AuditLog;
+  /** Per-IP limit on /api and /metrics (config http.requestsPerSecond, http.requestBurst). */
+  rateLimit?: HttpRateLimit;
 }
 
 /** The paths that serve the web client's page (web/src/router.ts picks the view). */
@@ -103,7 +106,7 @@ export function requireRole(jwtSecret: string, roles: Role[], audit?: AuditSink)
   };
 }
 
-export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false, audit }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false, audit, rateLimit }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeadersMiddleware(tls));
@@ -128,6 +131,8 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
     res.status(ready ? 200 : 503).json({ ready, workers: { live: pool.workers.length, expected: pool.size } });
   });
 
+  if (rateLimit) app.use(['/api', '/metrics'], perIpRateLimit(rateLimit));
+
   app.get('/api/conferences', requireRole(jwtSecret, ['engineer'], audit), (_req, res) => {
     res.json({
       conferences: conferences.list().map((conference) => ({
@@ -147,7 +152,8 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
   if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'], audit)));
   if (audit) app.use(auditRoutes(audit, requireRole(jwtSecret, ['engineer'], audit)));
 
-  app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist'], audit), audit));
+  // Sites and specialists open ingests; their owner or an engineer reads and closes them (ingestRoutes checks which).
+  app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist', 'engineer'], audit), audit));
 
   if (existsSync(WEB_ROOT)) {
     // Source maps carry the client's full sources: never served, even if a build left one behind.

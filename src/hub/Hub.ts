@@ -58,7 +58,7 @@ export class Hub {
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
     const tls = config.tls.cert !== null && config.tls.key !== null;
-    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry, tls, audit });
+    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry, tls, audit, rateLimit: config.http });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.

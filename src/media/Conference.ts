@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { badRequest, conflict, forbidden, notFound } from '../common/errors.js';
+import { HoichanError, badRequest, conflict, forbidden, limitReached, notFound } from '../common/errors.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
@@ -20,6 +20,24 @@ export interface ConferenceLimits {
   iceDisconnectedTimeoutMs: number;
   maxTransportsPerPeer: number;
   maxProducersPerPeer: number;
+  maxConsumersPerPeer: number;
+  /** People and ingests together. */
+  maxPeersPerConference: number;
+  maxIngestsPerConference: number;
+}
+
+/** What the conference keeps of an ingest: its transport and who opened it (token `sub`). */
+interface IngestEntry {
+  transport: types.PlainTransport;
+  owner: string;
+}
+
+/** A consumer as the consume request answers it. */
+export interface ConsumerInfo {
+  id: string;
+  producerId: string;
+  kind: types.MediaKind;
+  rtpParameters: types.RtpParameters;
 }
 
 export interface ConferenceEvents {
@@ -47,7 +65,9 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   readonly #limits: ConferenceLimits;
   readonly #log: Logger;
   readonly #peers = new Map<string, Peer>();
-  readonly #ingests = new Map<string, types.PlainTransport>();
+  readonly #ingests = new Map<string, IngestEntry>();
+  /** Device ids of ingests being opened: counted against the caps and the one-ingest-per-device rule. */
+  readonly #openingIngests = new Set<string>();
   #worker: MediaWorker;
   #router: types.Router;
   #speakerObserver: types.ActiveSpeakerObserver | undefined;
@@ -114,7 +134,10 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   /** Adds a peer and tells the others. Returns what the newcomer needs to start. */
   async addPeer(peer: Peer): Promise<{ routerRtpCapabilities: types.RtpCapabilities; peers: Peer[]; producers: ProducerInfo[] }> {
     if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
+    this.#checkRoomForPeer();
     const routerRtpCapabilities = await this.rtpCapabilities();
+    if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
+    this.#checkRoomForPeer();
     const others = this.peers;
     const producers = this.producers;
     this.#peers.set(peer.id, peer);
@@ -130,20 +153,50 @@ export class Conference extends EventEmitter<ConferenceEvents> {
    * site. The ingest closes when asked, when the conference closes, or after
    * ingestIdleTimeoutMs without RTP.
    */
-  async createIngest(request: IngestRequest): Promise<IngestInfo> {
+  async createIngest(request: IngestRequest, owner: string): Promise<IngestInfo> {
     if (this.#closed) throw conflict(`conference ${this.id} is closing`);
     const duplicate = this.peers.find((p) => p.userId === `ingest:${request.deviceId}`);
-    if (duplicate) throw conflict(`device ${request.deviceId} already has an ingest (${duplicate.id}); close it first`);
-    const router = await this.#routerReady;
-    const transport = await router.createPlainTransport({
-      listenIp: { ip: this.#limits.listenIp, announcedIp: this.#limits.announcedIp ?? undefined },
-      // ffmpeg sends RTCP from another source port than RTP; with rtcp-mux,
-      // comedia would pin the first (RTCP) address and drop all the RTP.
-      rtcpMux: false,
-      comedia: true,
-      enableSrtp: request.srtp,
-      srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
-    });
+    if (duplicate || this.#openingIngests.has(request.deviceId)) {
+      throw conflict(`device ${request.deviceId} already has an ingest${duplicate ? ` (${duplicate.id})` : ''}; close it first`);
+    }
+    if (this.#ingests.size + this.#openingIngests.size >= this.#limits.maxIngestsPerConference) {
+      throw limitReached(`a conference may hold at most ${this.#limits.maxIngestsPerConference} ingests (media.maxIngestsPerConference)`);
+    }
+    this.#checkRoomForPeer();
+    // Reserved until the ingest is a peer or has failed, so concurrent requests count it.
+    this.#openingIngests.add(request.deviceId);
+    try {
+      return await this.#openIngest(request, owner);
+    } finally {
+      this.#openingIngests.delete(request.deviceId);
+    }
+  }
+
+  async #openIngest(request: IngestRequest, owner: string): Promise<IngestInfo> {
+    let transport: types.PlainTransport;
+    try {
+      const router = await this.#routerReady;
+      transport = await router.createPlainTransport({
+        listenIp: { ip: this.#limits.listenIp, announcedIp: this.#limits.announcedIp ?? undefined },
+        // ffmpeg sends RTCP from another source port than RTP; with rtcp-mux,
+        // comedia would pin the first (RTCP) address and drop all the RTP.
+        rtcpMux: false,
+        comedia: true,
+        enableSrtp: request.srtp,
+        srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
+      });
+    } catch (err) {
+      // The worker's slice of media.rtcMinPort-rtcMaxPort is used up: the hub's state, not the caller's fault.
+      if (/no more available ports/i.test((err as Error).message)) {
+        this.#log.error({ deviceId: request.deviceId, ingests: this.#ingests.size }, "ingest refused: no free port in the worker's RTC port range");
+        throw new HoichanError('unavailable', 'no free media port for an ingest on this hub; try again later (operators: widen media.rtcMinPort-rtcMaxPort)');
+      }
+      throw err;
+    }
+    if (this.#closed) {
+      transport.close();
+      throw conflict(`conference ${this.id} is closing`);
+    }
     const ingestId = `ingest-${transport.id}`;
     const peer = new Peer(ingestId, `ingest:${request.deviceId}`, request.displayName, 'site', () => undefined);
     try {
@@ -166,7 +219,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       this.#peers.set(peer.id, peer);
       this.broadcast('peerJoined', peer.summary, peer.id);
       this.broadcast('newProducer', producerInfo(producer), peer.id);
-      this.#ingests.set(ingestId, transport);
+      this.#ingests.set(ingestId, { transport, owner });
       this.#log.info({ ingestId, deviceId: request.deviceId, codec: request.codec, srtp: request.srtp }, 'ingest opened');
       const { localIp, localPort } = transport.tuple;
       const rtcpPort = transport.rtcpTuple!.localPort;
@@ -190,16 +243,36 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     }
   }
 
-  ingest(ingestId: string): { ingestId: string; bytesReceived: Promise<number> } | undefined {
-    const transport = this.#ingests.get(ingestId);
-    if (!transport) return undefined;
-    return { ingestId, bytesReceived: transport.getStats().then((stats) => stats[0]?.bytesReceived ?? 0) };
+  /** An open ingest: who opened it (token `sub`, for the owner check) and its received bytes. */
+  ingest(ingestId: string): { ingestId: string; owner: string; bytesReceived: () => Promise<number> } | undefined {
+    const entry = this.#ingests.get(ingestId);
+    if (!entry) return undefined;
+    const { transport, owner } = entry;
+    return { ingestId, owner, bytesReceived: () => transport.getStats().then((stats) => stats[0]?.bytesReceived ?? 0) };
+  }
+
+  /** How many ingests `owner` holds here (for media.maxIngestsPerUser across conferences). */
+  ingestsOwnedBy(owner: string): number {
+    let count = 0;
+    for (const entry of this.#ingests.values()) if (entry.owner === owner) count++;
+    return count;
   }
 
   closeIngest(ingestId: string): void {
-    const transport = this.#ingests.get(ingestId);
-    if (!transport) throw notFound(`ingest ${ingestId} not found`);
-    transport.close();
+    const entry = this.#ingests.get(ingestId);
+    if (!entry) throw notFound(`ingest ${ingestId} not found`);
+    entry.transport.close();
+  }
+
+  /** A conference made for a request that then failed (an ingest refused) must not linger without peers. */
+  closeIfEmpty(): void {
+    if (this.#peers.size === 0 && this.#openingIngests.size === 0) this.close();
+  }
+
+  #checkRoomForPeer(): void {
+    if (this.#peers.size + this.#openingIngests.size >= this.#limits.maxPeersPerConference) {
+      throw limitReached(`conference ${this.id} is full: at most ${this.#limits.maxPeersPerConference} peers (media.maxPeersPerConference)`);
+    }
   }
 
   #watchIngestIdle(transport: types.PlainTransport): NodeJS.Timeout {
@@ -226,7 +299,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#peers.delete(peer.id);
     const ingest = this.#ingests.get(peer.id);
     this.#ingests.delete(peer.id);
-    ingest?.close();
+    ingest?.transport.close();
     peer.close();
     this.broadcast('peerLeft', { peerId: peer.id });
     this.#log.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');
@@ -319,31 +392,62 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return producer.id;
   }
 
+  /**
+   * One consumer per producer per peer: asking again for a producer this peer
+   * already consumes (or is consuming) on the same transport answers that same
+   * consumer, so a retried request is harmless; on another transport it is a
+   * conflict. At most maxConsumersPerPeer consumers.
+   */
   async consume(
     peer: Peer,
     request: { transportId: string; producerId: string; rtpCapabilities: types.RtpCapabilities },
-  ): Promise<{ id: string; producerId: string; kind: types.MediaKind; rtpParameters: types.RtpParameters }> {
+  ): Promise<ConsumerInfo> {
     const transport = this.#transport(peer, request.transportId);
     if (transport.appData.direction !== 'recv') throw badRequest(`transportId: transport ${transport.id} is not a recv transport`);
     const owner = this.peers.find((p) => p.producers.has(request.producerId));
     if (!owner) throw notFound(`producer ${request.producerId} not found in this conference`);
     if (owner === peer) throw badRequest('producerId: a peer cannot consume its own producer');
-    const router = await this.#routerReady;
-    if (!router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
-      throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
+    const existing = [...peer.consumers.values()].find((c) => c.producerId === request.producerId);
+    const pending = peer.pendingConsumes.get(request.producerId);
+    if (existing || pending) {
+      const onTransport = existing ? (existing.appData as { transportId?: string }).transportId : pending!.transportId;
+      if (onTransport !== transport.id) {
+        throw conflict(`this peer already consumes producer ${request.producerId} on transport ${onTransport}`);
+      }
+      return consumerInfo(existing ?? (await pending!.consumer));
     }
-    const consumer = await transport.consume({
-      producerId: request.producerId,
-      rtpCapabilities: request.rtpCapabilities,
-      paused: true,
-      appData: { peerId: peer.id },
+    if (peer.consumers.size + peer.pendingConsumes.size >= this.#limits.maxConsumersPerPeer) {
+      throw limitReached(`a peer may hold at most ${this.#limits.maxConsumersPerPeer} consumers (signaling.maxConsumersPerPeer)`);
+    }
+    // Registered before the first await, so a concurrent request for this producer finds it.
+    const created = this.#routerReady.then((router) => {
+      if (!router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
+        throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
+      }
+      return transport.consume({
+        producerId: request.producerId,
+        rtpCapabilities: request.rtpCapabilities,
+        paused: true,
+        appData: { peerId: peer.id, transportId: transport.id },
+      });
     });
+    peer.pendingConsumes.set(request.producerId, { transportId: transport.id, consumer: created });
+    let consumer: types.Consumer;
+    try {
+      consumer = await created;
+    } finally {
+      peer.pendingConsumes.delete(request.producerId);
+    }
+    if (peer.closed || consumer.closed) {
+      consumer.close();
+      throw conflict('peer or transport closed while its consumer was being created');
+    }
     peer.consumers.set(consumer.id, consumer);
     consumer.observer.once('close', () => {
       peer.consumers.delete(consumer.id);
       peer.notify('consumerClosed', { consumerId: consumer.id, producerId: consumer.producerId });
     });
-    return { id: consumer.id, producerId: consumer.producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters };
+    return consumerInfo(consumer);
   }
 
   async resumeConsumer(peer: Peer, consumerId: string): Promise<void> {
@@ -464,6 +568,10 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.emit('recovered', worker);
     return router;
   }
+}
+
+function consumerInfo(consumer: types.Consumer): ConsumerInfo {
+  return { id: consumer.id, producerId: consumer.producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters };
 }
 
 function producerInfo(producer: types.Producer<PeerProducerAppData>): ProducerInfo {

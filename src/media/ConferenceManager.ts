@@ -1,5 +1,16 @@
+import { badRequest, limitReached } from '../common/errors.js';
 import { Conference, type ConferenceLimits } from './Conference.js';
+import type { IngestInfo, IngestRequest } from './ingest.js';
 import type { WorkerPool } from './WorkerPool.js';
+
+export interface HubMediaLimits extends ConferenceLimits {
+  /** Conferences held at once (open and being created). */
+  maxConferences: number;
+  /** Ingests one token subject holds across all conferences. */
+  maxIngestsPerUser: number;
+  /** Hub policy: every ingest uses SRTP. */
+  ingestRequireSrtp: boolean;
+}
 
 /**
  * Owns the conferences of this hub. Creation per id is serialised, so two
@@ -8,10 +19,12 @@ import type { WorkerPool } from './WorkerPool.js';
 export class ConferenceManager {
   readonly #conferences = new Map<string, Conference>();
   readonly #creating = new Map<string, Promise<Conference>>();
+  /** Ingests being opened per owner, so concurrent requests count against maxIngestsPerUser. */
+  readonly #openingIngests = new Map<string, number>();
 
   constructor(
     readonly pool: WorkerPool,
-    readonly limits: ConferenceLimits,
+    readonly limits: HubMediaLimits,
   ) {}
 
   get(id: string): Conference | undefined {
@@ -27,6 +40,9 @@ export class ConferenceManager {
     if (existing && !existing.closed) return existing;
     let pending = this.#creating.get(id);
     if (!pending) {
+      if (this.#conferences.size + this.#creating.size >= this.limits.maxConferences) {
+        throw limitReached(`this hub holds at most ${this.limits.maxConferences} conferences (media.maxConferences)`);
+      }
       pending = Conference.create(id, this.pool, this.limits).then((conference) => {
         this.#conferences.set(id, conference);
         conference.once('close', () => {
@@ -38,6 +54,36 @@ export class ConferenceManager {
       pending.finally(() => this.#creating.delete(id)).catch(() => undefined);
     }
     return pending;
+  }
+
+  /**
+   * Opens an ingest for `owner` (the token `sub`) in a conference, creating the
+   * conference if needed (and closing it again if the ingest fails and nobody
+   * else is in it). Enforces the SRTP policy and the per-owner cap here; the
+   * per-conference caps are the conference's.
+   */
+  async openIngest(conferenceId: string, request: IngestRequest, owner: string): Promise<IngestInfo> {
+    if (this.limits.ingestRequireSrtp && !request.srtp) {
+      throw badRequest('srtp: this hub requires SRTP for ingests (media.ingestRequireSrtp); omit srtp or set it true');
+    }
+    const held = this.list().reduce((n, c) => n + c.ingestsOwnedBy(owner), 0) + (this.#openingIngests.get(owner) ?? 0);
+    if (held >= this.limits.maxIngestsPerUser) {
+      throw limitReached(`one user may hold at most ${this.limits.maxIngestsPerUser} ingests (media.maxIngestsPerUser)`);
+    }
+    this.#openingIngests.set(owner, (this.#openingIngests.get(owner) ?? 0) + 1);
+    try {
+      const conference = await this.getOrCreate(conferenceId);
+      try {
+        return await conference.createIngest(request, owner);
+      } catch (err) {
+        conference.closeIfEmpty();
+        throw err;
+      }
+    } finally {
+      const left = (this.#openingIngests.get(owner) ?? 1) - 1;
+      if (left <= 0) this.#openingIngests.delete(owner);
+      else this.#openingIngests.set(owner, left);
+    }
   }
 
   close(): void {

@@ -11,7 +11,7 @@ export interface IngestRequest {
   displayName: string;
   source: IngestSource;
   codec: IngestCodec;
-  /** SRTP (AES_CM_128_HMAC_SHA1_80) for links that cross a WAN; plain RTP only on a trusted LAN. */
+  /** SRTP (AES_CM_128_HMAC_SHA1_80); plain RTP only where the hub allows it (media.ingestRequireSrtp false) on a trusted LAN. */
   srtp: boolean;
 }
 
@@ -28,7 +28,7 @@ export interface IngestInfo {
   payloadType: number;
   ssrc: number;
   clockRate: number;
-  /** ffmpeg: -srtp_out_suite <cryptoSuite> -srtp_out_params <keyBase64>. Absent for plain RTP. */
+  /** For ffmpeg's srtp_out_suite / srtp_out_params (hoichan ingest passes them by file, not on the command line). Absent for plain RTP. */
   srtp?: { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80'; keyBase64: string };
 }
 

@@ -11,7 +11,7 @@ import { Peer } from '../media/Peer.js';
 import { createLogger } from '../telemetry/logger.js';
 import { recordSignalingRequest } from '../telemetry/metrics.js';
 import { AuthError, canAccessConference, verifyToken, type Claims } from './auth.js';
-import { TokenBucket } from './rateLimit.js';
+import { ConnectionCounter, KeyedBuckets, TokenBucket } from './rateLimit.js';
 import { describeIssue, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
 
 const log = createLogger('signaling');
@@ -39,6 +39,8 @@ export interface SessionData {
 interface Session {
   socket: Socket;
   claims: Claims;
+  /** The client's address, as the per-IP limits count it. */
+  ip: string;
   bucket: TokenBucket;
   /** The joined peer and its conference, when joined. */
   joined?: { peer: Peer; conference: Conference };
@@ -62,6 +64,11 @@ export class SignalingServer {
   readonly #orphans = new Map<string, { peer: Peer; conference: Conference; timer: NodeJS.Timeout }>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
   readonly #audit: AuditSink;
+  /** Shared by all sockets of one token subject, and of one client address: more sockets buy no more requests. */
+  readonly #userBuckets: KeyedBuckets;
+  readonly #ipBuckets: KeyedBuckets;
+  readonly #userConnections: ConnectionCounter;
+  readonly #ipConnections: ConnectionCounter;
 
   constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory, audit: AuditSink = { record: () => undefined }) {
     this.#io = io;
@@ -69,6 +76,11 @@ export class SignalingServer {
     this.#conferences = conferences;
     this.#config = config;
     this.#devices = devices;
+    const limits = config.signaling;
+    this.#userBuckets = new KeyedBuckets(limits.userRequestsPerSecond, limits.userRequestBurst);
+    this.#ipBuckets = new KeyedBuckets(limits.ipRequestsPerSecond, limits.ipRequestBurst);
+    this.#userConnections = new ConnectionCounter(limits.maxConnectionsPerUser);
+    this.#ipConnections = new ConnectionCounter(limits.maxConnectionsPerIp);
     this.#handlers = {
       join: (s, p) => this.#join(s, p),
       createTransport: async (s, p) => ({ transport: await this.#media(s).conference.createWebRtcTransport(this.#media(s).peer, p.direction) }),
@@ -123,16 +135,23 @@ export class SignalingServer {
     };
 
     io.use((socket, next) => {
+      let claims: Claims;
       try {
-        const claims = verifyToken(socket.handshake.auth?.token, this.#config.auth.jwtSecret!);
-        (socket.data as SessionData).claims = claims;
-        next();
+        claims = verifyToken(socket.handshake.auth?.token, this.#config.auth.jwtSecret!);
       } catch (err) {
         log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'handshake refused');
         const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
         this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
         next(new Error('unauthorized'));
+        return;
       }
+      const refusal = this.#admitConnection(socket, claims);
+      if (refusal) {
+        next(new Error(refusal));
+        return;
+      }
+      (socket.data as SessionData).claims = claims;
+      next();
     });
     io.on('connection', (socket) => this.#onConnection(socket));
   }
@@ -144,11 +163,42 @@ export class SignalingServer {
     };
   }
 
+  /**
+   * Counts the socket against its token subject's and its address's connection
+   * caps; the leases are released however the socket ends (it may end before
+   * 'connection' fires, so the engine connection's close releases them too).
+   * Returns the refusal message, or undefined when admitted.
+   */
+  #admitConnection(socket: Socket, claims: Claims): string | undefined {
+    const ip = socket.handshake.address;
+    const userLease = this.#userConnections.acquire(claims.sub);
+    const ipLease = userLease && this.#ipConnections.acquire(ip);
+    if (!userLease || !ipLease) {
+      userLease?.();
+      const limit = userLease ? 'maxConnectionsPerIp' : 'maxConnectionsPerUser';
+      log.warn({ limit, sub: claims.sub, address: ip }, 'handshake refused: too many connections');
+      return 'too_many_connections';
+    }
+    const release = () => {
+      userLease();
+      ipLease();
+    };
+    socket.once('disconnect', release);
+    socket.client.conn.once('close', release);
+    return undefined;
+  }
+
+  /** Every event a socket sends, known or not, costs a token from its own, its user's and its address's bucket. */
+  #admitRequest(session: Session): boolean {
+    return session.bucket.take() && this.#userBuckets.take(session.claims.sub) && this.#ipBuckets.take(session.ip);
+  }
+
   #onConnection(socket: Socket): void {
     const data = socket.data as SessionData;
     const session: Session = {
       socket,
       claims: data.claims,
+      ip: socket.handshake.address,
       bucket: new TokenBucket(this.#config.signaling.requestsPerSecond, this.#config.signaling.requestBurst),
     };
     if (socket.recovered && data.peerId) this.#resume(session, data.peerId);
@@ -157,9 +207,12 @@ export class SignalingServer {
       socket.on(name, (payload: unknown, ack: unknown) => void this.#dispatch(session, name, payload, ack));
     }
     socket.onAny((event: string, ...args: unknown[]) => {
-      if (event in this.#handlers) return;
+      if (Object.hasOwn(this.#handlers, event)) return;
       const ack = args.findLast((a) => typeof a === 'function') as Ack | undefined;
-      ack?.({ ok: false, error: { code: 'bad_request', message: `unknown request '${String(event).slice(0, 64)}'` } });
+      const admitted = this.#admitRequest(session);
+      recordSignalingRequest('unknown', admitted ? 'bad_request' : 'rate_limited', 0);
+      if (!admitted) ack?.({ ok: false, error: { code: 'rate_limited', message: 'too many requests; slow down' } });
+      else ack?.({ ok: false, error: { code: 'bad_request', message: `unknown request '${String(event).slice(0, 64)}'` } });
     });
     socket.on('disconnect', (reason) => this.#onDisconnect(session, reason));
   }
@@ -167,6 +220,8 @@ export class SignalingServer {
   async #dispatch(session: Session, name: RequestName, payload: unknown, ack: unknown): Promise<void> {
     // socket.emit(name, ack) with no payload puts the ack first.
     if (typeof payload === 'function' && ack === undefined) [payload, ack] = [{}, payload];
+    // Counted before anything else: a flood without acks costs the sender as much as one with.
+    const admitted = this.#admitRequest(session);
     if (typeof ack !== 'function') {
       log.debug({ request: name }, 'request without ack ignored');
       return;
@@ -175,7 +230,7 @@ export class SignalingServer {
     const started = performance.now();
     let code: ErrorCode | 'ok' = 'ok';
     try {
-      if (!session.bucket.take()) throw new HoichanError('rate_limited', 'too many requests; slow down');
+      if (!admitted) throw new HoichanError('rate_limited', 'too many requests; slow down');
       const parsed = requestSchemas[name].safeParse(payload ?? {});
       if (!parsed.success) throw badRequest(describeIssue(parsed.error));
       if (session.claims.role === 'engineer' && name !== 'leave') {

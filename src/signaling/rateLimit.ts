@@ -29,3 +29,69 @@ export class TokenBucket {
     this.#last = now;
   }
 }
+
+/**
+ * One token bucket per key (a token subject, a client IP). A key's bucket is
+ * dropped once it is full again, so the map holds only keys that sent
+ * something within the last burst/perSecond seconds: an attacker cycling
+ * through addresses makes it grow at most by what it sends in that window.
+ */
+export class KeyedBuckets {
+  readonly #buckets = new Map<string, TokenBucket>();
+  #takesSinceSweep = 0;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+  ) {}
+
+  take(key: string, cost = 1): boolean {
+    if (++this.#takesSinceSweep >= 1024) this.sweep();
+    let bucket = this.#buckets.get(key);
+    if (!bucket) {
+      bucket = new TokenBucket(this.perSecond, this.burst);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.take(cost);
+  }
+
+  /** Forgets full buckets. */
+  sweep(): void {
+    this.#takesSinceSweep = 0;
+    for (const [key, bucket] of this.#buckets) if (bucket.full) this.#buckets.delete(key);
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+}
+
+/**
+ * Counts live connections per key and refuses one past `max`. Each admitted
+ * connection holds a lease; releasing it twice is harmless, so every way a
+ * connection can end may release it.
+ */
+export class ConnectionCounter {
+  readonly #counts = new Map<string, number>();
+
+  constructor(private readonly max: number) {}
+
+  /** A release function, or undefined when `key` already holds `max` connections. */
+  acquire(key: string): (() => void) | undefined {
+    const count = this.#counts.get(key) ?? 0;
+    if (count >= this.max) return undefined;
+    this.#counts.set(key, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const now = (this.#counts.get(key) ?? 1) - 1;
+      if (now <= 0) this.#counts.delete(key);
+      else this.#counts.set(key, now);
+    };
+  }
+
+  count(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+}

@@ -1,7 +1,22 @@
 import { expect } from 'chai';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Hub } from '../../src/hub/Hub.js';
 import { IngestSender } from '../../src/devices/video/IngestSender.js';
 import { TestClient, startTestHub, token, waitUntil } from '../support/hub.js';
+
+/** argv of every running ffmpeg, as any local user can read it. */
+function ffmpegCommandLines(): string[][] {
+  const lines: string[][] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('ffmpeg')) lines.push(argv);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return lines;
+}
 
 describe('RTP ingest of device video (ffmpeg → PlainTransport → conference)', function () {
   this.timeout(60_000);
@@ -10,7 +25,8 @@ describe('RTP ingest of device video (ffmpeg → PlainTransport → conference)'
   const clients: TestClient[] = [];
 
   before(async () => {
-    hub = await startTestHub({ media: { ingestIdleTimeoutMs: 3000 } });
+    // Plain RTP is tested too, so this hub allows it (the default policy refuses it: test/hub/limits.test.ts).
+    hub = await startTestHub({ media: { ingestIdleTimeoutMs: 3000, ingestRequireSrtp: false } });
   });
   afterEach(async () => {
     for (const s of senders.splice(0)) await s.stop();
@@ -64,6 +80,15 @@ describe('RTP ingest of device video (ffmpeg → PlainTransport → conference)'
 
       // Media really arrives (decrypted, for SRTP) at the producer.
       await waitUntil(async () => (await producerBytes(conferenceId, info.producerId)) > 50_000, 20_000, `${codec} bytes at the producer`);
+      if (info.srtp) {
+        // The key reached ffmpeg through its preset FIFO, not its command line (world-readable in /proc), and the FIFO is gone.
+        const ffmpeg = ffmpegCommandLines().find((argv) => argv.some((a) => a.startsWith(`srtp://${info.ip}:${info.port}?`)));
+        expect(ffmpeg, 'the ffmpeg process').to.not.equal(undefined);
+        expect(ffmpeg!.join(' ')).to.not.include(info.srtp.keyBase64);
+        const preset = ffmpeg![ffmpeg!.indexOf('-fpre') + 1]!;
+        expect(preset).to.match(/hoichan-srtp-/);
+        expect(existsSync(preset), 'preset removed after ffmpeg read it').to.equal(false);
+      }
       const status = await fetch(`${hub.url}/api/conferences/${conferenceId}/ingests/${info.ingestId}`, {
         headers: { authorization: `Bearer ${token('site', conferenceId)}` },
       });

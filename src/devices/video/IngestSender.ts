@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { IngestCodec, IngestInfo, IngestSource } from '../../media/ingest.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { ffmpegIngestArgs, SIMULATED_ULTRASOUND_INPUT } from './ffmpegArgs.js';
+import { SrtpKeyFile } from './srtpKeyFile.js';
 
 const log = createLogger('video-ingest');
 
@@ -89,16 +90,29 @@ export class IngestSender extends EventEmitter<IngestSenderEvents> {
       throw new Error(`hub refused the ingest: ${error}`);
     }
     this.#current = body;
-    this.#runFfmpeg(body);
+    await this.#runFfmpeg(body);
     log.info({ ingestId: body.ingestId, deviceId, codec, port: body.port, srtp: Boolean(body.srtp) }, 'sending video to the hub');
     this.emit('sending', body);
     return body;
   }
 
-  #runFfmpeg(info: IngestInfo): void {
-    const args = ffmpegIngestArgs(info, this.#options.input ?? SIMULATED_ULTRASOUND_INPUT, this.#options.bitrateKbps);
+  async #runFfmpeg(info: IngestInfo): Promise<void> {
+    const keyFile = info.srtp ? await SrtpKeyFile.create(info.srtp) : undefined;
+    if (this.#stopped) {
+      await keyFile?.dispose();
+      return;
+    }
+    const args = ffmpegIngestArgs(info, this.#options.input ?? SIMULATED_ULTRASOUND_INPUT, this.#options.bitrateKbps, keyFile?.path);
+    // stdout ignored: ffmpeg prints the stream's SDP there, key included.
     const ffmpeg = spawn(this.#options.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#ffmpeg = ffmpeg;
+    if (keyFile) {
+      ffmpeg.once('exit', () => void keyFile.dispose());
+      ffmpeg.once('error', () => void keyFile.dispose());
+      void keyFile.deliver(() => ffmpeg.exitCode === null && ffmpeg.signalCode === null).catch((err: Error) => {
+        log.warn({ err: err.message }, 'could not hand ffmpeg its SRTP key');
+      });
+    }
     let stderr = '';
     ffmpeg.stderr!.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-2000);

@@ -15,15 +15,18 @@ export const SIMULATED_ULTRASOUND_INPUT = [
  * ffmpeg arguments that send one video stream to a hub ingest: fixed payload
  * type and SSRC (the hub's producer expects exactly these), a keyframe every
  * second (a PlainTransport cannot ask the sender for one, so late viewers
- * wait at most that long), and SRTP when the ingest asks for it.
+ * wait at most that long), and SRTP when the ingest asks for it. The SRTP
+ * suite and key come from `srtpPresetPath` (an ffmpeg preset, see
+ * SrtpKeyFile), never from the command line.
  */
-export function ffmpegIngestArgs(info: IngestInfo, input: string[], bitrateKbps = 1200): string[] {
+export function ffmpegIngestArgs(info: IngestInfo, input: string[], bitrateKbps = 1200, srtpPresetPath?: string): string[] {
   const encoder =
     info.codec === 'VP8'
       ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-error-resilient', '1', '-auto-alt-ref', '0', '-lag-in-frames', '0', '-max-intra-rate', '300']
       : ['-c:v', 'libx264', '-profile:v', 'baseline', '-level', '3.1', '-preset', 'ultrafast', '-tune', 'zerolatency', '-bsf:v', 'dump_extra'];
+  if (info.srtp && !srtpPresetPath) throw new Error('an SRTP ingest needs the key preset file (SrtpKeyFile)');
   const target = info.srtp
-    ? ['-srtp_out_suite', info.srtp.cryptoSuite, '-srtp_out_params', info.srtp.keyBase64, `srtp://${info.ip}:${info.port}?rtcpport=${info.rtcpPort}&pkt_size=1200`]
+    ? ['-fpre', srtpPresetPath!, `srtp://${info.ip}:${info.port}?rtcpport=${info.rtcpPort}&pkt_size=1200`]
     : [`rtp://${info.ip}:${info.port}?rtcpport=${info.rtcpPort}&pkt_size=1200`];
   return [
     '-hide_banner',
