@@ -484,16 +484,21 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.emit('close');
   }
 
+  // Objects of another peer of this conference answer forbidden; ids unknown
+  // here (another conference's included) answer not_found, so a peer learns
+  // nothing about conferences it cannot see.
   #transport(peer: Peer, transportId: string): types.WebRtcTransport<PeerTransportAppData> {
     const transport = peer.transports.get(transportId);
-    if (!transport) throw notFound(`transport ${transportId} not found`);
-    return transport;
+    if (transport) return transport;
+    if (this.peers.some((p) => p.transports.has(transportId))) throw forbidden(`transport ${transportId} belongs to another peer`);
+    throw notFound(`transport ${transportId} not found`);
   }
 
   #consumer(peer: Peer, consumerId: string): types.Consumer {
     const consumer = peer.consumers.get(consumerId);
-    if (!consumer) throw notFound(`consumer ${consumerId} not found`);
-    return consumer;
+    if (consumer) return consumer;
+    if (this.peers.some((p) => p.consumers.has(consumerId))) throw forbidden(`consumer ${consumerId} belongs to another peer`);
+    throw notFound(`consumer ${consumerId} not found`);
   }
 
   #ownProducer(peer: Peer, producerId: string): types.Producer<PeerProducerAppData> {
