@@ -311,18 +311,27 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   }
 
   async createWebRtcTransport(peer: Peer, direction: TransportDirection): Promise<TransportInfo> {
-    if (peer.transports.size >= this.#limits.maxTransportsPerPeer) {
+    if (peer.transports.size + peer.pendingTransports >= this.#limits.maxTransportsPerPeer) {
       throw conflict(`a peer may hold at most ${this.#limits.maxTransportsPerPeer} transports`);
     }
-    const router = await this.#routerReady;
-    const transport = (await router.createWebRtcTransport({
-      webRtcServer: this.#worker.webRtcServer,
-      enableUdp: true,
-      enableTcp: true,
-      preferUdp: true,
-      initialAvailableOutgoingBitrate: this.#limits.initialAvailableOutgoingBitrate,
-      appData: { peerId: peer.id, direction },
-    })) as types.WebRtcTransport<PeerTransportAppData>;
+    peer.pendingTransports++;
+    let transport: types.WebRtcTransport<PeerTransportAppData>;
+    try {
+      const router = await this.#routerReady;
+      transport = (await mediaCall(
+        router.createWebRtcTransport({
+          webRtcServer: this.#worker.webRtcServer,
+          enableUdp: true,
+          enableTcp: true,
+          preferUdp: true,
+          initialAvailableOutgoingBitrate: this.#limits.initialAvailableOutgoingBitrate,
+          appData: { peerId: peer.id, direction },
+        }),
+        'the conference closed',
+      )) as types.WebRtcTransport<PeerTransportAppData>;
+    } finally {
+      peer.pendingTransports--;
+    }
     if (peer.closed) {
       transport.close();
       throw conflict('peer left while its transport was being created');
@@ -353,7 +362,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   }
 
   async restartIce(peer: Peer, transportId: string): Promise<types.IceParameters> {
-    return this.#transport(peer, transportId).restartIce();
+    return mediaCall(this.#transport(peer, transportId).restartIce(), 'the transport closed');
   }
 
   async produce(
@@ -424,12 +433,15 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       if (!router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
         throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
       }
-      return transport.consume({
-        producerId: request.producerId,
-        rtpCapabilities: request.rtpCapabilities,
-        paused: true,
-        appData: { peerId: peer.id, transportId: transport.id },
-      });
+      return mediaCall(
+        transport.consume({
+          producerId: request.producerId,
+          rtpCapabilities: request.rtpCapabilities,
+          paused: true,
+          appData: { peerId: peer.id, transportId: transport.id },
+        }),
+        'the transport or the producer closed',
+      );
     });
     peer.pendingConsumes.set(request.producerId, { transportId: transport.id, consumer: created });
     let consumer: types.Consumer;
@@ -451,21 +463,21 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   }
 
   async resumeConsumer(peer: Peer, consumerId: string): Promise<void> {
-    await this.#consumer(peer, consumerId).resume();
+    await mediaCall(this.#consumer(peer, consumerId).resume(), 'the consumer closed');
   }
 
   async setConsumerLayers(peer: Peer, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
     const consumer = this.#consumer(peer, consumerId);
     if (consumer.kind !== 'video') throw badRequest(`consumerId: consumer ${consumerId} is not video`);
-    await consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer });
+    await mediaCall(consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer }), 'the consumer closed');
   }
 
   async pauseProducer(peer: Peer, producerId: string): Promise<void> {
-    await this.#ownProducer(peer, producerId).pause();
+    await mediaCall(this.#ownProducer(peer, producerId).pause(), 'the producer closed');
   }
 
   async resumeProducer(peer: Peer, producerId: string): Promise<void> {
-    await this.#ownProducer(peer, producerId).resume();
+    await mediaCall(this.#ownProducer(peer, producerId).resume(), 'the producer closed');
   }
 
   closeProducer(peer: Peer, producerId: string): void {
@@ -572,6 +584,25 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#log.info({ slot: worker.slot }, 'conference moved to a live worker');
     this.emit('recovered', worker);
     return router;
+  }
+}
+
+/**
+ * A request to the worker about an object that closed while it ran (a leave,
+ * the last peer leaving, a transport timing out) fails in mediasoup as
+ * "Channel request handler ... not found" or an InvalidStateError. That is a
+ * race the caller lost, not a hub fault: answer conflict, not internal.
+ * (Found by the signaling fuzz test.)
+ */
+async function mediaCall<T>(call: Promise<T>, what: string): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    const e = err as Error;
+    if (e.name === 'InvalidStateError' || /request handler with ID .* not found|closed/i.test(e.message)) {
+      throw conflict(`${what} while the request ran`);
+    }
+    throw err;
   }
 }
 

@@ -24,6 +24,8 @@ export class Peer {
   readonly transports = new Map<string, types.WebRtcTransport<PeerTransportAppData>>();
   readonly producers = new Map<string, types.Producer<PeerProducerAppData>>();
   readonly consumers = new Map<string, types.Consumer>();
+  /** createTransport requests in flight: counted against maxTransportsPerPeer. */
+  pendingTransports = 0;
   /** consume requests in flight, by producer id: a second request for the same producer waits for the first. */
   readonly pendingConsumes = new Map<string, { transportId: string; consumer: Promise<types.Consumer> }>();
   #notify: PeerNotify;

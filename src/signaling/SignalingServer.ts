@@ -204,7 +204,7 @@ export class SignalingServer {
     if (socket.recovered && data.peerId) this.#resume(session, data.peerId);
 
     for (const name of Object.keys(this.#handlers) as RequestName[]) {
-      socket.on(name, (payload: unknown, ack: unknown) => void this.#dispatch(session, name, payload, ack));
+      socket.on(name, (...args: unknown[]) => void this.#dispatch(session, name, args));
     }
     socket.onAny((event: string, ...args: unknown[]) => {
       if (Object.hasOwn(this.#handlers, event)) return;
@@ -217,20 +217,23 @@ export class SignalingServer {
     socket.on('disconnect', (reason) => this.#onDisconnect(session, reason));
   }
 
-  async #dispatch(session: Session, name: RequestName, payload: unknown, ack: unknown): Promise<void> {
-    // socket.emit(name, ack) with no payload puts the ack first.
-    if (typeof payload === 'function' && ack === undefined) [payload, ack] = [{}, payload];
+  async #dispatch(session: Session, name: RequestName, args: unknown[]): Promise<void> {
+    // socket.io puts the ack last, after however many arguments the client sent:
+    // emit(name, ack) has no payload, emit(name, payload, ack) the usual one.
+    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+    const payload = args[0];
     // Counted before anything else: a flood without acks costs the sender as much as one with.
     const admitted = this.#admitRequest(session);
-    if (typeof ack !== 'function') {
+    if (!ack) {
       log.debug({ request: name }, 'request without ack ignored');
       return;
     }
-    const reply = ack as Ack;
+    const reply = ack;
     const started = performance.now();
     let code: ErrorCode | 'ok' = 'ok';
     try {
       if (!admitted) throw new HoichanError('rate_limited', 'too many requests; slow down');
+      if (args.length > 1) throw badRequest(`'${name}' takes one payload argument, got ${args.length}`);
       const parsed = requestSchemas[name].safeParse(payload ?? {});
       if (!parsed.success) throw badRequest(describeIssue(parsed.error));
       if (session.claims.role === 'engineer' && name !== 'leave') {

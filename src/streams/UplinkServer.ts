@@ -165,15 +165,19 @@ export class UplinkServer {
   }
 
   #handle<S extends z.ZodTypeAny>(socket: Socket, session: UplinkSession, name: string, schema: S, handler: (payload: z.output<S>, receivedAt: number) => Promise<Record<string, unknown>>): void {
-    socket.on(name, async (payload: unknown, ack: unknown) => {
+    socket.on(name, async (...args: unknown[]) => {
       const receivedAt = Date.now();
-      if (typeof ack !== 'function') {
+      // The ack is socket.io's last argument, however many the agent sent (found by the fuzz test).
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Reply) : undefined;
+      const payload = args[0];
+      if (!ack) {
         log.debug({ message: name }, 'uplink message without ack ignored');
         return;
       }
-      const reply = ack as Reply;
+      const reply = ack;
       try {
         this.#admit(session, name, payload);
+        if (args.length > 1) throw badRequest(`${name}: takes one payload argument, got ${args.length}`);
         const parsed = schema.safeParse(payload);
         if (!parsed.success) throw badRequest(`${name}: ${describeIssue(parsed.error)}`);
         reply({ ok: true, ...(await handler(parsed.data, receivedAt)) });
