@@ -139,7 +139,9 @@ ingest, and prints ready-to-open links for a specialist, the site and an enginee
   --name TEXT        shown to viewers (default: 'Ultrasound <device>')
   --source S         ultrasound (default) | device-video
   --codec C          VP8 (default) | H264 (baseline, packetization-mode 1)
-  --no-srtp          plain RTP (only on a trusted LAN; SRTP is the default)
+  --no-srtp          plain RTP: only on a trusted LAN, and only if the hub allows it
+                     (media.ingestRequireSrtp false); SRTP is the default. The SRTP key
+                     reaches ffmpeg through a private FIFO, never its command line
   --input ARGS       ffmpeg input arguments, e.g. "-f v4l2 -i /dev/video0" (default: a simulated ultrasound)
   --bitrate KBPS     video bitrate (default 1200)
 

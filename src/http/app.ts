@@ -109,6 +109,9 @@ export function requireRole(jwtSecret: string, roles: Role[], audit?: AuditSink)
 export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false, audit, rateLimit }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // No route reads a query string through req.query: Node's flat parser instead of
+  // qs, whose 6.13 (pinned by express 4.21) has an array-limit advisory (docs/SECURITY.md, Dependencies).
+  app.set('query parser', 'simple');
   app.use(securityHeadersMiddleware(tls));
 
   // Links used to carry ?token=: it then sat in server and proxy logs, the browser's

@@ -57,10 +57,18 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
       env: {},
       overrides: {
         http: { listenIp: '127.0.0.1', port: 0 },
-        media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31600, rtcMinPort: 32000, rtcMaxPort: 33999, workerLogLevel: 'error', ...media },
+        media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31600, rtcMinPort: 32000, rtcMaxPort: 33999, workerLogLevel: 'error', maxPeersPerConference: 1000, ...media },
         auth: { jwtSecret: SECRET, demo: false },
-        // Benches open many sockets from one address quickly.
-        signaling: { requestsPerSecond: 1000, requestBurst: 1000 },
+        // Benches open many sockets and peers from one address quickly: caps far above what they use.
+        signaling: {
+          requestsPerSecond: 1000,
+          requestBurst: 1000,
+          userRequestsPerSecond: 10_000,
+          userRequestBurst: 10_000,
+          ipRequestsPerSecond: 100_000,
+          ipRequestBurst: 100_000,
+          maxConnectionsPerIp: 10_000,
+        },
       },
     }),
   );
