@@ -8,7 +8,7 @@ import { TEST_SECRET, TestClient, fakeDtlsParameters, rtpParametersFor, startTes
 // denied case must fail with forbidden (403) and change nothing; each allowed
 // one must work. Ids of objects in a conference the caller is not in answer
 // not_found (404 for HTTP), not forbidden: the hub does not confirm that they
-// exist (docs/SECURITY.md, "Roles and scopes").
+// exist (docs/PROTOCOL.md, "Requests and replies").
 
 const X = 'matrix-x';
 const Y = 'matrix-y';
