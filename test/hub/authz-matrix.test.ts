@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import type { Hub } from '../../src/hub/Hub.js';
 import type { Role } from '../../src/media/events.js';
-import { signToken } from '../../src/signaling/auth.js';
-import { TEST_SECRET, TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, type Reply } from '../support/hub.js';
+import { TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, token, type Reply } from '../support/hub.js';
 
 // Role × action × scope over every signaling request and HTTP route. Each
 // denied case must fail with forbidden (403) and change nothing; each allowed
@@ -30,9 +29,10 @@ const PRINCIPALS: Principal[] = [
   { name: 'wrong-conference site', role: 'site', conf: Y, home: Y },
 ];
 
-let subSeq = 0;
-function tokenOf(p: Principal, sub = `${p.role}-${p.conf}-${++subSeq}`): string {
-  return signToken({ sub, name: p.name, role: p.role, conf: p.conf, ttlSeconds: 600 }, TEST_SECRET);
+let userSeq = 0;
+/** A fresh user (token `sub` = `${role}-${user}`) of the principal's role and conference, unless `user` is given. */
+function tokenOf(p: Principal, user = `${p.name.replace(/\W+/g, '-')}-${++userSeq}`): string {
+  return token(p.role, p.conf, user);
 }
 
 /** Objects other peers hold in one conference: a producing peer and a consuming peer. */
@@ -246,8 +246,7 @@ describe('authorization matrix: role × action × scope (signaling and HTTP)', f
     const cases: HttpCase[] = [];
     const headers = (auth: string | undefined): Record<string, string> => (auth ? { authorization: `Bearer ${auth}`, 'content-type': 'application/json' } : { 'content-type': 'application/json' });
     const ingestOwner: Principal = { name: 'ingest owner', role: 'site', conf: X };
-    const ownerSub = 'ingest-owner-site';
-    const ownerToken = tokenOf(ingestOwner, ownerSub);
+    const ownerToken = tokenOf(ingestOwner, 'ingest-owner');
     let ingestSeq = 0;
     const openIngest = async (conferenceId: string, auth: string): Promise<string> => {
       const res = await fetch(`${hub.url}/api/conferences/${conferenceId}/ingests`, { method: 'POST', headers: headers(auth), body: JSON.stringify({ deviceId: `dev-${++ingestSeq}` }) });
@@ -291,7 +290,7 @@ describe('authorization matrix: role × action × scope (signaling and HTTP)', f
             scope,
             status: unauth ? 401 : allowed ? (method === 'GET' ? 200 : 204) : 403,
             run: async (auth) => {
-              const owner = scope === 'own ingest' ? auth! : conferenceId === X ? ownerToken : tokenOf({ ...ingestOwner, conf: Y }, `${ownerSub}-y`);
+              const owner = scope === 'own ingest' ? auth! : conferenceId === X ? ownerToken : tokenOf({ ...ingestOwner, conf: Y }, 'ingest-owner-y');
               ingestId = await openIngest(conferenceId, owner);
               return fetch(`${hub.url}/api/conferences/${conferenceId}/ingests/${ingestId}`, { method, headers: headers(auth) });
             },

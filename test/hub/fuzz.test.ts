@@ -9,9 +9,9 @@ import { expect } from 'chai';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import type { Hub } from '../../src/hub/Hub.js';
-import { signToken } from '../../src/signaling/auth.js';
 import type { Role } from '../../src/media/events.js';
-import { TEST_SECRET, TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub } from '../support/hub.js';
+import { siteToken } from '../agent/uplink-helpers.js';
+import { TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, token } from '../support/hub.js';
 
 const CONF = 'fuzz-conf';
 const COUNT = Number(process.env.HOICHAN_FUZZ_COUNT ?? 12_000);
@@ -36,8 +36,8 @@ function forcedGc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-function tokenFor(sub: string, role: Role, conf: string): string {
-  return signToken({ sub, name: sub, role, conf, ttlSeconds: 3600 }, TEST_SECRET);
+function tokenFor(user: string, role: Role, conf: string): string {
+  return token(role, conf, user, 3600);
 }
 
 type Json = unknown;
@@ -93,7 +93,7 @@ describe('fuzz: random and mutated signaling and uplink messages against a live 
       client?: TestClient;
     }
     const signalingClient = (sub: string, role: Role, conf: string): FuzzClient => ({ kind: 'signaling', make: () => TestClient.connect(hub.url, tokenFor(sub, role, conf)) });
-    const uplinkClient = (site: string): FuzzClient => ({ kind: 'uplink', make: () => TestClient.connect(`${hub.url}/uplink`, tokenFor(site, 'site', CONF)) });
+    const uplinkClient = (site: string): FuzzClient => ({ kind: 'uplink', make: () => TestClient.connect(`${hub.url}/uplink`, siteToken(site, CONF)) });
     const pool: FuzzClient[] = [
       signalingClient('fuzz-specialist', 'specialist', CONF),
       signalingClient('fuzz-site', 'site', CONF),
@@ -306,7 +306,7 @@ describe('fuzz: random and mutated signaling and uplink messages against a live 
     expect(joined.routerRtpCapabilities.codecs.length).to.be.greaterThan(0);
     await after.ok('createTransport', { direction: 'recv' });
     after.close();
-    const agent = await TestClient.connect(`${hub.url}/uplink`, tokenFor('fuzz-site-after', 'site', CONF));
+    const agent = await TestClient.connect(`${hub.url}/uplink`, siteToken('fuzz-site-after', CONF));
     await agent.ok('hello', uplinkTemplates.hello!('fuzz-site-after'));
     agent.close();
 

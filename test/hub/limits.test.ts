@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import type { Hub } from '../../src/hub/Hub.js';
-import { signToken } from '../../src/signaling/auth.js';
 import type { Role } from '../../src/media/events.js';
-import { TEST_SECRET, TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, token, waitUntil, type Reply } from '../support/hub.js';
+import { TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, token, waitUntil, type Reply } from '../support/hub.js';
 
-/** A token of its own subject: the per-user limits count by `sub`. */
-function tokenFor(sub: string, role: Role = 'specialist', conf = '*'): string {
-  return signToken({ sub, name: sub, role, conf, ttlSeconds: 600 }, TEST_SECRET);
+/** A token of its own subject (`${role}-${user}`): the per-user limits count by `sub`. One conference per token. */
+function tokenFor(user: string, role: Role = 'specialist', conf = 'limits'): string {
+  return token(role, conf, user);
 }
 
 function connectError(url: string, authToken: string): Promise<string | null> {
@@ -121,7 +120,7 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
       const statuses: number[] = [];
       let limited: unknown;
       for (let i = 0; i < 9; i++) {
-        const res = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('engineer')}` } });
+        const res = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('engineer', '*')}` } });
         statuses.push(res.status);
         if (res.status === 429) limited = await res.json();
         else await res.arrayBuffer();
@@ -137,15 +136,23 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
   describe('media caps', () => {
     it('caps conferences per hub and peers per conference with limit_reached', async () => {
       hub = await startTestHub({ media: { maxConferences: 2, maxPeersPerConference: 2 } });
-      const users = await Promise.all(['i1', 'i2', 'i3', 'i4'].map((sub) => connect(tokenFor(sub))));
+      const users = await Promise.all(
+        [
+          ['i1', 'cap-a'],
+          ['i2', 'cap-b'],
+          ['i3', 'cap-c'],
+          ['i3', 'cap-a'],
+          ['i4', 'cap-a'],
+        ].map(([user, conf]) => connect(tokenFor(user!, 'specialist', conf))),
+      );
       expect((await users[0]!.request('join', { conferenceId: 'cap-a', displayName: 'A' })).ok).to.equal(true);
       expect((await users[1]!.request('join', { conferenceId: 'cap-b', displayName: 'B' })).ok).to.equal(true);
       const third = await users[2]!.request('join', { conferenceId: 'cap-c', displayName: 'C' });
       expect(third).to.deep.include({ ok: false });
       expect((third as { error: { code: string; message: string } }).error).to.deep.include({ code: 'limit_reached' });
       expect((third as { error: { message: string } }).error.message).to.include('media.maxConferences');
-      expect((await users[2]!.request('join', { conferenceId: 'cap-a', displayName: 'C' })).ok).to.equal(true);
-      const full = await users[3]!.request('join', { conferenceId: 'cap-a', displayName: 'D' });
+      expect((await users[3]!.request('join', { conferenceId: 'cap-a', displayName: 'C' })).ok).to.equal(true);
+      const full = await users[4]!.request('join', { conferenceId: 'cap-a', displayName: 'D' });
       expect((full as { error: { code: string; message: string } }).error.code).to.equal('limit_reached');
       expect((full as { error: { message: string } }).error.message).to.include('media.maxPeersPerConference');
     });
@@ -153,8 +160,8 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
     it('gives a peer one consumer per producer (a repeat answers the same consumer) and caps consumers per peer', async () => {
       hub = await startTestHub({ signaling: { maxConsumersPerPeer: 2 } });
       const conferenceId = 'consumers';
-      const sender = await connect(tokenFor('sender'));
-      const viewer = await connect(tokenFor('viewer'));
+      const sender = await connect(tokenFor('sender', 'specialist', conferenceId));
+      const viewer = await connect(tokenFor('viewer', 'specialist', conferenceId));
       await sender.ok('join', { conferenceId, displayName: 'S' });
       const joined = await viewer.ok('join', { conferenceId, displayName: 'V' });
       const send = (await sender.ok('createTransport', { direction: 'send' })).transport.id;
@@ -171,7 +178,7 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
       const recv2 = (await viewer.ok('createTransport', { direction: 'recv' })).transport.id;
       const rtpCapabilities = joined.routerRtpCapabilities;
 
-      // 150 requests for one producer, at once: one consumer on the hub, the same id in every reply.
+      // 40 requests for one producer, at once: one consumer on the hub, the same id in every reply.
       const replies = await Promise.all(
         Array.from({ length: 40 }, () => viewer.request('consume', { transportId: recv, producerId: producers[1], rtpCapabilities })),
       );
@@ -228,22 +235,23 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
         }
       }
       expect((await call('GET', 'own', ingestId, owner)).status).to.equal(200);
-      expect((await call('GET', 'own', ingestId, tokenFor('eng', 'engineer'))).status).to.equal(200);
-      expect((await call('DELETE', 'own', ingestId, tokenFor('eng', 'engineer'))).status).to.equal(204);
+      expect((await call('GET', 'own', ingestId, tokenFor('eng', 'engineer', '*'))).status).to.equal(200);
+      expect((await call('DELETE', 'own', ingestId, tokenFor('eng', 'engineer', '*'))).status).to.equal(204);
       expect((await call('GET', 'own', ingestId, owner)).status).to.equal(404);
     });
 
     it('caps ingests per conference and per user with 409 limit_reached', async () => {
       hub = await startTestHub({ media: { maxIngestsPerConference: 2, maxIngestsPerUser: 3 } });
-      const site = tokenFor('site-cap', 'site');
-      expect((await post('ing-a', { deviceId: 'd1' }, site)).status).to.equal(201);
-      expect((await post('ing-a', { deviceId: 'd2' }, tokenFor('site-cap-2', 'site'))).status).to.equal(201);
-      const perConference = await post('ing-a', { deviceId: 'd3' }, site);
+      // One user (sub site-site-cap) with a token per conference.
+      const site = (conf: string) => tokenFor('site-cap', 'site', conf);
+      expect((await post('ing-a', { deviceId: 'd1' }, site('ing-a'))).status).to.equal(201);
+      expect((await post('ing-a', { deviceId: 'd2' }, tokenFor('site-cap-2', 'site', 'ing-a'))).status).to.equal(201);
+      const perConference = await post('ing-a', { deviceId: 'd3' }, site('ing-a'));
       expect(perConference.status).to.equal(409);
       expect(((await perConference.json()) as { error: { code: string; message: string } }).error).to.deep.include({ code: 'limit_reached' });
-      expect((await post('ing-b', { deviceId: 'd4' }, site)).status).to.equal(201);
-      expect((await post('ing-c', { deviceId: 'd5' }, site)).status).to.equal(201);
-      const perUser = await post('ing-d', { deviceId: 'd6' }, site);
+      expect((await post('ing-b', { deviceId: 'd4' }, site('ing-b'))).status).to.equal(201);
+      expect((await post('ing-c', { deviceId: 'd5' }, site('ing-c'))).status).to.equal(201);
+      const perUser = await post('ing-d', { deviceId: 'd6' }, site('ing-d'));
       expect(perUser.status).to.equal(409);
       expect(((await perUser.json()) as { error: { message: string } }).error.message).to.include('media.maxIngestsPerUser');
       // The refused request left no empty conference behind.
