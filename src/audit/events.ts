@@ -45,7 +45,7 @@ export const AUDIT_TYPES = [
 
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
-export const OUTCOMES = ['ok', 'unauthorized', 'forbidden', 'bad_request', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'limit_reached', 'unavailable', 'internal'] as const;
+export const OUTCOMES = ['ok', 'unauthorized', 'forbidden', 'bad_request', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'unavailable', 'internal'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export type ActorRole = 'specialist' | 'site' | 'engineer' | 'system';

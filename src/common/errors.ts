@@ -6,10 +6,8 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'rate_limited'
-  /** A configured bound per principal was reached (devices per site, a message too big for the byte budget...). */
+  /** A configured bound per principal was reached (devices per site, conferences, peers, consumers, ingests...); the message names the setting. */
   | 'limit_exceeded'
-  /** A configured cap (conferences, peers, consumers, ingests) is reached; the message names the setting. */
-  | 'limit_reached'
   /** The hub has no room for it now (e.g. the ingest port range is used up); retry later. */
   | 'unavailable'
   | 'internal';
@@ -29,4 +27,4 @@ export const badRequest = (message: string) => new HoichanError('bad_request', m
 export const forbidden = (message: string) => new HoichanError('forbidden', message);
 export const notFound = (message: string) => new HoichanError('not_found', message);
 export const conflict = (message: string) => new HoichanError('conflict', message);
-export const limitReached = (message: string) => new HoichanError('limit_reached', message);
+export const limitExceeded = (message: string) => new HoichanError('limit_exceeded', message);

@@ -35,7 +35,7 @@ export const configSchema = z
       iceDisconnectedTimeoutMs: z.number().int().min(1000),
       /** An RTP ingest (ultrasound, device video) that receives nothing for this long is closed. */
       ingestIdleTimeoutMs: z.number().int().min(1000),
-      /** Conferences this hub holds at once; one more join or ingest answers limit_reached. */
+      /** Conferences this hub holds at once; one more join or ingest answers limit_exceeded. */
       maxConferences: z.number().int().min(1),
       /** Peers (people and ingests) in one conference. */
       maxPeersPerConference: z.number().int().min(2),

@@ -23,7 +23,7 @@ const STATUS: Record<string, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
-  limit_reached: 409,
+  limit_exceeded: 409,
   rate_limited: 429,
   unavailable: 503,
 };

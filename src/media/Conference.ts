@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { HoichanError, badRequest, conflict, forbidden, limitReached, notFound } from '../common/errors.js';
+import { HoichanError, badRequest, conflict, forbidden, limitExceeded, notFound } from '../common/errors.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
@@ -160,7 +160,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       throw conflict(`device ${request.deviceId} already has an ingest${duplicate ? ` (${duplicate.id})` : ''}; close it first`);
     }
     if (this.#ingests.size + this.#openingIngests.size >= this.#limits.maxIngestsPerConference) {
-      throw limitReached(`a conference may hold at most ${this.#limits.maxIngestsPerConference} ingests (media.maxIngestsPerConference)`);
+      throw limitExceeded(`a conference may hold at most ${this.#limits.maxIngestsPerConference} ingests (media.maxIngestsPerConference)`);
     }
     this.#checkRoomForPeer();
     // Reserved until the ingest is a peer or has failed, so concurrent requests count it.
@@ -271,7 +271,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
 
   #checkRoomForPeer(): void {
     if (this.#peers.size + this.#openingIngests.size >= this.#limits.maxPeersPerConference) {
-      throw limitReached(`conference ${this.id} is full: at most ${this.#limits.maxPeersPerConference} peers (media.maxPeersPerConference)`);
+      throw limitExceeded(`conference ${this.id} is full: at most ${this.#limits.maxPeersPerConference} peers (media.maxPeersPerConference)`);
     }
   }
 
@@ -426,7 +426,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       return consumerInfo(existing ?? (await pending!.consumer));
     }
     if (peer.consumers.size + peer.pendingConsumes.size >= this.#limits.maxConsumersPerPeer) {
-      throw limitReached(`a peer may hold at most ${this.#limits.maxConsumersPerPeer} consumers (signaling.maxConsumersPerPeer)`);
+      throw limitExceeded(`a peer may hold at most ${this.#limits.maxConsumersPerPeer} consumers (signaling.maxConsumersPerPeer)`);
     }
     // Registered before the first await, so a concurrent request for this producer finds it.
     const created = this.#routerReady.then((router) => {

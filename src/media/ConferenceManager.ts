@@ -1,4 +1,4 @@
-import { badRequest, limitReached } from '../common/errors.js';
+import { badRequest, limitExceeded } from '../common/errors.js';
 import { Conference, type ConferenceLimits } from './Conference.js';
 import type { IngestInfo, IngestRequest } from './ingest.js';
 import type { WorkerPool } from './WorkerPool.js';
@@ -41,7 +41,7 @@ export class ConferenceManager {
     let pending = this.#creating.get(id);
     if (!pending) {
       if (this.#conferences.size + this.#creating.size >= this.limits.maxConferences) {
-        throw limitReached(`this hub holds at most ${this.limits.maxConferences} conferences (media.maxConferences)`);
+        throw limitExceeded(`this hub holds at most ${this.limits.maxConferences} conferences (media.maxConferences)`);
       }
       pending = Conference.create(id, this.pool, this.limits).then((conference) => {
         this.#conferences.set(id, conference);
@@ -68,7 +68,7 @@ export class ConferenceManager {
     }
     const held = this.list().reduce((n, c) => n + c.ingestsOwnedBy(owner), 0) + (this.#openingIngests.get(owner) ?? 0);
     if (held >= this.limits.maxIngestsPerUser) {
-      throw limitReached(`one user may hold at most ${this.limits.maxIngestsPerUser} ingests (media.maxIngestsPerUser)`);
+      throw limitExceeded(`one user may hold at most ${this.limits.maxIngestsPerUser} ingests (media.maxIngestsPerUser)`);
     }
     this.#openingIngests.set(owner, (this.#openingIngests.get(owner) ?? 0) + 1);
     try {

@@ -17,7 +17,7 @@ const CONF = 'fuzz-conf';
 const COUNT = Number(process.env.HOICHAN_FUZZ_COUNT ?? 12_000);
 const SEED = Number(process.env.HOICHAN_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const IN_FLIGHT = 48;
-const ERROR_CODES = new Set(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'rate_limited', 'limit_reached', 'unavailable', 'internal']);
+const ERROR_CODES = new Set(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'unavailable', 'internal']);
 
 /** mulberry32: small, seedable, good enough to pick mutations. */
 function prng(seed: number): () => number {

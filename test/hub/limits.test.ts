@@ -134,7 +134,7 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
   });
 
   describe('media caps', () => {
-    it('caps conferences per hub and peers per conference with limit_reached', async () => {
+    it('caps conferences per hub and peers per conference with limit_exceeded', async () => {
       hub = await startTestHub({ media: { maxConferences: 2, maxPeersPerConference: 2 } });
       const users = await Promise.all(
         [
@@ -149,11 +149,11 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
       expect((await users[1]!.request('join', { conferenceId: 'cap-b', displayName: 'B' })).ok).to.equal(true);
       const third = await users[2]!.request('join', { conferenceId: 'cap-c', displayName: 'C' });
       expect(third).to.deep.include({ ok: false });
-      expect((third as { error: { code: string; message: string } }).error).to.deep.include({ code: 'limit_reached' });
+      expect((third as { error: { code: string; message: string } }).error).to.deep.include({ code: 'limit_exceeded' });
       expect((third as { error: { message: string } }).error.message).to.include('media.maxConferences');
       expect((await users[3]!.request('join', { conferenceId: 'cap-a', displayName: 'C' })).ok).to.equal(true);
       const full = await users[4]!.request('join', { conferenceId: 'cap-a', displayName: 'D' });
-      expect((full as { error: { code: string; message: string } }).error.code).to.equal('limit_reached');
+      expect((full as { error: { code: string; message: string } }).error.code).to.equal('limit_exceeded');
       expect((full as { error: { message: string } }).error.message).to.include('media.maxPeersPerConference');
     });
 
@@ -193,7 +193,7 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
 
       expect((await viewer.request('consume', { transportId: recv, producerId: producers[0], rtpCapabilities })).ok).to.equal(true);
       const over = await viewer.request('consume', { transportId: recv, producerId: producers[2], rtpCapabilities });
-      expect((over as { error: { code: string; message: string } }).error.code).to.equal('limit_reached');
+      expect((over as { error: { code: string; message: string } }).error.code).to.equal('limit_exceeded');
       expect((over as { error: { message: string } }).error.message).to.include('signaling.maxConsumersPerPeer');
       expect(peer.consumers.size).to.equal(2);
     });
@@ -240,7 +240,7 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
       expect((await call('GET', 'own', ingestId, owner)).status).to.equal(404);
     });
 
-    it('caps ingests per conference and per user with 409 limit_reached', async () => {
+    it('caps ingests per conference and per user with 409 limit_exceeded', async () => {
       hub = await startTestHub({ media: { maxIngestsPerConference: 2, maxIngestsPerUser: 3 } });
       // One user (sub site-site-cap) with a token per conference.
       const site = (conf: string) => tokenFor('site-cap', 'site', conf);
@@ -248,7 +248,7 @@ describe('resource bounds per principal (signaling, media, HTTP)', function () {
       expect((await post('ing-a', { deviceId: 'd2' }, tokenFor('site-cap-2', 'site', 'ing-a'))).status).to.equal(201);
       const perConference = await post('ing-a', { deviceId: 'd3' }, site('ing-a'));
       expect(perConference.status).to.equal(409);
-      expect(((await perConference.json()) as { error: { code: string; message: string } }).error).to.deep.include({ code: 'limit_reached' });
+      expect(((await perConference.json()) as { error: { code: string; message: string } }).error).to.deep.include({ code: 'limit_exceeded' });
       expect((await post('ing-b', { deviceId: 'd4' }, site('ing-b'))).status).to.equal(201);
       expect((await post('ing-c', { deviceId: 'd5' }, site('ing-c'))).status).to.equal(201);
       const perUser = await post('ing-d', { deviceId: 'd6' }, site('ing-d'));
