@@ -29,11 +29,11 @@ const defaultDriverFactories = await loadDriverFactories();
 import type { Reading } from '../../src/devices/reading.js';
 import { parseSiteConfig } from '../../src/devices/siteConfig.js';
 import { Hub } from '../../src/hub/Hub.js';
-import { signToken } from '../../src/signaling/auth.js';
+import { Authenticator } from '../../src/auth/index.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' } } });
 const LATENCY_SECONDS = Number(values.seconds);
-const SECRET = 'bench-secret-0123456789abcdef';
+const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdefghi';
 const LEADS = ['I', 'II', 'III', 'AVR', 'AVL', 'AVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6'];
 const OUTAGE_S = 600;
 
@@ -52,7 +52,7 @@ class BenchViewer {
   private constructor(readonly socket: Socket) {}
 
   static async join(url: string, conferenceId: string): Promise<BenchViewer> {
-    const token = signToken({ sub: 'bench-viewer', name: 'Bench', role: 'specialist', conf: conferenceId, ttlSeconds: 3600 }, SECRET);
+    const token = Authenticator.forSecret(SECRET).sign({ kind: 'person', sub: 'bench-viewer', name: 'Bench', role: 'specialist', conf: conferenceId, ttlSeconds: 3600 });
     const socket = io(url, { auth: { token }, transports: ['websocket'], forceNew: true });
     const viewer = new BenchViewer(socket);
     socket.on('deviceReadings', (data: { deviceId: string; readings: Reading[]; gaps?: { to: number }[]; replay?: boolean }) => {
@@ -93,12 +93,12 @@ async function startHub(): Promise<Hub> {
   return Hub.start(config);
 }
 
-const siteToken = (siteId: string, conf: string) => signToken({ sub: siteId, name: siteId, role: 'site', conf, ttlSeconds: 3600 }, SECRET);
+const siteToken = (siteId: string, conf: string) => Authenticator.forSecret(SECRET).sign({ kind: 'agent', siteId: siteId, name: siteId, conferences: [conf], ttlSeconds: 3600 });
 
 async function latencyRun(hub: Hub, fsync: 'interval' | 'always') {
   const conf = `bench-latency-${fsync}`;
   const viewer = await BenchViewer.join(hub.url, conf);
-  const site = await DemoSite.start({ hubUrl: hub.url, token: siteToken('bench-site', '*'), siteId: 'bench-site', conferenceId: conf, seed: 3, journal: { fsync } });
+  const site = await DemoSite.start({ hubUrl: hub.url, token: siteToken('bench-site', conf), siteId: 'bench-site', conferenceId: conf, seed: 3, journal: { fsync } });
   // Let every driver connect before measuring.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const from = viewer.arrivals.length;

@@ -27,7 +27,7 @@ import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../../sr
 import { loadDriverFactories } from '../../src/devices/registry.js';
 const defaultDriverFactories = await loadDriverFactories();
 import { parseSiteConfig } from '../../src/devices/siteConfig.js';
-import { signToken } from '../../src/signaling/auth.js';
+import { Authenticator } from '../../src/auth/index.js';
 import { CpuMeter, percentile, printTable, rssOf, sleep, writeResults } from './support/common.js';
 import { BENCH_SECRET, HubProcess } from './support/hubProcess.js';
 
@@ -110,7 +110,7 @@ async function hoichanFlow(fsync: 'interval' | 'always'): Promise<Flow> {
     serverPids: [hub.info.pid],
     async addSite(i, latencies) {
       const conferenceId = `flow-${i}`;
-      const token = signToken({ sub: `viewer-${i}`, name: 'viewer', role: 'specialist', conf: conferenceId, ttlSeconds: 3600 }, BENCH_SECRET);
+      const token = Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'person', sub: `viewer-${i}`, name: 'viewer', role: 'specialist', conf: conferenceId, ttlSeconds: 3600 });
       const viewer = io(hub.info.url, { auth: { token }, transports: ['websocket'], forceNew: true });
       viewer.on('deviceReadings', (data: { readings: { t: number; rt?: number }[]; replay?: boolean }) => {
         if (!data.replay) latencies.record(data.readings);
@@ -125,7 +125,7 @@ async function hoichanFlow(fsync: 'interval' | 'always'): Promise<Flow> {
       const site = parseSiteConfig({
         siteId,
         conferenceId,
-        hub: { url: hub.info.url, token: signToken({ sub: siteId, name: siteId, role: 'site', conf: conferenceId, ttlSeconds: 3600 }, BENCH_SECRET) },
+        hub: { url: hub.info.url, token: Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'agent', siteId: siteId, name: siteId, conferences: [conferenceId], ttlSeconds: 3600 }) },
         journal: { dir, fsync },
         devices: [
           { id: `ecg-${i}`, type: 'ecg', model: 'bench', protocol: 'cms50', settings: { path: '/dev/null' } },

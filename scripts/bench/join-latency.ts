@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config/load.js';
 import { WEB_ROOT } from '../../src/http/app.js';
-import { signToken } from '../../src/signaling/auth.js';
+import { Authenticator } from '../../src/auth/index.js';
 import { launchChromium } from '../../test/support/browser.js';
 import { startBareServer } from './bare/server.js';
 import { PROJECT_ROOT, percentile, printTable, sleep, writeResults } from './support/common.js';
@@ -22,7 +22,7 @@ import { PROJECT_ROOT, percentile, printTable, sleep, writeResults } from './sup
 const { values } = parseArgs({ options: { joins: { type: 'string', default: '15' }, timeout: { type: 'string', default: '20' } } });
 const joins = Number(values.joins);
 const timeoutMs = Number(values.timeout) * 1000;
-const SECRET = 'bench-secret-0123456789abcdef';
+const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdefghi';
 
 if (!existsSync(join(WEB_ROOT, 'index.html'))) execFileSync('node', [join(PROJECT_ROOT, 'scripts', 'build-web.mjs')], { stdio: 'inherit' });
 
@@ -40,7 +40,7 @@ const hub = await Hub.start(
 const bare = await startBareServer(39800);
 
 const hoichanUrl = (name: string) =>
-  `${hub.url}/?conference=join-bench&name=${encodeURIComponent(name)}#token=${signToken({ sub: name, name, role: 'specialist', conf: 'join-bench', ttlSeconds: 3600 }, SECRET)}`;
+  `${hub.url}/?conference=join-bench&name=${encodeURIComponent(name)}#token=${Authenticator.forSecret(SECRET).sign({ kind: 'person', sub: name, name, role: 'specialist', conf: 'join-bench', ttlSeconds: 3600 })}`;
 
 type Timing = { joinRequestedAt: number; firstRemoteFrameAt: number; joinedAt?: number; error?: string };
 const timingOf = (page: Page) =>

@@ -19,7 +19,7 @@ import { DeviceDriver, type ReadingSink } from '../../src/devices/driver.js';
 import { loadDriverFactories } from '../../src/devices/registry.js';
 const defaultDriverFactories = await loadDriverFactories();
 import { parseSiteConfig } from '../../src/devices/siteConfig.js';
-import { signToken } from '../../src/signaling/auth.js';
+import { Authenticator } from '../../src/auth/index.js';
 import { printTable, rssOf, sleep, writeResults } from './support/common.js';
 import { BENCH_SECRET, HubProcess } from './support/hubProcess.js';
 
@@ -47,7 +47,7 @@ function request(socket: Socket, name: string, payload: unknown): Promise<any> {
 }
 
 async function joinPeer(conferenceId: string, name: string): Promise<void> {
-  const token = signToken({ sub: name, name, role: 'specialist', conf: conferenceId, ttlSeconds: 3600 }, BENCH_SECRET);
+  const token = Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'person', sub: name, name, role: 'specialist', conf: conferenceId, ttlSeconds: 3600 });
   const socket = io(hub.info.url, { auth: { token }, transports: ['websocket'], forceNew: true });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
@@ -90,7 +90,7 @@ async function addDeviceStream(i: number): Promise<void> {
   const site = parseSiteConfig({
     siteId,
     conferenceId,
-    hub: { url: hub.info.url, token: signToken({ sub: siteId, name: siteId, role: 'site', conf: conferenceId, ttlSeconds: 3600 }, BENCH_SECRET) },
+    hub: { url: hub.info.url, token: Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'agent', siteId: siteId, name: siteId, conferences: [conferenceId], ttlSeconds: 3600 }) },
     journal: { dir },
     devices: [{ id: `mem-ecg-${i}`, type: 'ecg', model: 'bench', protocol: 'cms50', settings: { path: '/dev/null' } }],
   });

@@ -48,7 +48,7 @@ export type AuditType = (typeof AUDIT_TYPES)[number];
 export const OUTCOMES = ['ok', 'unauthorized', 'forbidden', 'bad_request', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'unavailable', 'internal'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export type ActorRole = 'specialist' | 'site' | 'engineer' | 'system';
+export type ActorRole = 'specialist' | 'site' | 'engineer' | 'agent' | 'system';
 
 /** Who did it. `sub` and `role` are null when no token verified (a refused handshake). */
 export interface Actor {
@@ -107,7 +107,7 @@ export const auditRecordSchema = z
     actor: z
       .object({
         sub: shortText.nullable(),
-        role: z.enum(['specialist', 'site', 'engineer', 'system']).nullable(),
+        role: z.enum(['specialist', 'site', 'engineer', 'agent', 'system']).nullable(),
         ip: shortText.optional(),
       })
       .strict(),
@@ -130,6 +130,9 @@ export function refusalReason(message: string | undefined): RefusalReason {
   if (message.startsWith('invalid claims')) return 'claims';
   if (message.startsWith('role ') || message.includes('may not')) return 'role';
   if (message.startsWith('invalid')) return 'invalid';
+  // src/auth's wording: a token for another endpoint is a role/purpose refusal; a bad signature, key or claim set is invalid.
+  if (message.includes('is not for the')) return 'role';
+  if (/signature|malformed|algorithm|key id|no kid|issuer|lifetime|future|not yet|expires before/.test(message)) return 'invalid';
   return 'other';
 }
 

@@ -2,6 +2,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 // Everything else is imported by the command that needs it: `hoichan agent`
 // starts (and its serial devices resume) without loading the hub's config,
 // mediasoup or jsonwebtoken.
+import type { Authenticator, Revocation } from '../auth/index.js';
+import type { HoichanConfig } from '../config/schema.js';
 import type { Role } from '../media/events.js';
 import type { Hub } from '../hub/Hub.js';
 
@@ -49,6 +51,7 @@ const commands: Record<string, Command> = {
 
 Environment: HOICHAN_PORT, HOICHAN_HTTP_LISTEN_IP (HTTP), HOICHAN_LISTEN_IP (media),
 HOICHAN_ANNOUNCED_IP, HOICHAN_RTC_PORT, HOICHAN_WORKERS, HOICHAN_JWT_SECRET,
+HOICHAN_SIGNING_KID, HOICHAN_TOKEN_ISSUER, HOICHAN_REVOCATION_FILE,
 HOICHAN_TLS_CERT, HOICHAN_TLS_KEY, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
     options: { ...configOption, demo: { type: 'boolean' } },
     async run(values) {
@@ -103,10 +106,8 @@ ingest, and prints ready-to-open links for a specialist, the site and an enginee
       const { Hub } = await import('../hub/Hub.js');
       const hub: Hub = await Hub.start(config);
       const conference = (values.conference as string | undefined) ?? 'demo';
-      const secret = config.auth.jwtSecret!;
-      const { signToken } = await import('../signaling/auth.js');
       const tokenFor = (role: Role, name: string) =>
-        signToken({ sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: role === 'engineer' ? '*' : conference, ttlSeconds: 12 * 3600 }, secret);
+        hub.auth.sign({ kind: 'person', sub: `${role}-${name}`.toLowerCase().replace(/\W+/g, '-'), name, role, conf: role === 'engineer' ? '*' : conference, ttlSeconds: config.auth.maxTokenLifetime });
       console.log(`\nHoichan demo hub at ${hub.url} (conference "${conference}")\n`);
       // The token goes in the fragment: never sent to the hub, and the page takes it out of the address bar (docs/WEB.md).
       console.log(`Specialist (open this one): ${hub.url}/conference/${conference}#token=${tokenFor('specialist', 'Dr Lan')}\n`);
@@ -120,7 +121,7 @@ ingest, and prints ready-to-open links for a specialist, the site and an enginee
         );
       }
       const { startDemoSite } = await import('../demo/index.js');
-      const site = await startDemoSite(hub.url, secret, conference);
+      const site = await startDemoSite(hub.url, hub.auth, conference);
       if (site) console.log(`Site agent: ${site.agent.registry.devices().length} simulated devices and an ultrasound streaming into "${conference}"\n`);
       stopOnSignal(async () => {
         await site?.stop();
@@ -228,45 +229,132 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
     },
   },
   token: {
-    summary: 'print a signed access token (JWT) for a user',
-    usage: `hoichan token --role ROLE --conference ID --name NAME [--sub ID] [--ttl SECONDS] [--config FILE] [--demo]
+    summary: 'print a signed access token (JWT) for a person or a site agent, or revoke tokens',
+    usage: `hoichan token --role specialist|site|engineer --conference ID --name NAME [--sub ID] [--ttl SECONDS]
+hoichan token --role agent --site SITE_ID --conference ID [--conference ID ...] [--device ID ...] [--ttl SECONDS]
+hoichan token revoke (--jti ID [--until EPOCH_S] | --token TOKEN | --sub ID [--before EPOCH_S])
+  Common options: [--config FILE] [--demo]
 
+People (signaling and the HTTP API; lifetime at most auth.maxTokenLifetime, default 12 h):
   --role        specialist | site | engineer
-  --conference  a conference id, or '*' for all
-  --name        display name carried in the token
+  --conference  one conference id; '*' (every conference) only for engineer, who never joins media
+  --name        display name carried in the token: the name the conference sees
   --sub         user id (default: derived from role and name)
-  --ttl         lifetime in seconds (default 43200 = 12 h)
+
+Site agents (the /uplink only; lifetime at most auth.maxAgentTokenLifetime, default 30 days):
+  --role agent
+  --site        the site id (the agent's siteId); it is the token's sub
+  --conference  a conference its devices stream into; repeat for several; no '*'
+  --device      optional: only these device ids may be announced; repeat for several
+
+  --ttl         lifetime in seconds (default: the maximum for the role)
   --demo        sign with the public demo secret (for the demo hub only)
 
-Signs with auth.jwtSecret (HOICHAN_JWT_SECRET), the same secret the hub verifies with.`,
+revoke: adds to auth.revocationFile (HOICHAN_REVOCATION_FILE) and to Redis when
+REDIS_URL is set; hubs cut live sockets of the revoked tokens.
+  --jti ID      one token (its jti); kept until --until or the longest token lifetime from now
+  --token T     one token, read for its jti and exp (the token need not be valid)
+  --sub ID      every token of this user or site issued before --before (default: now)
+
+Signs with auth.signingKid's key (or auth.jwtSecret, HOICHAN_JWT_SECRET); see docs/SECURITY.md.`,
     options: {
       ...configOption,
       role: { type: 'string' },
-      conference: { type: 'string' },
+      conference: { type: 'string', multiple: true },
+      device: { type: 'string', multiple: true },
+      site: { type: 'string' },
       name: { type: 'string' },
       sub: { type: 'string' },
       ttl: { type: 'string' },
       demo: { type: 'boolean' },
+      jti: { type: 'string' },
+      until: { type: 'string' },
+      token: { type: 'string' },
+      before: { type: 'string' },
     },
-    async run(values) {
-      const role = values.role as string | undefined;
-      if (role !== 'specialist' && role !== 'site' && role !== 'engineer') throw new UsageError('--role must be specialist, site or engineer');
-      const conf = values.conference as string | undefined;
-      const name = values.name as string | undefined;
-      if (!conf) throw new UsageError('--conference is required');
-      if (!name) throw new UsageError('--name is required');
-      const ttlSeconds = values.ttl === undefined ? 12 * 3600 : Number(values.ttl);
-      if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new UsageError('--ttl must be a positive number of seconds');
+    async run(values, positionals) {
       const { loadConfig } = await import('../config/load.js');
+      const { Authenticator, KeyRing } = await import('../auth/index.js');
       const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
+      const auth = new Authenticator(KeyRing.fromConfig(config.auth), config.auth);
+      if (positionals[0] === 'revoke') {
+        await revokeCommand(auth, config, values);
+        return;
+      }
+      if (positionals.length > 0) throw new UsageError(`unexpected '${positionals[0]}'; did you mean 'hoichan token revoke'?`);
+      const role = values.role as string | undefined;
+      const conferences = (values.conference as unknown as string[] | undefined) ?? [];
+      const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+      if (ttl !== undefined && (!Number.isInteger(ttl) || ttl <= 0)) throw new UsageError('--ttl must be a positive number of seconds');
+      if (role === 'agent') {
+        const siteId = values.site as string | undefined;
+        if (!siteId) throw new UsageError('--site is required for an agent token');
+        if (conferences.length === 0) throw new UsageError('--conference is required (repeat it for several conferences)');
+        if (conferences.includes('*')) throw new UsageError("an agent token lists its conferences; '*' is not allowed");
+        const devices = values.device as unknown as string[] | undefined;
+        const name = (values.name as string | undefined) ?? `Site agent ${siteId}`;
+        process.stdout.write(auth.sign({ kind: 'agent', siteId, name, conferences, ...(devices?.length ? { devices } : {}), ttlSeconds: ttl ?? auth.options.maxAgentTokenLifetime }) + '\n');
+        return;
+      }
+      if (role !== 'specialist' && role !== 'site' && role !== 'engineer') throw new UsageError('--role must be specialist, site, engineer or agent');
+      if (values.device || values.site) throw new UsageError('--site and --device are for --role agent');
+      const name = values.name as string | undefined;
+      if (conferences.length !== 1) throw new UsageError('--conference is required, once: a person token is for one conference');
+      if (!name) throw new UsageError('--name is required');
+      const conf = conferences[0]!;
+      if (conf === '*' && role !== 'engineer') throw new UsageError(`a ${role} token must name one conference; only engineer may have '*'`);
       const sub = (values.sub as string | undefined) ?? `${role}-${name}`.toLowerCase().replace(/\W+/g, '-');
-      const { signToken } = await import('../signaling/auth.js');
-      process.stdout.write(signToken({ sub, name, role, conf, ttlSeconds }, config.auth.jwtSecret!) + '\n');
+      process.stdout.write(auth.sign({ kind: 'person', sub, name, role, conf, ttlSeconds: ttl ?? auth.options.maxTokenLifetime }) + '\n');
     },
   },
 };
 
 class UsageError extends Error {}
+
+const epochSeconds = (text: unknown, flag: string): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} must be a time in seconds since 1970 (date +%s)`);
+  return n;
+};
+
+/** `hoichan token revoke`: one entry into the revocation file and/or Redis, whichever the hub reads. */
+async function revokeCommand(auth: Authenticator, config: HoichanConfig, values: Record<string, unknown>): Promise<void> {
+  const { RedisRevocations, appendRevocation } = await import('../auth/index.js');
+  const { decodeJws } = await import('../auth/jws.js');
+  const chosen = ['jti', 'token', 'sub'].filter((k) => values[k] !== undefined);
+  if (chosen.length !== 1) throw new UsageError('give exactly one of --jti, --token or --sub');
+  let revocation: Revocation;
+  if (values.sub !== undefined) {
+    revocation = auth.revocationOfSubject(values.sub as string, epochSeconds(values.before, 'before'));
+  } else if (values.token !== undefined) {
+    let payload: unknown;
+    try {
+      payload = decodeJws(values.token as string).payload;
+    } catch {
+      throw new UsageError('--token is not a JWT');
+    }
+    const { jti, exp } = (payload ?? {}) as { jti?: unknown; exp?: unknown };
+    if (typeof jti !== 'string' || typeof exp !== 'number') throw new UsageError('--token has no jti or exp: the hub refuses it anyway');
+    revocation = auth.revocationOfToken({ jti, exp });
+  } else {
+    const until = epochSeconds(values.until, 'until') ?? Math.floor(Date.now() / 1000) + Math.max(config.auth.maxTokenLifetime, config.auth.maxAgentTokenLifetime);
+    revocation = { jti: values.jti as string, until };
+  }
+  const file = config.auth.revocationFile;
+  const redisUrl = config.redis.url;
+  if (!file && !redisUrl) throw new UsageError('nowhere to write: set auth.revocationFile (HOICHAN_REVOCATION_FILE) or REDIS_URL, as the hub has them');
+  if (file) await appendRevocation(file, revocation);
+  if (redisUrl) {
+    const redis = await RedisRevocations.connect(redisUrl, false);
+    try {
+      await redis.add(revocation);
+    } finally {
+      await redis.close();
+    }
+  }
+  process.stdout.write(JSON.stringify(revocation) + '\n');
+}
 
 function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
@@ -324,8 +412,8 @@ export async function main(argv: string[]): Promise<void> {
     await command.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (err) {
     // Only on the error path, so loading them costs a command nothing.
-    const [{ ConfigError }, { WorkerBinaryError }] = await Promise.all([import('../config/load.js'), import('../media/workerBinary.js')]);
-    if (err instanceof ConfigError || err instanceof WorkerBinaryError || err instanceof UsageError) {
+    const [{ ConfigError }, { WorkerBinaryError }, { AuthError, KeyConfigError }] = await Promise.all([import('../config/load.js'), import('../media/workerBinary.js'), import('../auth/index.js')]);
+    if (err instanceof ConfigError || err instanceof WorkerBinaryError || err instanceof UsageError || err instanceof AuthError || err instanceof KeyConfigError) {
       console.error(`hoichan ${name}: ${err.message}`);
     } else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`hoichan ${name}: ${(err as Error).message}\n\n${command.usage}`);

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configSchema, type HoichanConfig } from './schema.js';
+import { KeyConfigError, KeyRing } from '../auth/keys.js';
+import { DEMO_JWT_SECRET, configSchema, type HoichanConfig } from './schema.js';
 
-/** Publicly known; accepted only in demo mode, and said so loudly at start. */
-export const DEMO_JWT_SECRET = 'hoichan-demo-secret-NOT-FOR-PRODUCTION';
+export { DEMO_JWT_SECRET } from './schema.js';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DEFAULT_CONFIG_PATH = join(projectRoot, 'config', 'default.json');
@@ -26,6 +26,9 @@ const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' }> = 
   HOICHAN_TLS_CERT: { path: ['tls', 'cert'], type: 'string' },
   HOICHAN_TLS_KEY: { path: ['tls', 'key'], type: 'string' },
   HOICHAN_JWT_SECRET: { path: ['auth', 'jwtSecret'], type: 'string' },
+  HOICHAN_SIGNING_KID: { path: ['auth', 'signingKid'], type: 'string' },
+  HOICHAN_TOKEN_ISSUER: { path: ['auth', 'issuer'], type: 'string' },
+  HOICHAN_REVOCATION_FILE: { path: ['auth', 'revocationFile'], type: 'string' },
   REDIS_URL: { path: ['redis', 'url'], type: 'string' },
   HOICHAN_AUDIT_DIR: { path: ['audit', 'dir'], type: 'string' },
   HOICHAN_AUDIT_HMAC_KEY: { path: ['audit', 'hmacKey'], type: 'string' },
@@ -108,6 +111,13 @@ export function loadConfig(options: LoadConfigOptions = {}): HoichanConfig {
       return `  ${key}${source ? ` (from ${source})` : ''}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  // Key files and PEM text are read and parsed now, so a bad key is a config error at start, naming the key.
+  try {
+    KeyRing.fromConfig(result.data.auth);
+  } catch (err) {
+    if (err instanceof KeyConfigError) throw new ConfigError(`invalid configuration:\n  ${err.message}`);
+    throw err;
   }
   return result.data;
 }

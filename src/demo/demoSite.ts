@@ -22,8 +22,10 @@ const log = createLogger('demo-site');
 
 export interface DemoSiteOptions {
   hubUrl: string;
-  /** A site token for siteId (role 'site') granting conferenceId. */
+  /** The site agent's uplink token (role 'agent', sub siteId) granting conferenceId. */
   token: string;
+  /** A person token (role 'site') for conferenceId, for the ultrasound ingest over the HTTP API; needed with ultrasound. */
+  ingestToken?: string;
   siteId: string;
   conferenceId: string;
   /** Working directory for the journal, pty links and PKI; a fresh temp dir when absent (removed on stop). */
@@ -136,9 +138,11 @@ export class DemoSite {
       await start('cyton', ['--path', layout.cyton.deviceEnd, '--seed', seed]);
       await start('cms50', ['--path', layout.cms50.deviceEnd, '--seed', seed]);
       if (options.ultrasound) {
+        // The agent token opens only /uplink; the ingest is the HTTP API's and takes a site person's token.
+        if (!options.ingestToken) throw new Error('the demo ultrasound needs ingestToken (a site token for the conference)');
         const ultrasound = new IngestSender({
           hubUrl: options.hubUrl,
-          token: options.token,
+          token: options.ingestToken ?? '',
           conferenceId: options.conferenceId,
           deviceId: 'bed1-ultrasound',
           displayName: 'Ultrasound (demo site)',

@@ -8,7 +8,7 @@ import { outcomeOfStatus, refusalReason, type AuditSink } from '../audit/events.
 import { auditRoutes } from '../audit/routes.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
-import { AuthError, bearerToken, verifyToken, type Claims } from '../signaling/auth.js';
+import { AuthError, bearerToken, type Authenticator, type Claims } from '../auth/index.js';
 import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../media/events.js';
@@ -24,7 +24,7 @@ export const WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 export interface HttpDeps {
   pool: WorkerPool;
   conferences: ConferenceManager;
-  jwtSecret: string;
+  auth: Authenticator;
   /** GET /metrics and /api/ops, for engineers. */
   telemetry?: HubTelemetry;
   /** The hub serves HTTPS itself: HSTS on, and the CSP names wss:// only. */
@@ -79,34 +79,34 @@ export function jsonErrorHandler(err: unknown, req: Request, res: Response, next
 }
 
 /** Express middleware: a valid bearer token whose role is one of `roles`. Refusals and engineer calls to /api go to `audit`. */
-export function requireRole(jwtSecret: string, roles: Role[], audit?: AuditSink) {
+export function requireRole(auth: Authenticator, roles: Role[], audit?: AuditSink) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    let claims: Claims;
     // The path only: a query string could hold a token.
     const route = req.originalUrl.split('?')[0]!;
-    try {
-      claims = verifyToken(bearerToken(req.headers.authorization), jwtSecret);
-    } catch (err) {
-      const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-      audit?.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: req.ip }, outcome: 'unauthorized', target: { via: 'http', reason, method: req.method, route } });
-      res.status(401).json({ error: { code: 'unauthorized', message: err instanceof AuthError ? err.message : 'unauthorized' } });
-      return;
-    }
-    if (!roles.includes(claims.role)) {
-      audit?.record({ type: 'http.forbidden', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: 'forbidden', target: { method: req.method, route } });
-      res.status(403).json({ error: { code: 'forbidden', message: `requires role ${roles.join(' or ')}` } });
-      return;
-    }
-    if (audit && claims.role === 'engineer' && route.startsWith('/api/')) {
-      // 'close', not 'finish': a call the client abandoned is recorded too.
-      res.once('close', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
-    }
-    res.locals.claims = claims;
-    next();
+    auth.verify(bearerToken(req.headers.authorization), 'api', req.ip).then(
+      (claims: Claims) => {
+        if (!roles.includes(claims.role)) {
+          audit?.record({ type: 'http.forbidden', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: 'forbidden', target: { method: req.method, route } });
+          res.status(403).json({ error: { code: 'forbidden', message: `requires role ${roles.join(' or ')}` } });
+          return;
+        }
+        if (audit && claims.role === 'engineer' && route.startsWith('/api/')) {
+          // 'close', not 'finish': a call the client abandoned is recorded too.
+          res.once('close', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
+        }
+        res.locals.claims = claims;
+        next();
+      },
+      (err: unknown) => {
+        const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
+        audit?.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: req.ip }, outcome: 'unauthorized', target: { via: 'http', reason, method: req.method, route } });
+        res.status(401).json({ error: { code: 'unauthorized', message: err instanceof AuthError ? err.message : 'unauthorized' } });
+      },
+    );
   };
 }
 
-export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = false, audit, rateLimit }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   // No route reads a query string through req.query: Node's flat parser instead of
@@ -136,7 +136,7 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
 
   if (rateLimit) app.use(['/api', '/metrics'], perIpRateLimit(rateLimit));
 
-  app.get('/api/conferences', requireRole(jwtSecret, ['engineer'], audit), (_req, res) => {
+  app.get('/api/conferences', requireRole(auth, ['engineer'], audit), (_req, res) => {
     res.json({
       conferences: conferences.list().map((conference) => ({
         conferenceId: conference.id,
@@ -152,11 +152,11 @@ export function createHttpApp({ pool, conferences, jwtSecret, telemetry, tls = f
     });
   });
 
-  if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(jwtSecret, ['engineer'], audit)));
-  if (audit) app.use(auditRoutes(audit, requireRole(jwtSecret, ['engineer'], audit)));
+  if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(auth, ['engineer'], audit)));
+  if (audit) app.use(auditRoutes(audit, requireRole(auth, ['engineer'], audit)));
 
   // Sites and specialists open ingests; their owner or an engineer reads and closes them (ingestRoutes checks which).
-  app.use(ingestRoutes(conferences, requireRole(jwtSecret, ['site', 'specialist', 'engineer'], audit), audit));
+  app.use(ingestRoutes(conferences, requireRole(auth, ['site', 'specialist', 'engineer'], audit), audit));
 
   if (existsSync(WEB_ROOT)) {
     // Source maps carry the client's full sources: never served, even if a build left one behind.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { outcomeOfStatus, type Actor, type AuditSink } from '../audit/events.js';
 import { HoichanError } from '../common/errors.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
-import { canAccessConference, type Claims } from '../signaling/auth.js';
+import { canAccessConference, type Claims } from '../auth/index.js';
 import { describeIssue } from '../signaling/schemas.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { RequestHandler } from 'express';

@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Server as SocketServer } from 'socket.io';
 import { AuditLog } from '../audit/AuditLog.js';
+import { Authenticator, KeyRing, openRevocations } from '../auth/index.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
 import { securityHeaders } from '../http/security.js';
@@ -38,11 +39,18 @@ export class Hub {
     readonly signaling: SignalingServer,
     private readonly sockets: Set<Socket>,
     readonly telemetry: HubTelemetry,
+    /** Token checks for every endpoint; `auth.events` reports refusals, expiries and revocations (for an audit log). */
+    readonly auth: Authenticator,
   ) {}
 
   static async start(config: HoichanConfig, devices?: DeviceDirectory): Promise<Hub> {
     if (config.auth.demo) log.warn('DEMO MODE: the built-in JWT secret is public; never run a hospital hub like this');
-    const pool = await WorkerPool.create(config.media);
+    const keys = KeyRing.fromConfig(config.auth);
+    const auth = new Authenticator(keys, config.auth, await openRevocations({ file: config.auth.revocationFile, redisUrl: config.redis.url }));
+    const pool = await WorkerPool.create(config.media).catch(async (err: unknown) => {
+      await auth.close();
+      throw err;
+    });
     const audit = await AuditLog.open({
       dir: resolvePath(config.audit.dir),
       retentionDays: config.audit.retentionDays,
@@ -51,14 +59,15 @@ export class Hub {
       maxQueue: config.audit.maxQueue,
       maxPerSourcePerMinute: config.audit.maxPerSourcePerMinute,
       anchorIntervalMs: config.audit.anchorIntervalMinutes * 60_000,
-    }).catch((err: Error) => {
+    }).catch(async (err: Error) => {
       pool.close();
+      await auth.close();
       throw new Error(`cannot open the audit log in ${config.audit.dir}: ${err.message}`);
     });
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
     const tls = config.tls.cert !== null && config.tls.key !== null;
-    const app = createHttpApp({ pool, conferences, jwtSecret: config.auth.jwtSecret!, telemetry, tls, audit, rateLimit: config.http });
+    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
@@ -67,6 +76,7 @@ export class Hub {
       telemetry.close();
       pool.close();
       await audit.close();
+      await auth.close();
       const message = (err as Error).message;
       throw new Error(message.startsWith('cannot read tls.') ? message : `tls.cert / tls.key are not a usable PEM certificate and key: ${message}`);
     }
@@ -90,7 +100,7 @@ export class Hub {
     const { streams, uplink } = await startDeviceStreams({
       io,
       conferences,
-      jwtSecret: config.auth.jwtSecret!,
+      auth,
       redisUrl: config.redis.url,
       streams: {
         lateAfterMs: config.devices.lateAfterMs,
@@ -111,7 +121,7 @@ export class Hub {
       },
       audit,
     });
-    const signaling = new SignalingServer(io, conferences, config, devices ?? streams, audit);
+    const signaling = new SignalingServer(io, conferences, config, devices ?? streams, auth, audit);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -125,9 +135,10 @@ export class Hub {
       await streams.close();
       pool.close();
       await audit.close();
+      await auth.close();
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
     });
-    const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets, telemetry);
+    const hub = new Hub(config, pool, conferences, httpServer, io, signaling, sockets, telemetry, auth);
     hub.streams = streams;
     hub.uplink = uplink;
     hub.audit = audit;
@@ -160,6 +171,7 @@ export class Hub {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     await this.streams?.close();
+    await this.auth.close();
     // Last: leaves and disconnects above are recorded.
     await this.audit?.close();
     log.info('hub closed');

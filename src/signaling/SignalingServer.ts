@@ -10,7 +10,7 @@ import type { PeerNotify } from '../media/events.js';
 import { Peer } from '../media/Peer.js';
 import { createLogger } from '../telemetry/logger.js';
 import { recordSignalingRequest } from '../telemetry/metrics.js';
-import { AuthError, canAccessConference, verifyToken, type Claims } from './auth.js';
+import { AuthError, SocketTokens, canAccessConference, type Authenticator, type Claims } from '../auth/index.js';
 import { ConnectionCounter, KeyedBuckets, TokenBucket } from './rateLimit.js';
 import { describeIssue, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
 
@@ -49,7 +49,10 @@ interface Session {
 type Handler<N extends RequestName> = (session: Session, payload: RequestPayload<N>) => Promise<Record<string, unknown>>;
 
 /** Requests a peer may make before joining; all others need a joined peer. */
-const PRE_JOIN: ReadonlySet<RequestName> = new Set(['join', 'leave']);
+const PRE_JOIN: ReadonlySet<RequestName> = new Set(['join', 'leave', 'refreshToken']);
+
+/** Requests an engineer's token may make: engineers never join media. */
+const ENGINEER_MAY: ReadonlySet<RequestName> = new Set(['leave', 'refreshToken']);
 
 /**
  * socket.io signaling (DESIGN.md section 3). It validates each message against
@@ -60,6 +63,8 @@ export class SignalingServer {
   readonly #conferences: ConferenceManager;
   readonly #config: HoichanConfig;
   readonly #devices: DeviceDirectory;
+  readonly #auth: Authenticator;
+  readonly #tokens: SocketTokens;
   /** Peers whose socket dropped, kept for reconnectGraceMs so a recovering client gets them back. */
   readonly #orphans = new Map<string, { peer: Peer; conference: Conference; timer: NodeJS.Timeout }>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
@@ -70,7 +75,7 @@ export class SignalingServer {
   readonly #userConnections: ConnectionCounter;
   readonly #ipConnections: ConnectionCounter;
 
-  constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory, audit: AuditSink = { record: () => undefined }) {
+  constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory, auth: Authenticator, audit: AuditSink = { record: () => undefined }) {
     this.#io = io;
     this.#audit = audit;
     this.#conferences = conferences;
@@ -81,6 +86,8 @@ export class SignalingServer {
     this.#ipBuckets = new KeyedBuckets(limits.ipRequestsPerSecond, limits.ipRequestBurst);
     this.#userConnections = new ConnectionCounter(limits.maxConnectionsPerUser);
     this.#ipConnections = new ConnectionCounter(limits.maxConnectionsPerIp);
+    this.#auth = auth;
+    this.#tokens = new SocketTokens(auth, io.of('/'), 'signaling', (socket) => (socket.data as Partial<SessionData>).claims);
     this.#handlers = {
       join: (s, p) => this.#join(s, p),
       createTransport: async (s, p) => ({ transport: await this.#media(s).conference.createWebRtcTransport(this.#media(s).peer, p.direction) }),
@@ -132,26 +139,31 @@ export class SignalingServer {
         this.#leave(s);
         return {};
       },
+      refreshToken: (s, p) => this.#refresh(s, p.token),
     };
 
+    // socket.io 4.8 runs these middlewares for a recovered connection too
+    // (connectionStateRecovery.skipMiddlewares is false in Hub.ts): a client
+    // resuming after a blip presents its token again, and an expired or revoked
+    // one does not get its session back.
     io.use((socket, next) => {
-      let claims: Claims;
-      try {
-        claims = verifyToken(socket.handshake.auth?.token, this.#config.auth.jwtSecret!);
-      } catch (err) {
-        log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'handshake refused');
-        const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-        this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
-        next(new Error('unauthorized'));
-        return;
-      }
-      const refusal = this.#admitConnection(socket, claims);
-      if (refusal) {
-        next(new Error(refusal));
-        return;
-      }
-      (socket.data as SessionData).claims = claims;
-      next();
+      this.#auth.verify(socket.handshake.auth?.token, 'signaling', socket.handshake.address).then(
+        (claims) => {
+          const refusal = this.#admitConnection(socket, claims);
+          if (refusal) {
+            next(new Error(refusal));
+            return;
+          }
+          (socket.data as SessionData).claims = claims;
+          next();
+        },
+        (err: unknown) => {
+          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'handshake refused');
+          const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
+          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
+          next(new Error('unauthorized'));
+        },
+      );
     });
     io.on('connection', (socket) => this.#onConnection(socket));
   }
@@ -201,6 +213,7 @@ export class SignalingServer {
       ip: socket.handshake.address,
       bucket: new TokenBucket(this.#config.signaling.requestsPerSecond, this.#config.signaling.requestBurst),
     };
+    this.#tokens.watch(socket, data.claims);
     if (socket.recovered && data.peerId) this.#resume(session, data.peerId);
 
     for (const name of Object.keys(this.#handlers) as RequestName[]) {
@@ -236,7 +249,7 @@ export class SignalingServer {
       if (args.length > 1) throw badRequest(`'${name}' takes one payload argument, got ${args.length}`);
       const parsed = requestSchemas[name].safeParse(payload ?? {});
       if (!parsed.success) throw badRequest(describeIssue(parsed.error));
-      if (session.claims.role === 'engineer' && name !== 'leave') {
+      if (session.claims.role === 'engineer' && !ENGINEER_MAY.has(name)) {
         throw forbidden('the engineer role may not join media');
       }
       if (!PRE_JOIN.has(name) && !session.joined) throw new HoichanError('bad_request', `join a conference before '${name}'`);
@@ -267,9 +280,11 @@ export class SignalingServer {
       throw forbidden(`this token does not grant conference ${payload.conferenceId}`);
     }
     if (session.joined) throw conflict(`already joined conference ${session.joined.conference.id}; leave first`);
+    await this.#stillValid(claims);
 
     const peerId = randomUUID();
-    const peer = new Peer(peerId, claims.sub, payload.displayName, claims.role, this.notifierFor(peerId));
+    // The name others see is the token's: a client cannot pass itself off as someone else.
+    const peer = new Peer(peerId, claims.sub, claims.name, claims.role, this.notifierFor(peerId));
     // A conference whose last peer just left is closing: take the fresh one.
     let conference = await this.#conferences.getOrCreate(payload.conferenceId);
     if (conference.closed) conference = await this.#conferences.getOrCreate(payload.conferenceId);
@@ -304,6 +319,30 @@ export class SignalingServer {
     };
   }
 
+  /** Revoked since the handshake, or expired a moment ago (the socket's timer may not have fired yet)? */
+  async #stillValid(claims: Claims): Promise<void> {
+    try {
+      await this.#auth.recheck(claims, 'signaling');
+    } catch (err) {
+      throw new HoichanError('unauthorized', (err as Error).message);
+    }
+  }
+
+  async #refresh(session: Session, token: string): Promise<Record<string, unknown>> {
+    let next: Claims;
+    try {
+      next = await this.#auth.verifyRefresh(token, 'signaling', session.claims, session.socket.handshake.address);
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      log.info({ reason: err.message, jti: session.claims.jti }, 'token refresh refused');
+      throw new HoichanError(/same subject/.test(err.message) ? 'forbidden' : 'unauthorized', err.message);
+    }
+    session.claims = next;
+    (session.socket.data as SessionData).claims = next;
+    this.#tokens.watch(session.socket, next);
+    return { exp: next.exp };
+  }
+
   #leave(session: Session): void {
     const joined = session.joined;
     if (!joined) return;
@@ -319,6 +358,12 @@ export class SignalingServer {
   #resume(session: Session, peerId: string): void {
     const orphan = this.#orphans.get(peerId);
     if (!orphan || orphan.peer.closed) return;
+    // The recovered socket was re-authenticated; its token must still be the peer's and grant the conference.
+    if (orphan.peer.userId !== session.claims.sub || !canAccessConference(session.claims, orphan.conference.id)) {
+      log.info({ peerId }, 'recovered socket presents a token for another user or conference; not resuming its peer');
+      (session.socket.data as Partial<SessionData>).peerId = undefined;
+      return;
+    }
     clearTimeout(orphan.timer);
     this.#orphans.delete(peerId);
     session.joined = { peer: orphan.peer, conference: orphan.conference };
@@ -390,6 +435,7 @@ export class SignalingServer {
   }
 
   close(): void {
+    this.#tokens.close();
     for (const orphan of this.#orphans.values()) {
       clearTimeout(orphan.timer);
       const { peer, conference } = orphan;

@@ -47,7 +47,8 @@ const rtpCapabilities = z
 export const requestSchemas = {
   join: z.object({
     conferenceId,
-    displayName: z.string().trim().min(1).max(64),
+    /** Accepted for older clients and ignored: the name shown is the token's `name`. */
+    displayName: z.string().max(256).optional(),
   }),
   createTransport: z.object({ direction: z.enum(['send', 'recv']) }),
   connectTransport: z.object({ transportId: id, dtlsParameters }),
@@ -69,6 +70,8 @@ export const requestSchemas = {
   }),
   restartIce: z.object({ transportId: id }),
   leave: z.object({}),
+  /** A fresh token for the same subject, role and conference; moves the socket's expiry without rejoining. */
+  refreshToken: z.object({ token: z.string().min(1).max(8192) }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;

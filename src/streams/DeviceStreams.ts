@@ -6,6 +6,7 @@
 // replay of their current sessions. docs/PROTOCOL.md describes the rules.
 
 import { randomUUID } from 'node:crypto';
+import { grantRefuses, type UplinkGrant } from '../auth/index.js';
 import { z } from 'zod';
 import { HoichanError, conflict, forbidden, notFound } from '../common/errors.js';
 import type { DeviceHistoryStore, DeviceSession } from '../cluster/deviceHistory.js';
@@ -54,8 +55,8 @@ const KNOWN_PROTOCOLS: ReadonlySet<string> = new Set(DEVICE_PROTOCOLS);
 export interface AgentConnection {
   readonly id: string;
   readonly siteId: string;
-  /** What the token grants: a conference id or '*'. */
-  readonly conf: string;
+  /** What the agent token grants: explicit conferences (and maybe devices), never '*'. */
+  readonly grant: UplinkGrant;
   /** hub clock - agent clock, measured by the agent at connect. */
   clockOffsetMs: number;
   rttMs: number;
@@ -180,9 +181,8 @@ export class DeviceStreams implements DeviceDirectory {
     const announced = new Set(devices.map((d) => d.deviceId));
     for (const d of devices) {
       try {
-        if (conn.conf !== '*' && conn.conf !== d.conferenceId) {
-          throw forbidden(`device ${d.deviceId} is attached to conference ${d.conferenceId}, which this token does not grant`);
-        }
+        const refused = grantRefuses(conn.grant, d.deviceId, d.conferenceId);
+        if (refused) throw forbidden(refused);
         const owner = await this.#store.claim(d.deviceId, conn.siteId);
         if (owner !== conn.siteId) throw forbidden(`device ${d.deviceId} belongs to another site`);
         const { state, result: acked } = await this.#serially(d.deviceId, conn.siteId, d, announced, async (state) => {

@@ -1,6 +1,7 @@
 // The hub's edge for site agents: socket.io namespace /uplink, separate from
-// the conference namespace so agents are never conference peers. A site
-// token (role 'site') is checked at the handshake; every message is checked
+// the conference namespace so agents are never conference peers. An agent
+// token (role 'agent', audience hoichan-uplink) is checked at the handshake,
+// its revocation again at every hello and refresh; every message is checked
 // against its one schema; a bad message gets an error reply and the
 // connection lives on.
 
@@ -9,21 +10,21 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { OUTCOMES, refusalReason, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
-import { AuthError, verifyToken, type Claims } from '../signaling/auth.js';
+import { AuthError, SocketTokens, uplinkGrantOf, type AgentClaims, type Authenticator } from '../auth/index.js';
 import { TokenBucket } from '../signaling/rateLimit.js';
 import { describeIssue } from '../signaling/schemas.js';
 import { READING_OVERHEAD } from '../cluster/deviceHistory.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { AgentConnection, DeviceStreams } from './DeviceStreams.js';
-import { UPLINK_NAMESPACE, alarmNoticeSchema, batchSchema, clockRequestSchema, helloSchema, statusSchema, type HelloDevice, type HelloResult, type UplinkReply } from './protocol.js';
+import { UPLINK_NAMESPACE, alarmNoticeSchema, batchSchema, clockRequestSchema, helloSchema, refreshTokenSchema, statusSchema, type HelloDevice, type HelloResult, type UplinkReply } from './protocol.js';
 
 const log = createLogger('uplink-server');
 
 type Reply = (response: UplinkReply<Record<string, unknown>>) => void;
 
 interface UplinkSession {
-  claims: Claims;
+  claims: AgentClaims;
   /** Set once hello succeeded. */
   conn?: AgentConnection;
   /** When a rate-limit refusal was last logged (one line per 10 s, not one per message). */
@@ -54,28 +55,33 @@ export class UplinkServer {
   readonly #nsp: Namespace;
   readonly #streams: DeviceStreams;
   readonly #limits: UplinkLimits;
+  readonly #auth: Authenticator;
+  readonly #tokens: SocketTokens;
   /** Per site, not per connection: reconnecting must not refill them. */
   readonly #buckets = new Map<string, SiteBuckets>();
 
   readonly #audit: AuditSink;
 
-  constructor(io: Server, streams: DeviceStreams, jwtSecret: string, limits: UplinkLimits = DEFAULT_LIMITS, audit: AuditSink = { record: () => undefined }) {
+  constructor(io: Server, streams: DeviceStreams, auth: Authenticator, limits: UplinkLimits = DEFAULT_LIMITS, audit: AuditSink = { record: () => undefined }) {
     this.#streams = streams;
     this.#audit = audit;
     this.#limits = limits;
+    this.#auth = auth;
     this.#nsp = io.of(UPLINK_NAMESPACE);
+    this.#tokens = new SocketTokens(auth, this.#nsp, 'uplink', (socket) => (socket.data as Partial<UplinkSession>).claims);
     this.#nsp.use((socket, next) => {
-      try {
-        const claims = verifyToken(socket.handshake.auth?.token, jwtSecret);
-        if (claims.role !== 'site') throw new AuthError(`role ${claims.role} may not use the uplink`);
-        (socket.data as UplinkSession).claims = claims;
-        next();
-      } catch (err) {
-        log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'uplink handshake refused');
-        const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-        this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'uplink', reason } });
-        next(new Error('unauthorized'));
-      }
+      auth.verify(socket.handshake.auth?.token, 'uplink', socket.handshake.address).then(
+        (claims) => {
+          (socket.data as UplinkSession).claims = claims;
+          next();
+        },
+        (err: unknown) => {
+          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'uplink handshake refused');
+          const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
+          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'uplink', reason } });
+          next(new Error('unauthorized'));
+        },
+      );
     });
     this.#nsp.on('connection', (socket) => this.#onConnection(socket));
   }
@@ -86,6 +92,7 @@ export class UplinkServer {
   }
 
   close(): void {
+    this.#tokens.close();
     this.disconnectAll();
     this.#nsp.removeAllListeners();
   }
@@ -97,12 +104,14 @@ export class UplinkServer {
     // is resent from the last ack, so the limit slows a site down and loses nothing.
     const session: UplinkSession = { claims, limitLoggedAt: 0 };
     log.info({ siteId: session.claims.sub, socket: socket.id }, 'site agent connected');
+    this.#tokens.watch(socket, claims);
 
     this.#handle(socket, session, 'clock', clockRequestSchema, async () => {
       const t1 = Date.now();
       return { t1, t2: Date.now() };
     });
     this.#handle(socket, session, 'hello', helloSchema, async (hello) => {
+      await this.#stillValid(session.claims);
       if (hello.siteId !== session.claims.sub) {
         throw new HoichanError('forbidden', `this token is for site ${session.claims.sub}, not ${hello.siteId}`);
       }
@@ -110,7 +119,7 @@ export class UplinkServer {
       const conn: AgentConnection = {
         id: randomUUID(),
         siteId: hello.siteId,
-        conf: session.claims.conf,
+        grant: uplinkGrantOf(session.claims),
         clockOffsetMs: hello.clock.offsetMs,
         rttMs: hello.clock.rttMs,
         lastTo: new Map(),
@@ -120,6 +129,20 @@ export class UplinkServer {
       const result = await this.#streams.hello(conn, hello.devices);
       this.#auditHello(socket, session, hello.devices, result);
       return { ...result };
+    });
+    this.#handle(socket, session, 'refreshToken', refreshTokenSchema, async ({ token }) => {
+      let next: AgentClaims;
+      try {
+        next = await this.#auth.verifyRefresh(token, 'uplink', session.claims, socket.handshake.address);
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+        throw new HoichanError(/same subject/.test(err.message) ? 'forbidden' : 'unauthorized', err.message);
+      }
+      // Same site and grant (verifyRefresh checked), so the devices already admitted stay admitted.
+      session.claims = next;
+      (socket.data as UplinkSession).claims = next;
+      this.#tokens.watch(socket, next);
+      return { exp: next.exp };
     });
     this.#handle(socket, session, 'batch', batchSchema, async (batch, receivedAt) => {
       const acked = await this.#streams.batch(this.#conn(session), batch, receivedAt);
@@ -156,6 +179,15 @@ export class UplinkServer {
     for (const { deviceId, code } of result.rejected) {
       const outcome: Outcome = (OUTCOMES as readonly string[]).includes(code) ? (code as Outcome) : 'internal';
       this.#audit.record({ type: 'device.attach', actor: actorOf(socket, session), conferenceId: conferenceOf.get(deviceId) ?? 'unknown', outcome, target: { deviceId } });
+    }
+  }
+
+  /** Revoked since the handshake, or expired a moment ago (the socket's timer may not have fired yet)? */
+  async #stillValid(claims: AgentClaims): Promise<void> {
+    try {
+      await this.#auth.recheck(claims, 'uplink');
+    } catch (err) {
+      throw new HoichanError('unauthorized', (err as Error).message);
     }
   }
 
@@ -248,4 +280,4 @@ export function estimatedBytes(payload: unknown): number {
   return bytes;
 }
 
-const KNOWN = new Set(['clock', 'hello', 'batch', 'alarm', 'status']);
+const KNOWN = new Set(['clock', 'hello', 'refreshToken', 'batch', 'alarm', 'status']);

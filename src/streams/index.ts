@@ -1,6 +1,7 @@
 import type { Socket as NetSocket } from 'node:net';
 import type { Server } from 'socket.io';
 import type { AuditSink } from '../audit/events.js';
+import type { Authenticator } from '../auth/index.js';
 import type { DeviceHistoryStore, HistoryLimits } from '../cluster/deviceHistory.js';
 import { MemoryDeviceHistory } from '../cluster/memoryDeviceHistory.js';
 import { RedisDeviceHistory } from '../cluster/redisDeviceHistory.js';
@@ -19,7 +20,7 @@ export { UplinkServer } from './UplinkServer.js';
 export async function startDeviceStreams(options: {
   io: Server;
   conferences: ConferenceManager;
-  jwtSecret: string;
+  auth: Authenticator;
   redisUrl: string | null;
   streams?: DeviceStreamsOptions;
   history?: Partial<HistoryLimits>;
@@ -29,7 +30,7 @@ export async function startDeviceStreams(options: {
   const store: DeviceHistoryStore = options.redisUrl ? await RedisDeviceHistory.connect(options.redisUrl, options.history) : new MemoryDeviceHistory(options.history);
   createLogger('device-streams').info({ history: store.kind }, 'device streams ready');
   const streams = new DeviceStreams(store, options.conferences, { peerBacklog: (peerId) => peerBacklog(options.io, peerId), ...options.streams });
-  const uplink = new UplinkServer(options.io, streams, options.jwtSecret, options.uplink, options.audit);
+  const uplink = new UplinkServer(options.io, streams, options.auth, options.uplink, options.audit);
   return { streams, uplink };
 }
 

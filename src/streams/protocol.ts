@@ -77,6 +77,9 @@ export const gapSchema = z.object({
 /** Request 'clock': the agent's transmit time; the hub answers with its receive and transmit times. */
 export const clockRequestSchema = z.object({ t0: time });
 
+/** A fresh agent token for the same site and grant; moves the connection's expiry without a new hello. */
+export const refreshTokenSchema = z.object({ token: z.string().min(1).max(8192) });
+
 /** Request 'hello': who the agent is, its clock, and per device what it has and what the hub acknowledged. */
 export const helloSchema = z.object({
   version: z.literal(UPLINK_PROTOCOL_VERSION),

@@ -10,8 +10,7 @@ import type { Reading } from '../../src/devices/reading.js';
 import { agentConfigOf, type AgentConfig } from '../../src/agent/config.js';
 import { parseSiteConfig, type SiteConfigInput } from '../../src/devices/siteConfig.js';
 import type { Gap } from '../../src/streams/protocol.js';
-import { signToken } from '../../src/signaling/auth.js';
-import { TEST_SECRET, token } from '../support/hub.js';
+import { agentToken, token } from '../support/hub.js';
 
 // @ts-ignore chai 5 types (see journal-helpers.ts)
 export { expect } from 'chai';
@@ -35,9 +34,9 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
   }
 }
 
-/** A site credential: sub is the site id (as `hoichan token --role site --sub <siteId>` makes it). */
-export function siteToken(siteId: string, conf = '*'): string {
-  return signToken({ sub: siteId, name: siteId, role: 'site', conf, ttlSeconds: 3600 }, TEST_SECRET);
+/** A site agent credential: sub is the site id, for these conferences (as `hoichan token --role agent --site <siteId> --conference <id>` makes it). */
+export function siteToken(siteId: string, conferences: string | string[]): string {
+  return agentToken(siteId, conferences);
 }
 
 /** An agent config with test-friendly uplink timings. */

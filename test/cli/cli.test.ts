@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { verifyToken } from '../../src/signaling/auth.js';
+import { Authenticator } from '../../src/auth/index.js';
 import { PROJECT_ROOT } from '../support/hub.js';
 
 const bin = join(PROJECT_ROOT, 'bin', 'hoichan.js');
-const secret = 'cli-test-secret-0123456789';
+const secret = 'cli-test-secret-0123456789-0123456789-0123456789';
 
 function hoichan(args: string[], env: Record<string, string> = {}) {
   const result = spawnSync(process.execPath, [bin, ...args], {
@@ -30,20 +30,52 @@ describe('hoichan command line', () => {
     expect(sims.stdout).to.include('mindray-hl7').and.include('cyton').and.include('cms50').and.include('opcua');
   });
 
-  it('token prints a JWT the hub accepts, with the claims asked for', () => {
+  it('token prints a JWT the hub accepts, with the claims asked for', async () => {
     const out = hoichan(['token', '--role', 'site', '--conference', 'hoi-chan-42', '--name', 'Tram Y te Con Dao', '--ttl', '600'], {
       HOICHAN_JWT_SECRET: secret,
     });
     expect(out.status, out.stderr).to.equal(0);
-    const claims = verifyToken(out.stdout.trim(), secret);
-    expect(claims).to.include({ role: 'site', conf: 'hoi-chan-42', name: 'Tram Y te Con Dao' });
+    const auth = Authenticator.forSecret(secret);
+    const claims = await auth.verify(out.stdout.trim(), 'signaling');
+    expect(claims).to.include({ role: 'site', conf: 'hoi-chan-42', name: 'Tram Y te Con Dao', iss: 'hoichan' });
+    expect(claims.jti).to.be.a('string');
     expect(claims.exp - Math.floor(Date.now() / 1000)).to.be.within(590, 600);
+    // The same token is not an uplink credential.
+    await auth.verify(out.stdout.trim(), 'uplink').then(
+      () => expect.fail('a site person token opened the uplink'),
+      (err: Error) => expect(err.message).to.equal('token is not for the uplink endpoint'),
+    );
+  });
+
+  it('token --role agent prints an uplink-only credential bound to the site and its conferences and devices', async () => {
+    const out = hoichan(['token', '--role', 'agent', '--site', 'tram-con-dao', '--conference', 'hoi-chan-42', '--conference', 'hoi-chan-43', '--device', 'bed1-monitor'], {
+      HOICHAN_JWT_SECRET: secret,
+    });
+    expect(out.status, out.stderr).to.equal(0);
+    const auth = Authenticator.forSecret(secret);
+    const claims = await auth.verify(out.stdout.trim(), 'uplink');
+    expect(claims).to.deep.include({ role: 'agent', sub: 'tram-con-dao', conferences: ['hoi-chan-42', 'hoi-chan-43'], devices: ['bed1-monitor'] });
+    // Default lifetime: the agent maximum (30 days).
+    expect(claims.exp - claims.iat).to.equal(30 * 24 * 3600);
+    await auth.verify(out.stdout.trim(), 'signaling').then(
+      () => expect.fail('an agent token opened signaling'),
+      (err: Error) => expect(err.message).to.equal('token is not for the signaling endpoint'),
+    );
+    const star = hoichan(['token', '--role', 'agent', '--site', 's', '--conference', '*'], { HOICHAN_JWT_SECRET: secret });
+    expect(star.status).to.equal(2);
+    expect(star.stderr).to.include("'*' is not allowed");
+    const siteStar = hoichan(['token', '--role', 'site', '--conference', '*', '--name', 'n'], { HOICHAN_JWT_SECRET: secret });
+    expect(siteStar.status).to.equal(2);
+    expect(siteStar.stderr).to.include("only engineer may have '*'");
+    const tooLong = hoichan(['token', '--role', 'specialist', '--conference', 'c', '--name', 'n', '--ttl', String(13 * 3600)], { HOICHAN_JWT_SECRET: secret });
+    expect(tooLong.status).to.equal(2);
+    expect(tooLong.stderr).to.include('auth.maxTokenLifetime');
   });
 
   it('token refuses bad options with a clear message and exit code 2', () => {
     const badRole = hoichan(['token', '--role', 'admin', '--conference', 'c', '--name', 'n'], { HOICHAN_JWT_SECRET: secret });
     expect(badRole.status).to.equal(2);
-    expect(badRole.stderr).to.include('--role must be specialist, site or engineer');
+    expect(badRole.stderr).to.include('--role must be specialist, site, engineer or agent');
     const noSecret = hoichan(['token', '--role', 'site', '--conference', 'c', '--name', 'n']);
     expect(noSecret.status).to.not.equal(0);
     expect(noSecret.stderr).to.include('auth.jwtSecret: is required');

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,17 @@ describe('configuration', () => {
     const config = loadConfig({ env: secret });
     expect(config.http.port).to.equal(3000);
     expect(config.media.webRtcServerPort).to.equal(40000);
-    expect(config.auth).to.deep.equal({ jwtSecret: secret.HOICHAN_JWT_SECRET, demo: false });
+    expect(config.auth).to.deep.equal({
+      jwtSecret: secret.HOICHAN_JWT_SECRET,
+      keys: [],
+      signingKid: null,
+      issuer: 'hoichan',
+      maxTokenLifetime: 12 * 3600,
+      maxAgentTokenLifetime: 30 * 24 * 3600,
+      clockSkew: 60,
+      revocationFile: null,
+      demo: false,
+    });
     expect(config.redis.url).to.equal(null);
   });
 
@@ -35,8 +46,12 @@ describe('configuration', () => {
         HOICHAN_RTC_PORT: '44000',
         HOICHAN_WORKERS: '3',
         REDIS_URL: 'redis://127.0.0.1:6379',
+        HOICHAN_SIGNING_KID: 'default',
+        HOICHAN_TOKEN_ISSUER: 'https://idp.benhvien.example.vn',
+        HOICHAN_REVOCATION_FILE: '/var/lib/hoichan/revoked.jsonl',
       },
     });
+    expect(config.auth).to.include({ signingKid: 'default', issuer: 'https://idp.benhvien.example.vn', revocationFile: '/var/lib/hoichan/revoked.jsonl' });
     expect(config.http.port).to.equal(8443);
     expect(config.media).to.include({ listenIp: '10.1.2.3', announcedIp: '203.0.113.7', webRtcServerPort: 44000, numWorkers: 3 });
     expect(config.redis.url).to.equal('redis://127.0.0.1:6379');
@@ -56,7 +71,10 @@ describe('configuration', () => {
     expect(configError(() => loadConfig({ env: { ...secret, HOICHAN_LISTEN_IP: 'not-an-ip' } }))).to.match(/media\.listenIp \(from HOICHAN_LISTEN_IP\)/);
     expect(configError(() => loadConfig({ env: { ...secret, HOICHAN_WORKERS: '-1' } }))).to.match(/media\.numWorkers \(from HOICHAN_WORKERS\)/);
     expect(configError(() => loadConfig({ env: { ...secret, REDIS_URL: 'nope' } }))).to.match(/redis\.url \(from REDIS_URL\)/);
-    expect(configError(() => loadConfig({ env: { HOICHAN_JWT_SECRET: 'short' } }))).to.match(/auth\.jwtSecret \(from HOICHAN_JWT_SECRET\): must be at least 16/);
+    expect(configError(() => loadConfig({ env: { HOICHAN_JWT_SECRET: 'short' } }))).to.match(/auth\.jwtSecret \(from HOICHAN_JWT_SECRET\): must be at least 32 bytes/);
+    // 31 bytes is still short; multi-byte characters count as bytes.
+    expect(configError(() => loadConfig({ env: { HOICHAN_JWT_SECRET: 'x'.repeat(31) } }))).to.match(/must be at least 32 bytes/);
+    expect(loadConfig({ env: { HOICHAN_JWT_SECRET: 'ồ'.repeat(11) } }).auth.jwtSecret).to.equal('ồ'.repeat(11));
   });
 
   it('names unknown keys and cross-field mistakes in a file', () => {
@@ -101,6 +119,26 @@ describe('configuration', () => {
     expect(configError(() => loadConfig({ env: {} }))).to.match(/auth\.jwtSecret: is required \(set HOICHAN_JWT_SECRET\)/);
     const demo = loadConfig({ env: {}, overrides: { auth: { demo: true } } });
     expect(demo.auth.jwtSecret).to.equal(DEMO_JWT_SECRET);
+    // Outside demo mode the public secret is refused, wherever it comes from.
+    expect(configError(() => loadConfig({ env: { HOICHAN_JWT_SECRET: DEMO_JWT_SECRET } }))).to.match(/auth\.jwtSecret \(from HOICHAN_JWT_SECRET\): is the public demo secret/);
+    expect(configError(() => loadConfig({ env: {}, overrides: { auth: { keys: [{ kid: 'k1', alg: 'HS256', secret: DEMO_JWT_SECRET }] } } }))).to.match(/auth\.keys\.0\.secret: is the public demo secret/);
+  });
+
+  it('checks auth.keys: kids unique, secrets long, signingKid known, key files readable and of the right type', () => {
+    const long = 'k'.repeat(40);
+    const keys = (list: unknown[], extra: Record<string, unknown> = {}) => ({ auth: { keys: list, ...extra } });
+    expect(configError(() => loadConfig({ env: secret, overrides: keys([{ kid: 'default', alg: 'HS256', secret: long }]) }))).to.match(/auth\.keys\.0\.kid: kid default is used twice \(auth\.jwtSecret is kid 'default'\)/);
+    expect(configError(() => loadConfig({ env: {}, overrides: keys([{ kid: 'k1', alg: 'HS256', secret: 'short' }]) }))).to.match(/auth\.keys\.0\.secret: must be at least 32 bytes/);
+    expect(configError(() => loadConfig({ env: {}, overrides: keys([{ kid: 'k1', alg: 'HS256', secret: long }], { signingKid: 'k2' }) }))).to.match(/auth\.signingKid: names no key \(have: k1\)/);
+    expect(configError(() => loadConfig({ env: {}, overrides: keys([{ kid: 'k1', alg: 'none', secret: long }]) }))).to.match(/auth\.keys\.0\.alg/);
+    expect(configError(() => loadConfig({ env: {}, overrides: keys([{ kid: 'idp', alg: 'RS256', publicKey: '/nonexistent/idp.pem' }]) }))).to.match(/auth\.keys\.0\.publicKey: cannot read key file \/nonexistent\/idp\.pem: ENOENT/);
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
+    const edPem = join(dir, 'ed.pem');
+    writeFileSync(edPem, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+    expect(configError(() => loadConfig({ env: {}, overrides: keys([{ kid: 'idp', alg: 'RS256', publicKey: edPem }]) }))).to.match(/auth\.keys\.0\.publicKey: an RS256 key must be an RSA key, not ed25519/);
+    const ok = loadConfig({ env: {}, overrides: keys([{ kid: 'idp', alg: 'EdDSA', publicKey: edPem, issuer: 'https://idp.example' }]) });
+    expect(ok.auth.keys[0]).to.include({ kid: 'idp', alg: 'EdDSA' });
+    expect(configError(() => loadConfig({ env: secret, overrides: { auth: { maxTokenLifetime: 86400, maxAgentTokenLifetime: 3600 } } }))).to.match(/auth\.maxAgentTokenLifetime: must be at least auth\.maxTokenLifetime/);
   });
 
   it('keeps vanished-peer cleanup within 30 s', () => {

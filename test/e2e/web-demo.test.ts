@@ -4,8 +4,7 @@ import { DemoSite } from '../../src/demo/demoSite.js';
 import type { SentValues } from '../../src/devices/simulator.js';
 import type { Hub } from '../../src/hub/Hub.js';
 import { launchChromium, openPage, screenshot } from '../support/browser.js';
-import { signToken } from '../../src/signaling/auth.js';
-import { TEST_SECRET, startTestHub, token, waitUntil } from '../support/hub.js';
+import { agentToken, startTestHub, token, waitUntil } from '../support/hub.js';
 
 // The real demo devices (simulators -> drivers -> site agent -> uplink -> hub)
 // on a specialist's page: the numbers shown are the ones the HL7 monitor
@@ -43,7 +42,7 @@ describe('web client with the demo site agent', function () {
 
     const sentHl7: SentValues[] = [];
     site = await DemoSite.start(
-      { hubUrl: hub.url, token: signToken({ sub: 'demo-site', name: 'Demo site agent', role: 'site', conf: CONF, ttlSeconds: 600 }, TEST_SECRET), siteId: 'demo-site', conferenceId: CONF, hl7IntervalMs: 1000, seed: 7 },
+      { hubUrl: hub.url, token: agentToken('demo-site', CONF), siteId: 'demo-site', conferenceId: CONF, hl7IntervalMs: 1000, seed: 7 },
       (kind, sim) => {
         if (kind === 'mindray-hl7') sim.on('sent', (v) => sentHl7.push(v));
       },

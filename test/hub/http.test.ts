@@ -19,10 +19,10 @@ describe('HTTP API', () => {
   });
 
   it('GET /api/conferences lists conferences, peers and producer counts for an engineer', async () => {
-    const a = await TestClient.connect(hub.url, token('specialist'));
+    const a = await TestClient.connect(hub.url, token('specialist', 'ward-7', 'Dr A'));
     try {
       const joined = await a.ok('join', { conferenceId: 'ward-7', displayName: 'Dr A' });
-      const reply = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('engineer')}` } });
+      const reply = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('engineer', '*')}` } });
       expect(reply.status).to.equal(200);
       const body = (await reply.json()) as { conferences: any[] };
       expect(body.conferences).to.have.length(1);
@@ -41,7 +41,7 @@ describe('HTTP API', () => {
     expect(((await none.json()) as any).error.code).to.equal('unauthorized');
     const forged = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: 'Bearer abc.def.ghi' } });
     expect(forged.status).to.equal(401);
-    const specialist = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('specialist')}` } });
+    const specialist = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('specialist', 'ward-7')}` } });
     expect(specialist.status).to.equal(403);
     expect(((await specialist.json()) as any).error.code).to.equal('forbidden');
   });

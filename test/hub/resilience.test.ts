@@ -20,8 +20,8 @@ describe('resilience: worker death, vanished peers, reconnects', function () {
     after(() => hub.close());
 
     it('replaces a killed worker, moves its conference to a live worker, and tells peers what to republish', async () => {
-      const a = await TestClient.connect(hub.url, token('site'));
-      const b = await TestClient.connect(hub.url, token('specialist'));
+      const a = await TestClient.connect(hub.url, token('site', 'icu-1'));
+      const b = await TestClient.connect(hub.url, token('specialist', 'icu-1'));
       clients.push(a, b);
       const pa = await joinWithTransports(a, 'icu-1', 'Site');
       const pb = await joinWithTransports(b, 'icu-1', 'Dr B');
@@ -91,10 +91,10 @@ describe('resilience: worker death, vanished peers, reconnects', function () {
     });
 
     async function vanishAndMeasure(hub: Hub, conferenceId: string): Promise<number> {
-      const watcher = await TestClient.connect(hub.url, token('specialist'));
+      const watcher = await TestClient.connect(hub.url, token('specialist', conferenceId));
       clients.push(watcher);
       await watcher.ok('join', { conferenceId, displayName: 'watcher' });
-      const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/test/fixtures/vanishingPeer.js'), hub.url, token('site'), conferenceId], {
+      const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/test/fixtures/vanishingPeer.js'), hub.url, token('site', conferenceId), conferenceId], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       frozen.push(child);
@@ -133,8 +133,8 @@ describe('resilience: worker death, vanished peers, reconnects', function () {
     after(() => hub.close());
 
     it('gets its session back (same peer, transports, producers) and restarts ICE', async () => {
-      const a = await TestClient.connect(hub.url, token('site'), { reconnection: true });
-      const b = await TestClient.connect(hub.url, token('specialist'));
+      const a = await TestClient.connect(hub.url, token('site', 'blip'), { reconnection: true });
+      const b = await TestClient.connect(hub.url, token('specialist', 'blip'));
       clients.push(a, b);
       const pa = await joinWithTransports(a, 'blip', 'Site');
       await joinWithTransports(b, 'blip', 'Dr B');
@@ -150,7 +150,7 @@ describe('resilience: worker death, vanished peers, reconnects', function () {
       const peer = hub.conferences.get('blip')!.getPeer(pa.joined.peerId)!;
       expect(peer.producers.has(producerId)).to.equal(true);
       // Events sent while it was away still arrive.
-      const c = await TestClient.connect(hub.url, token('specialist'));
+      const c = await TestClient.connect(hub.url, token('specialist', 'blip', 'Dr C'));
       clients.push(c);
       await c.ok('join', { conferenceId: 'blip', displayName: 'Dr C' });
       await a.waitFor('peerJoined', (p) => p.displayName === 'Dr C');
@@ -158,8 +158,8 @@ describe('resilience: worker death, vanished peers, reconnects', function () {
     });
 
     it('is cleaned up when it does not come back within the grace period', async () => {
-      const a = await TestClient.connect(hub.url, token('site'));
-      const b = await TestClient.connect(hub.url, token('specialist'));
+      const a = await TestClient.connect(hub.url, token('site', 'gone'));
+      const b = await TestClient.connect(hub.url, token('specialist', 'gone'));
       clients.push(a, b);
       const pa = await joinWithTransports(a, 'gone', 'Site');
       await b.ok('join', { conferenceId: 'gone', displayName: 'Dr B' });

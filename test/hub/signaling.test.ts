@@ -18,8 +18,9 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
   let conferenceSeq = 0;
   let conf: string;
 
-  async function connect(role: 'specialist' | 'site' | 'engineer' = 'specialist', confClaim = '*'): Promise<TestClient> {
-    const client = await TestClient.connect(hub.url, token(role, confClaim));
+  /** A client whose token grants the test's conference (engineers: '*'); `name` is the name others see. */
+  async function connect(role: 'specialist' | 'site' | 'engineer' = 'specialist', confClaim?: string, name?: string): Promise<TestClient> {
+    const client = await TestClient.connect(hub.url, token(role, confClaim ?? (role === 'engineer' ? '*' : conf), name));
     clients.push(client);
     return client;
   }
@@ -54,8 +55,9 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
     });
 
     it('refuses a token signed with another secret, and an expired one', async () => {
-      const forged = jwt.sign({ sub: 'x', name: 'x', role: 'specialist', conf: '*' }, 'another-secret-0123456789', { expiresIn: 60 });
-      const expired = jwt.sign({ sub: 'x', name: 'x', role: 'specialist', conf: '*', exp: Math.floor(Date.now() / 1000) - 10 }, TEST_SECRET);
+      const claims = { iss: 'hoichan', aud: ['hoichan-signaling'], jti: 'jti-0123456789', sub: 'x', name: 'x', role: 'specialist', conf: 'c1' };
+      const forged = jwt.sign(claims, 'another-secret-0123456789-0123456789-0123456789', { expiresIn: 60 });
+      const expired = jwt.sign({ ...claims, iat: Math.floor(Date.now() / 1000) - 100, exp: Math.floor(Date.now() / 1000) - 10 }, TEST_SECRET);
       for (const bad of [forged, expired, 'not-a-jwt']) {
         const err = await TestClient.connect(hub.url, bad).then(
           () => null,
@@ -66,7 +68,7 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
     });
 
     it('refuses a token whose role is not a Hoichan role', async () => {
-      const odd = jwt.sign({ sub: 'x', name: 'x', role: 'admin', conf: '*' }, TEST_SECRET, { expiresIn: 60 });
+      const odd = jwt.sign({ iss: 'hoichan', aud: ['hoichan-signaling'], jti: 'jti-0123456789', sub: 'x', name: 'x', role: 'admin', conf: 'c1' }, TEST_SECRET, { expiresIn: 60 });
       const err = await TestClient.connect(hub.url, odd).then(
         () => null,
         (e: Error) => e,
@@ -77,7 +79,7 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
 
   describe('join', () => {
     it('returns peer id, role, router capabilities with opus, VP8, VP9 and H.264, and the conference state', async () => {
-      const a = await connect('specialist');
+      const a = await connect('specialist', undefined, 'Dr A');
       const reply = await a.ok('join', { conferenceId: conf, displayName: 'Dr A' });
       expect(reply.peerId).to.be.a('string');
       expect(reply.role).to.equal('specialist');
@@ -89,7 +91,7 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
       expect(reply.producers).to.deep.equal([]);
       expect(reply.devices).to.deep.equal([]);
 
-      const b = await connect('site');
+      const b = await connect('site', undefined, 'Site B');
       const joinedB = await b.ok('join', { conferenceId: conf, displayName: 'Site B' });
       expect(joinedB.peers).to.deep.equal([{ peerId: reply.peerId, displayName: 'Dr A', role: 'specialist' }]);
       const seen = await a.waitFor('peerJoined');
@@ -103,8 +105,8 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
       if (bad.ok) throw new Error('unreachable');
       expect(bad.error.code).to.equal('bad_request');
       expect(bad.error.message).to.match(/^conferenceId:/);
-      const noName = await a.request('join', { conferenceId: conf });
-      expect(!noName.ok && noName.error.message).to.match(/^displayName:/);
+      const badName = await a.request('join', { conferenceId: conf, displayName: 42 });
+      expect(!badName.ok && badName.error.message).to.match(/^displayName:/);
       const notObject = await a.request('join', 'hello');
       expect(!notObject.ok && notObject.error.code).to.equal('bad_request');
       expect(a.socket.connected).to.equal(true);
@@ -179,7 +181,7 @@ describe('signaling (real mediasoup worker, real socket.io clients)', function (
       expect(!badLayer.ok && badLayer.error.message).to.match(/^spatialLayer:/);
 
       // A later joiner learns of existing producers in the join reply.
-      const c = await connect();
+      const c = await connect('specialist', undefined, 'Dr C');
       const joinedC = await c.ok('join', { conferenceId: conf, displayName: 'Dr C' });
       expect(joinedC.producers.map((p: { producerId: string }) => p.producerId)).to.have.members([produced.producerId, mic.producerId]);
     });

@@ -156,7 +156,7 @@ describe('RTP ingest of device video (ffmpeg → PlainTransport → conference)'
     expect(((await badJson.json()) as any).error.message).to.equal('body: not valid JSON');
     const wrongConference = await post('errs', { deviceId: 'us-1' }, token('site', 'another-conference'));
     expect(wrongConference.status).to.equal(403);
-    const engineer = await post('errs', { deviceId: 'us-1' }, token('engineer'));
+    const engineer = await post('errs', { deviceId: 'us-1' }, token('engineer', '*'));
     expect(engineer.status).to.equal(403);
     const anonymous = await fetch(`${hub.url}/api/conferences/errs/ingests`, { method: 'POST' });
     expect(anonymous.status).to.equal(401);

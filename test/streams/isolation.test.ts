@@ -67,7 +67,7 @@ describe('patient isolation: a device reassigned to another conference', functio
         const viewerX = await Viewer.join(hub.url, X, { resume: false });
         closers.push(() => viewerX.close());
         // In X: ten readings, the last a VF alarm; seqs 11..15 are journaled under X but not yet sent.
-        let agent = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE));
+        let agent = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE, [X, Y]));
         closers.push(() => agent.close());
         await agent.ok('hello', hello(X, 0, 0));
         expect((await agent.ok('batch', batch(readings(1, 10, { at: 10, text: 'VF' })))).acked).to.equal(10);
@@ -75,7 +75,7 @@ describe('patient isolation: a device reassigned to another conference', functio
 
         // Reassigned: the agent restarts with conference Y and says hello with its journal as it is.
         agent.close();
-        agent = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE));
+        agent = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE, [X, Y]));
         closers.push(() => agent.close());
         expect((await agent.ok('hello', hello(Y, 10, 15))).devices).to.deep.equal([{ deviceId: DEV, acked: 10 }]);
         await waitFor(() => viewerX.statuses.some((s) => s.deviceId === DEV && s.conferenceId === X && s.reason === 'device moved to another conference'), 5000, 'X told the device left');
@@ -124,12 +124,12 @@ describe('patient isolation: a device reassigned to another conference', functio
 
   it('a device that comes back to the same conference keeps its session and history', async () => {
     const hub = await startTestHub();
-    const agent = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE));
+    const agent = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE, 'conf-same'));
     try {
       await agent.ok('hello', hello('conf-same', 0, 0));
       await agent.ok('batch', batch(readings(1, 6)));
       agent.close();
-      const again = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE));
+      const again = await TestClient.connect(`${hub.url}/uplink`, siteToken(SITE, 'conf-same'));
       try {
         // Restarted with readings 7..8 journaled: same conference, so they are this session's.
         expect((await again.ok('hello', hello('conf-same', 6, 8))).devices).to.deep.equal([{ deviceId: DEV, acked: 6 }]);

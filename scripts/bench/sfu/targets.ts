@@ -97,7 +97,7 @@ export class HoichanTarget implements SfuTarget {
         http: { listenIp: '127.0.0.1', port: 0 },
         // One worker: a single stream's fan-out lives on one router, hence one worker, as in the bare script.
         media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31900, ...BENCH_RTC_PORTS, workerLogLevel: 'error' },
-        auth: { jwtSecret: 'bench-secret-0123456789abcdef', demo: false },
+        auth: { jwtSecret: 'bench-secret-0123456789abcdef-0123456789abcdefghi', demo: false },
       },
     });
     this.#hub = await Hub.start(config);

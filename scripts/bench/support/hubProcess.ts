@@ -12,7 +12,7 @@ export interface HubProcessInfo {
   workerPids: number[];
 }
 
-const SECRET = 'bench-secret-0123456789abcdef';
+const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdefghi';
 export const BENCH_SECRET = SECRET;
 
 export class HubProcess {

@@ -1,0 +1,268 @@
+// Revoked tokens: one token by jti (kept until it would have expired anyway),
+// or every token of a subject issued before a time (a lost laptop, a site PC
+// reinstalled, a person who left). Memory + a JSON-lines file (auth.revocationFile,
+// written by `hoichan token revoke`, reloaded when it changes and on SIGHUP),
+// and Redis when the hub is clustered so every hub sees a revocation at once.
+
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { unwatchFile, watchFile } from 'node:fs';
+import { dirname } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { createLogger } from '../telemetry/logger.js';
+
+const log = createLogger('revocation');
+
+const seconds = z.number().int().min(0).max(2 ** 40);
+
+export const revocationSchema = z.union([
+  z.object({ jti: z.string().min(1).max(128), until: seconds }).strict(),
+  /** Every token of sub with iat < before; forgotten at until (before + the longest lifetime). */
+  z.object({ sub: z.string().min(1).max(128), before: seconds, until: seconds }).strict(),
+]);
+
+export type Revocation = z.infer<typeof revocationSchema>;
+
+/** The claims a revocation check reads. */
+export interface RevocableClaims {
+  jti: string;
+  sub: string;
+  iat: number;
+}
+
+export interface RevocationStore {
+  readonly kind: string;
+  isRevoked(claims: RevocableClaims): Promise<boolean>;
+  add(revocation: Revocation): Promise<void>;
+  /** Called after revocations arrive from outside (file edit, SIGHUP, another hub): the servers re-check their sockets. */
+  on(event: 'changed', listener: (added: Revocation[]) => void): this;
+  off(event: 'changed', listener: (added: Revocation[]) => void): this;
+  close(): Promise<void>;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** The in-memory list; also the cache behind the file store. */
+export class MemoryRevocations extends EventEmitter implements RevocationStore {
+  readonly kind: string = 'memory';
+  protected readonly jtis = new Map<string, number>();
+  protected readonly subs = new Map<string, { before: number; until: number }>();
+
+  async isRevoked(claims: RevocableClaims): Promise<boolean> {
+    return this.has(claims);
+  }
+
+  has({ jti, sub, iat }: RevocableClaims): boolean {
+    const now = nowSeconds();
+    const until = this.jtis.get(jti);
+    if (until !== undefined && until >= now) return true;
+    const bySub = this.subs.get(sub);
+    return bySub !== undefined && bySub.until >= now && iat < bySub.before;
+  }
+
+  async add(revocation: Revocation): Promise<void> {
+    if (this.remember(revocation)) this.emit('changed', [revocation]);
+  }
+
+  /** True when it is new (not already known, not already past). */
+  protected remember(r: Revocation): boolean {
+    if (r.until < nowSeconds()) return false;
+    if ('jti' in r) {
+      if ((this.jtis.get(r.jti) ?? -1) >= r.until) return false;
+      this.jtis.set(r.jti, r.until);
+      return true;
+    }
+    const known = this.subs.get(r.sub);
+    if (known && known.before >= r.before && known.until >= r.until) return false;
+    this.subs.set(r.sub, { before: Math.max(r.before, known?.before ?? 0), until: Math.max(r.until, known?.until ?? 0) });
+    return true;
+  }
+
+  protected prune(): void {
+    const now = nowSeconds();
+    for (const [jti, until] of this.jtis) if (until < now) this.jtis.delete(jti);
+    for (const [sub, { until }] of this.subs) if (until < now) this.subs.delete(sub);
+  }
+
+  get size(): number {
+    return this.jtis.size + this.subs.size;
+  }
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+  }
+}
+
+export function parseRevocationLines(text: string): { revocations: Revocation[]; bad: number[] } {
+  const revocations: Revocation[] = [];
+  const bad: number[] = [];
+  text.split('\n').forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    try {
+      const parsed = revocationSchema.safeParse(JSON.parse(trimmed));
+      if (parsed.success) revocations.push(parsed.data);
+      else bad.push(i + 1);
+    } catch {
+      bad.push(i + 1);
+    }
+  });
+  return { revocations, bad };
+}
+
+/** Appends one revocation to a revocation file (creating it, owner-only). */
+export async function appendRevocation(path: string, revocation: Revocation): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await appendFile(path, JSON.stringify(revocationSchema.parse(revocation)) + '\n', { mode: 0o600 });
+}
+
+/** Memory + a JSON-lines file. A missing file is an empty list (nothing revoked yet). */
+export class FileRevocations extends MemoryRevocations {
+  override readonly kind = 'file';
+  readonly #path: string;
+  readonly #onHup = () => void this.reload('SIGHUP');
+  #closed = false;
+
+  private constructor(path: string) {
+    super();
+    this.#path = path;
+  }
+
+  static async open(path: string, pollMs = 1000): Promise<FileRevocations> {
+    const store = new FileRevocations(path);
+    await store.reload('start');
+    // watchFile polls stat: it sees the file appear, be replaced by a rename, or grow, which fs.watch misses on some filesystems.
+    watchFile(path, { interval: pollMs, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) void store.reload('file changed');
+    });
+    process.on('SIGHUP', store.#onHup);
+    return store;
+  }
+
+  /** Re-reads the file; entries only ever get added (a line removed from the file stays revoked until it expires or the hub restarts). */
+  async reload(why: string): Promise<void> {
+    if (this.#closed) return;
+    let text: string;
+    try {
+      text = await readFile(this.#path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ path: this.#path, err: (err as Error).message }, 'cannot read the revocation file; keeping the list as it was');
+      return;
+    }
+    const { revocations, bad } = parseRevocationLines(text);
+    if (bad.length > 0) log.error({ path: this.#path, lines: bad.slice(0, 20) }, 'revocation file lines that are not revocations were skipped');
+    this.prune();
+    const added = revocations.filter((r) => this.remember(r));
+    log.info({ why, entries: this.size, added: added.length }, 'revocation list loaded');
+    if (added.length > 0) this.emit('changed', added);
+  }
+
+  override async add(revocation: Revocation): Promise<void> {
+    await appendRevocation(this.#path, revocation);
+    await super.add(revocation);
+  }
+
+  override async close(): Promise<void> {
+    this.#closed = true;
+    unwatchFile(this.#path);
+    process.off('SIGHUP', this.#onHup);
+    await super.close();
+  }
+}
+
+const CHANNEL = 'hoichan:revocations';
+const jtiKey = (jti: string) => `hoichan:revoked:jti:${jti}`;
+const subKey = (sub: string) => `hoichan:revoked:sub:${sub}`;
+
+/** Revocations shared by every hub of a cluster: one key per entry, expiring with it; a channel tells the hubs. */
+export class RedisRevocations extends EventEmitter implements RevocationStore {
+  readonly kind = 'redis';
+  readonly #redis: Redis;
+  readonly #sub: Redis;
+
+  private constructor(redis: Redis, sub: Redis) {
+    super();
+    this.#redis = redis;
+    this.#sub = sub;
+  }
+
+  static async connect(url: string, listen = true): Promise<RedisRevocations> {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+    await redis.connect();
+    const sub = redis.duplicate();
+    sub.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+    const store = new RedisRevocations(redis, sub);
+    if (listen) {
+      await sub.subscribe(CHANNEL);
+      sub.on('message', (_channel: string, message: string) => {
+        try {
+          const parsed = revocationSchema.safeParse(JSON.parse(message));
+          if (parsed.success) store.emit('changed', [parsed.data]);
+        } catch {
+          log.warn('a revocation notice that is not JSON was ignored');
+        }
+      });
+    }
+    return store;
+  }
+
+  async isRevoked({ jti, sub, iat }: RevocableClaims): Promise<boolean> {
+    const [byJti, bySub] = await this.#redis.mget(jtiKey(jti), subKey(sub));
+    return byJti !== null || (bySub !== null && iat < Number(bySub));
+  }
+
+  async add(r: Revocation): Promise<void> {
+    const ttl = r.until - nowSeconds();
+    if (ttl <= 0) return;
+    if ('jti' in r) {
+      await this.#redis.set(jtiKey(r.jti), '1', 'EX', ttl);
+    } else {
+      // Keep the later cut-off if one is already there.
+      const known = Number((await this.#redis.get(subKey(r.sub))) ?? 0);
+      await this.#redis.set(subKey(r.sub), String(Math.max(known, r.before)), 'EX', Math.max(ttl, (await this.#redis.ttl(subKey(r.sub))) ?? 0));
+    }
+    await this.#redis.publish(CHANNEL, JSON.stringify(r));
+  }
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+    this.#sub.disconnect();
+    this.#redis.disconnect();
+  }
+}
+
+/** Several stores as one: revoked in any is revoked; adds go to each. */
+export class AnyRevocations extends EventEmitter implements RevocationStore {
+  readonly kind: string;
+
+  constructor(readonly stores: RevocationStore[]) {
+    super();
+    this.kind = stores.map((s) => s.kind).join('+');
+    for (const s of stores) s.on('changed', (added) => this.emit('changed', added));
+  }
+
+  async isRevoked(claims: RevocableClaims): Promise<boolean> {
+    const results = await Promise.all(this.stores.map((s) => s.isRevoked(claims)));
+    return results.some(Boolean);
+  }
+
+  async add(revocation: Revocation): Promise<void> {
+    await Promise.all(this.stores.map((s) => s.add(revocation)));
+  }
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+    await Promise.all(this.stores.map((s) => s.close()));
+  }
+}
+
+/** The store auth config and redis.url ask for. */
+export async function openRevocations(options: { file: string | null; redisUrl: string | null }): Promise<RevocationStore> {
+  const stores: RevocationStore[] = [];
+  if (options.file) stores.push(await FileRevocations.open(options.file));
+  if (options.redisUrl) stores.push(await RedisRevocations.connect(options.redisUrl));
+  if (stores.length === 0) return new MemoryRevocations();
+  return stores.length === 1 ? stores[0]! : new AnyRevocations(stores);
+}

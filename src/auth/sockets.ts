@@ -1,0 +1,96 @@
+// Keeps a socket.io namespace's sockets within their tokens: each socket is
+// cut when its token expires (unless a refreshed token moved the deadline) and
+// when a revocation names its token or subject. Both namespaces (signaling and
+// /uplink) use one of these.
+
+import type { Namespace, Socket } from 'socket.io';
+import { createLogger } from '../telemetry/logger.js';
+import type { Authenticator } from './Authenticator.js';
+import type { AnyClaims, Endpoint } from './claims.js';
+
+const log = createLogger('auth');
+
+/** setTimeout holds at most ~24.8 days; agent tokens may live longer, so long waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Events a client gets just before the hub closes its socket for its token. */
+export const TOKEN_EXPIRED_EVENT = 'tokenExpired';
+export const TOKEN_REVOKED_EVENT = 'tokenRevoked';
+
+export class SocketTokens {
+  readonly #auth: Authenticator;
+  readonly #nsp: Namespace;
+  readonly #endpoint: Endpoint;
+  readonly #claimsOf: (socket: Socket) => AnyClaims | undefined;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #onChanged = () => void this.#sweep();
+
+  constructor(auth: Authenticator, nsp: Namespace, endpoint: Endpoint, claimsOf: (socket: Socket) => AnyClaims | undefined) {
+    this.#auth = auth;
+    this.#nsp = nsp;
+    this.#endpoint = endpoint;
+    this.#claimsOf = claimsOf;
+    auth.revocations.on('changed', this.#onChanged);
+  }
+
+  /** (Re)arms the socket's expiry for these claims; call at connection and after each refresh. */
+  watch(socket: Socket, claims: AnyClaims): void {
+    const known = this.#timers.has(socket.id);
+    this.#arm(socket, claims.exp * 1000);
+    if (!known) socket.once('disconnect', () => this.#clear(socket.id));
+  }
+
+  #arm(socket: Socket, expMs: number): void {
+    this.#clear(socket.id);
+    const wait = expMs - Date.now();
+    if (wait > MAX_TIMER_MS) {
+      this.#timers.set(socket.id, setTimeout(() => this.#arm(socket, expMs), MAX_TIMER_MS));
+      return;
+    }
+    this.#timers.set(
+      socket.id,
+      setTimeout(() => {
+        this.#timers.delete(socket.id);
+        const claims = this.#claimsOf(socket);
+        if (!socket.connected || !claims) return;
+        this.#auth.events.emit('expired', { endpoint: this.#endpoint, sub: claims.sub, jti: claims.jti });
+        log.info({ endpoint: this.#endpoint, jti: claims.jti, socket: socket.id }, 'token expired; closing its socket');
+        socket.emit(TOKEN_EXPIRED_EVENT, { exp: claims.exp });
+        socket.disconnect(true);
+      }, Math.max(0, wait)),
+    );
+  }
+
+  #clear(id: string): void {
+    const timer = this.#timers.get(id);
+    if (timer) clearTimeout(timer);
+    this.#timers.delete(id);
+  }
+
+  /** After a revocation: every live socket whose token it names is cut. */
+  async #sweep(): Promise<void> {
+    let cut = 0;
+    for (const socket of [...this.#nsp.sockets.values()]) {
+      const claims = this.#claimsOf(socket);
+      if (!claims) continue;
+      let revoked: boolean;
+      try {
+        revoked = await this.#auth.revocations.isRevoked(claims);
+      } catch (err) {
+        log.error({ endpoint: this.#endpoint, err: (err as Error).message }, 'revocation check failed during a sweep');
+        return;
+      }
+      if (!revoked || !socket.connected) continue;
+      cut++;
+      socket.emit(TOKEN_REVOKED_EVENT, {});
+      socket.disconnect(true);
+    }
+    if (cut > 0) log.info({ endpoint: this.#endpoint, sockets: cut }, 'revoked tokens: sockets closed');
+  }
+
+  close(): void {
+    this.#auth.revocations.off('changed', this.#onChanged);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
