@@ -12,6 +12,13 @@ import { MemoryRevocations, type Revocation, type RevocationStore } from './revo
 
 export class AuthError extends Error {
   override name = 'AuthError';
+  constructor(
+    message: string,
+    /** Who a correctly signed token claimed to be, for the refusal report. */
+    readonly claimed?: { sub: string; jti: string },
+  ) {
+    super(message);
+  }
 }
 
 /** Longest token the hub reads; a real one is well under 2 KB. */
@@ -79,7 +86,8 @@ export class Authenticator {
       return claims as ClaimsFor<E>;
     } catch (err) {
       const reason = err instanceof AuthError ? err.message : 'revocation check failed';
-      this.events.emit('refused', { endpoint, reason, ...(claims ? { sub: claims.sub, jti: claims.jti } : {}), ...(address ? { address } : {}) });
+      const who = claims ?? (err instanceof AuthError ? err.claimed : undefined);
+      this.events.emit('refused', { endpoint, reason, ...(who ? { sub: who.sub, jti: who.jti } : {}), ...(address ? { address } : {}) });
       if (err instanceof AuthError) throw err;
       // A revocation store that cannot answer must not let tokens through.
       throw new AuthError('cannot check revocation now; try again');
@@ -108,17 +116,18 @@ export class Authenticator {
       throw new AuthError(`invalid claims: ${issue?.path.join('.') || 'payload'}${issue?.code === 'custom' ? ` (${issue.message})` : ''}`);
     }
     const claims = parsed.data;
+    const fail = (reason: string) => new AuthError(reason, { sub: claims.sub, jti: claims.jti });
     const now = this.#o.now();
     const skew = this.#o.clockSkew;
-    if (claims.iss !== key.issuer) throw new AuthError('wrong issuer');
-    if (!audiences(claims).includes(AUDIENCE[endpoint])) throw new AuthError(`token is not for the ${endpoint} endpoint`);
-    if (claims.exp <= now) throw new AuthError('token expired');
-    if (claims.iat > now + skew) throw new AuthError('token issued in the future');
-    if (claims.nbf !== undefined && claims.nbf > now + skew) throw new AuthError('token not yet valid');
-    if (claims.exp <= claims.iat) throw new AuthError('token expires before it was issued');
-    if (claims.exp - claims.iat > this.maxLifetime(claims.role)) throw new AuthError('token lifetime exceeds the maximum');
+    if (claims.iss !== key.issuer) throw fail('wrong issuer');
+    if (!audiences(claims).includes(AUDIENCE[endpoint])) throw fail(`token is not for the ${endpoint} endpoint`);
+    if (claims.exp <= now) throw fail('token expired');
+    if (claims.iat > now + skew) throw fail('token issued in the future');
+    if (claims.nbf !== undefined && claims.nbf > now + skew) throw fail('token not yet valid');
+    if (claims.exp <= claims.iat) throw fail('token expires before it was issued');
+    if (claims.exp - claims.iat > this.maxLifetime(claims.role)) throw fail('token lifetime exceeds the maximum');
     const wantAgent = endpoint === 'uplink';
-    if (wantAgent !== (claims.role === 'agent')) throw new AuthError(`role ${claims.role} may not use the ${endpoint} endpoint`);
+    if (wantAgent !== (claims.role === 'agent')) throw fail(`role ${claims.role} may not use the ${endpoint} endpoint`);
     return claims as ClaimsFor<E>;
   }
 

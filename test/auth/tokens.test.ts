@@ -172,7 +172,13 @@ describe('tokens (src/auth)', () => {
     const token = hs(personClaims({ iss: 'evil' }));
     await refusal(auth, token);
     auth.events.removeAllListeners('refused');
-    expect(seen).to.deep.equal([{ endpoint: 'signaling', reason: 'wrong issuer' }]);
+    expect(seen).to.deep.equal([{ endpoint: 'signaling', reason: 'wrong issuer', sub: 'bs-lan', jti: 'jti-0123456789' }]);
+    // An unsigned or foreign token says nothing about who it claims to be.
+    seen.length = 0;
+    auth.events.on('refused', (e) => seen.push(e));
+    await refusal(auth, hs(personClaims(), 'another-secret-0123456789-0123456789-0123'));
+    auth.events.removeAllListeners('refused');
+    expect(seen).to.deep.equal([{ endpoint: 'signaling', reason: 'bad signature' }]);
     expect(JSON.stringify(seen)).to.not.include(token.split('.')[2]);
   });
 
