@@ -72,7 +72,7 @@ describe('uplink: bad input', function () {
     expect(ok.devices).to.deep.equal([{ deviceId: 'dev-a', acked: 0 }]);
     expect(ok.rejected).to.have.length(1);
     expect(ok.rejected[0]).to.include({ deviceId: 'dev-other-conf', code: 'forbidden' });
-    expect(ok.rejected[0].message).to.match(/conference conf-elsewhere, which this token does not grant/);
+    expect(ok.rejected[0].message).to.match(/conference conf-elsewhere, which this agent token does not grant/);
     const otherConf = await a.request('batch', batch('dev-other-conf', [1]));
     expect((otherConf as any).error.code).to.equal('not_found');
 

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Authenticator } from '../../src/auth/index.js';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Authenticator, FileRevocations } from '../../src/auth/index.js';
 import { PROJECT_ROOT } from '../support/hub.js';
 
 const bin = join(PROJECT_ROOT, 'bin', 'hoichan.js');
@@ -70,6 +72,34 @@ describe('hoichan command line', () => {
     const tooLong = hoichan(['token', '--role', 'specialist', '--conference', 'c', '--name', 'n', '--ttl', String(13 * 3600)], { HOICHAN_JWT_SECRET: secret });
     expect(tooLong.status).to.equal(2);
     expect(tooLong.stderr).to.include('auth.maxTokenLifetime');
+  });
+
+  it('token revoke appends to the revocation file the hub reads, by jti, by token or by subject', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-cli-revoke-'));
+    const file = join(dir, 'revoked.jsonl');
+    const env = { HOICHAN_JWT_SECRET: secret, HOICHAN_REVOCATION_FILE: file };
+    const nowhere = hoichan(['token', 'revoke', '--jti', 'jti-12345678'], { HOICHAN_JWT_SECRET: secret });
+    expect(nowhere.status).to.equal(2);
+    expect(nowhere.stderr).to.include('set auth.revocationFile (HOICHAN_REVOCATION_FILE) or REDIS_URL');
+    const auth = Authenticator.forSecret(secret);
+    const victim = auth.sign({ kind: 'person', sub: 'bs-lan', name: 'BS Lan', role: 'specialist', conf: 'c1', ttlSeconds: 600 });
+    const byToken = hoichan(['token', 'revoke', '--token', victim], env);
+    expect(byToken.status, byToken.stderr).to.equal(0);
+    const bySub = hoichan(['token', 'revoke', '--sub', 'tram-xa-a'], env);
+    expect(bySub.status, bySub.stderr).to.equal(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const claims = await auth.verify(victim, 'signaling');
+    expect(lines[0]).to.deep.equal({ jti: claims.jti, until: claims.exp });
+    expect(lines[1]).to.include({ sub: 'tram-xa-a' });
+    expect(lines[1].until - lines[1].before).to.equal(30 * 24 * 3600);
+    expect(statSync(file).mode & 0o777).to.equal(0o600);
+    // A hub reading that file refuses the token.
+    const store = await FileRevocations.open(file);
+    try {
+      expect(await store.isRevoked(claims)).to.equal(true);
+    } finally {
+      await store.close();
+    }
   });
 
   it('token refuses bad options with a clear message and exit code 2', () => {
