@@ -1,7 +1,14 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import type { AuthRefused } from '../../src/auth/index.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SiteAgent } from '../../src/agent/SiteAgent.js';
+import type { ReadingSink } from '../../src/devices/driver.js';
+import { defaultDriverFactories } from '../../src/devices/registry.js';
 import type { Hub } from '../../src/hub/Hub.js';
+import { SyntheticDriver, testAgentConfig } from '../agent/uplink-helpers.js';
 import { TEST_SECRET, TestClient, agentToken, startTestHub, testAuth, token, waitUntil } from '../support/hub.js';
 
 // The hub's front doors against the credentials of issue 10: each token opens
@@ -173,6 +180,35 @@ describe('credentials by purpose (hub)', function () {
       const batch = await kept.ok('batch', { deviceId: 'mon-exp-2', from: 1, to: 1, readings: [{ deviceId: 'mon-exp-2', seq: 1, kind: 'numeric', code: 'HR', unit: '/min', t, rt: t, value: 72 }] });
       expect(batch.acked).to.equal(1);
     });
+  });
+
+  it('a site agent with a token file presents the renewed file on its live uplink before exp: no reconnect', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-agent-renew-'));
+    const tokenFile = join(dir, 'site-token.jwt');
+    const agentTokenFor = (ttlSeconds: number) => testAuth.sign({ kind: 'agent', siteId: 'tram-renew', name: 'Tram renew', conferences: ['hc-renew'], ttlSeconds });
+    const first = agentTokenFor(8);
+    writeFileSync(tokenFile, first);
+    // A control connection with the very same token: the hub cuts it at that exp.
+    const control = await connect(`${hub.url}/uplink`, first);
+    const cut = new Promise<string>((resolve) => control.socket.once('disconnect', (reason) => resolve(reason)));
+    const factories = { ...defaultDriverFactories, cms50: (deviceId: string, _settings: unknown, sink: ReadingSink) => new SyntheticDriver(deviceId, sink, 20) };
+    const config = testAgentConfig({ siteId: 'tram-renew', conferenceId: 'hc-renew', hubUrl: hub.url, journalDir: join(dir, 'journal'), devices: [{ id: 'renew-ecg', type: 'ecg', model: 'synthetic', protocol: 'cms50', settings: { path: '/dev/null' } }], hub: { token: undefined, tokenFile } });
+    const agent = await SiteAgent.start(config, { factories });
+    try {
+      const drops: string[] = [];
+      agent.uplink.on('disconnected', (reason) => drops.push(reason));
+      const refreshed = new Promise<number>((resolve) => agent.uplink.once('tokenRefreshed', resolve));
+      await waitUntil(() => agent.uplink.connected, 10_000, 'the agent to connect');
+      writeFileSync(tokenFile, agentTokenFor(600));
+      expect(await refreshed).to.be.greaterThan(now() + 500);
+      expect(await cut).to.equal('io server disconnect');
+      // Past the first token's exp the same connection keeps delivering.
+      const acked = agent.uplink.outboxes()[0]!.acked;
+      await waitUntil(() => agent.uplink.outboxes()[0]!.acked > acked + 5, 10_000, 'more acks after the old exp');
+      expect(drops).to.deep.equal([]);
+    } finally {
+      await agent.stop();
+    }
   });
 
   describe('revocation', () => {

@@ -38,6 +38,8 @@ export interface UplinkClientEvents {
   disconnected: [reason: string];
   /** The hub stored everything of deviceId up to seq. */
   acked: [deviceId: string, seq: number];
+  /** A renewed token file was presented on the live connection (refreshToken); exp is the new deadline. */
+  tokenRefreshed: [exp: number];
 }
 
 const CLOCK_ROUNDS = 5;
@@ -56,6 +58,7 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
   #stopped = true;
   #clock: ClockEstimate | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
+  #tokenTimer: NodeJS.Timeout | undefined;
   #statusSoon: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
@@ -92,6 +95,7 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     this.#wake?.();
     clearInterval(this.#statusTimer);
     clearTimeout(this.#statusSoon);
+    clearTimeout(this.#tokenTimer);
     await this.#loop;
   }
 
@@ -144,6 +148,7 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
       }
       this.#ready = false;
       clearInterval(this.#statusTimer);
+      clearTimeout(this.#tokenTimer);
       this.#socket?.removeAllListeners();
       this.#socket?.disconnect();
       this.#socket = undefined;
@@ -200,8 +205,57 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     this.emit('connected', this.#clock);
     this.#sendStatus();
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#o.hub.statusIntervalMs);
+    this.#watchToken(socket, epoch, token);
     for (const outbox of this.#outboxes.values()) void this.#pump(outbox);
     return ended;
+  }
+
+  /**
+   * The hub closes the connection at the token's exp. With a tokenFile, a
+   * renewed file is presented on the live connection (refreshToken) before
+   * then, so a renewal costs no reconnect: the file is looked at from half the
+   * token's remaining life (at most an hour) before exp, and again at
+   * shrinking intervals until it changes.
+   */
+  #watchToken(socket: Socket, epoch: number, token: string): void {
+    if (!this.#o.hub.tokenFile) return;
+    const exp = expOf(token);
+    if (exp === undefined) return;
+    const remaining = exp * 1000 - Date.now();
+    // setTimeout holds at most ~24.8 days and agent tokens may live 30: long waits are chained.
+    const schedule = (delay: number) => {
+      const at = Date.now() + Math.max(delay, 200);
+      const wait = () => {
+        this.#tokenTimer = setTimeout(() => (Date.now() < at ? wait() : void check()), Math.min(at - Date.now(), 2 ** 31 - 1));
+      };
+      wait();
+    };
+    const check = async () => {
+      if (epoch !== this.#epoch || this.#stopped) return;
+      let next: string;
+      try {
+        next = await readToken(this.#o.hub);
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'cannot read the token file; will retry');
+        next = token;
+      }
+      const left = exp * 1000 - Date.now();
+      if (next === token || expOf(next) === undefined) {
+        if (left > 1000) schedule(Math.min(left / 2, 60_000));
+        return;
+      }
+      const reply = (await socket.timeout(HANDSHAKE_TIMEOUT_MS).emitWithAck('refreshToken', { token: next }).catch((err: Error) => ({ ok: false, error: { code: 'timeout', message: err.message } }))) as UplinkReply<{ exp: number }>;
+      if (epoch !== this.#epoch) return;
+      if (!reply.ok) {
+        // The hub cuts the connection at exp; the reconnect presents whatever the file holds then.
+        this.#log.error({ code: reply.error.code, why: reply.error.message }, 'hub refused the renewed token; the uplink will drop at the old token expiry');
+        return;
+      }
+      this.#log.info({ exp: reply.exp }, 'uplink token renewed on the live connection');
+      this.emit('tokenRefreshed', reply.exp);
+      this.#watchToken(socket, epoch, next);
+    };
+    schedule(remaining - Math.min(remaining / 2, 3_600_000));
   }
 
   async #measureClock(socket: Socket): Promise<ClockEstimate> {
@@ -342,5 +396,15 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     let outbox = this.#outboxes.get(deviceId);
     if (!outbox) this.#outboxes.set(deviceId, (outbox = new DeviceOutbox(deviceId, this.#o.journal)));
     return outbox;
+  }
+}
+
+/** The exp claim of a JWT, read without verifying it (the hub verifies; the agent only plans ahead). */
+function expOf(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp : undefined;
+  } catch {
+    return undefined;
   }
 }
