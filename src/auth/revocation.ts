@@ -4,8 +4,7 @@
 // written by `hoichan token revoke`, reloaded when it changes and on SIGHUP),
 // and Redis when the hub is clustered so every hub sees a revocation at once.
 
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
-import { unwatchFile, watchFile } from 'node:fs';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
@@ -123,6 +122,10 @@ export class FileRevocations extends MemoryRevocations {
   readonly #path: string;
   readonly #onHup = () => void this.reload('SIGHUP');
   #closed = false;
+  #poll: NodeJS.Timeout | undefined;
+  /** size/mtime/inode of the file as last read: a poll that sees another one reloads. */
+  #seen = '';
+  #reloading: Promise<void> | undefined;
 
   private constructor(path: string) {
     super();
@@ -132,10 +135,15 @@ export class FileRevocations extends MemoryRevocations {
   static async open(path: string, pollMs = 1000): Promise<FileRevocations> {
     const store = new FileRevocations(path);
     await store.reload('start');
-    // watchFile polls stat: it sees the file appear, be replaced by a rename, or grow, which fs.watch misses on some filesystems.
-    watchFile(path, { interval: pollMs, persistent: false }, (cur, prev) => {
-      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) void store.reload('file changed');
-    });
+    // Polling stat sees the file appear, be replaced by a rename, or grow, which fs.watch misses on some
+    // filesystems; comparing with the stat taken at the last read (not the poller's own first look) cannot
+    // miss a line appended between the two.
+    store.#poll = setInterval(() => {
+      void signature(path).then((sig) => {
+        if (sig !== store.#seen) void store.reload('file changed');
+      });
+    }, pollMs);
+    store.#poll.unref();
     process.on('SIGHUP', store.#onHup);
     return store;
   }
@@ -143,8 +151,21 @@ export class FileRevocations extends MemoryRevocations {
   /** Re-reads the file; entries only ever get added (a line removed from the file stays revoked until it expires or the hub restarts). */
   async reload(why: string): Promise<void> {
     if (this.#closed) return;
+    // One read at a time: a poll during a slow read must not read the file twice over.
+    while (this.#reloading) await this.#reloading;
+    this.#reloading = this.#read(why);
+    try {
+      await this.#reloading;
+    } finally {
+      this.#reloading = undefined;
+    }
+  }
+
+  async #read(why: string): Promise<void> {
     let text: string;
     try {
+      // The signature first: a line appended during the read shows as a change at the next poll.
+      this.#seen = await signature(this.#path);
       text = await readFile(this.#path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ path: this.#path, err: (err as Error).message }, 'cannot read the revocation file; keeping the list as it was');
@@ -165,9 +186,18 @@ export class FileRevocations extends MemoryRevocations {
 
   override async close(): Promise<void> {
     this.#closed = true;
-    unwatchFile(this.#path);
+    clearInterval(this.#poll);
     process.off('SIGHUP', this.#onHup);
     await super.close();
+  }
+}
+
+async function signature(path: string): Promise<string> {
+  try {
+    const st = await stat(path);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'missing';
   }
 }
 

@@ -1,8 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { ChannelInfo, DeviceType, ReadingBody } from '../../src/devices/reading.js';
-import { signToken } from '../../src/signaling/auth.js';
 import { UPLINK_NAMESPACE, UPLINK_PROTOCOL_VERSION, type HelloMessage } from '../../src/streams/protocol.js';
-import { TEST_SECRET } from './hub.js';
+import { agentToken } from './hub.js';
 
 export interface UplinkDevice {
   deviceId: string;
@@ -30,7 +29,7 @@ export class UplinkSite {
 
   /** Connects and says hello (again after disconnect(): the hub shows the devices online). */
   async connect(): Promise<void> {
-    const token = signToken({ sub: this.siteId, name: this.siteId, role: 'site', conf: this.conferenceId, ttlSeconds: 600 }, TEST_SECRET);
+    const token = agentToken(this.siteId, this.conferenceId, undefined, 600);
     const socket = io(`${this.hubUrl}${UPLINK_NAMESPACE}`, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
