@@ -77,11 +77,11 @@ describe('HTTP security: headers, errors and links', () => {
       expect(response.status, path).to.equal(200);
       expectSecurityHeaders(response.headers, path);
     }
-    const api = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('engineer')}` } });
+    const api = await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('engineer', '*')}` } });
     expect(api.status).to.equal(200);
     expectSecurityHeaders(api.headers, 'API');
     await expectJsonError(await fetch(`${hub.url}/api/conferences`), 401, 'unauthorized');
-    await expectJsonError(await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('specialist')}` } }), 403, 'forbidden');
+    await expectJsonError(await fetch(`${hub.url}/api/conferences`, { headers: { authorization: `Bearer ${token('specialist', 'ward-1')}` } }), 403, 'forbidden');
     await expectJsonError(await fetch(`${hub.url}/no/such/route`), 404, 'not_found');
     // engine.io answers its own routes; its handshake carries the headers too.
     const polling = await fetch(`${hub.url}/socket.io/?EIO=4&transport=polling`);
