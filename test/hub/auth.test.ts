@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
 import type { ReadingSink } from '../../src/devices/driver.js';
-import { defaultDriverFactories } from '../../src/devices/registry.js';
+import { loadDriverFactories } from '../../src/devices/registry.js';
 import type { Hub } from '../../src/hub/Hub.js';
 import { SyntheticDriver, testAgentConfig } from '../agent/uplink-helpers.js';
 import { TEST_SECRET, TestClient, agentToken, startTestHub, testAuth, token, waitUntil } from '../support/hub.js';
@@ -191,7 +191,7 @@ describe('credentials by purpose (hub)', function () {
     // A control connection with the very same token: the hub cuts it at that exp.
     const control = await connect(`${hub.url}/uplink`, first);
     const cut = new Promise<string>((resolve) => control.socket.once('disconnect', (reason) => resolve(reason)));
-    const factories = { ...defaultDriverFactories, cms50: (deviceId: string, _settings: unknown, sink: ReadingSink) => new SyntheticDriver(deviceId, sink, 20) };
+    const factories = { ...(await loadDriverFactories()), cms50: (deviceId: string, _settings: unknown, sink: ReadingSink) => new SyntheticDriver(deviceId, sink, 20) };
     const config = testAgentConfig({ siteId: 'tram-renew', conferenceId: 'hc-renew', hubUrl: hub.url, journalDir: join(dir, 'journal'), devices: [{ id: 'renew-ecg', type: 'ecg', model: 'synthetic', protocol: 'cms50', settings: { path: '/dev/null' } }], hub: { token: undefined, tokenFile } });
     const agent = await SiteAgent.start(config, { factories });
     try {
