@@ -79,7 +79,7 @@ describe('audit log of a real hub', function () {
     const records = await allRecords(hub);
     const sub = 'specialist-Dr Lan';
     const find = (type: string, extra: (r: AuditRecord) => boolean = () => true) => records.find((r) => r.type === type && extra(r));
-    expect(find('device.attach')).to.deep.include({ actor: { sub: 'site-audit', role: 'site', ip: '127.0.0.1' }, conferenceId: CONF, outcome: 'ok', target: { deviceId: 'mon-audit-1' } });
+    expect(find('device.attach')).to.deep.include({ actor: { sub: 'site-audit', role: 'agent', ip: '127.0.0.1' }, conferenceId: CONF, outcome: 'ok', target: { deviceId: 'mon-audit-1' } });
     expect(find('ingest.create')).to.deep.include({ conferenceId: CONF, outcome: 'ok', target: { deviceId: 'us-audit', ingestId: ingest.ingestId, source: 'ultrasound', srtp: true } });
     expect(find('conference.join', (r) => r.actor.sub === sub)).to.deep.include({ actor: { sub, role: 'specialist', ip: '127.0.0.1' }, conferenceId: CONF, outcome: 'ok', target: { peerId } });
     expect(find('device.replay')).to.deep.include({ actor: { sub, role: 'specialist', ip: '127.0.0.1' }, conferenceId: CONF, target: { peerId, deviceId: 'mon-audit-1', resumed: false } });
