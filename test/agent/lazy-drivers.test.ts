@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { PROJECT_ROOT, ensureWorkerBinary } from '../support/hub.js';
+import { PROJECT_ROOT, TEST_SECRET, ensureWorkerBinary } from '../support/hub.js';
 import { removeDir, tempDir } from './journal-helpers.js';
 import { expect, freePort } from './uplink-helpers.js';
 
@@ -100,7 +100,7 @@ describe('drivers load only when a configured device needs them', function () {
 
   it('the hub loads neither serialport nor node-opcua', async () => {
     ensureWorkerBinary();
-    const urls = await loadedBy('hub', ['hub'], 'hub listening', { HOICHAN_PORT: '0', HOICHAN_JWT_SECRET: 'test-secret-0123456789abcdef', HOICHAN_WORKERS: '1' });
+    const urls = await loadedBy('hub', ['hub'], 'hub listening', { HOICHAN_PORT: '0', HOICHAN_JWT_SECRET: TEST_SECRET, HOICHAN_WORKERS: '1', HOICHAN_AUDIT_DIR: join(dir, 'audit') });
     expect(urls.some((u) => u.endsWith('/dist/src/hub/Hub.js'))).to.equal(true);
     expect(opcua(urls)).to.deep.equal([]);
     expect(serialport(urls)).to.deep.equal([]);
