@@ -123,6 +123,7 @@ for (const workers of workerCounts) {
       console.log(
         `  ${target} N=${n}: video loss ${row['video loss %'].toFixed(3)} %, ${row.failures} failures, workers ${workersPercent.toFixed(0)} %, generators ${row['generators CPU %'].toFixed(0)} %`,
       );
+      for (const r of reports) for (const e of r.failures.examples) console.log(`    failure: ${e}`);
       const generatorBound = reports.some((r) => r.generatorCpuPercent > GENERATOR_LIMIT);
       if (row.failures > 0 || row['video loss %'] >= LOSS_LIMIT || row['silent tracks'] > 0) {
         best[target]!.limitedBy = `N=${n}: ${row.failures} failures, ${row['video loss %'].toFixed(2)} % loss${generatorBound ? ' (generator near a core: harness-limited)' : ''}`;

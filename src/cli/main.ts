@@ -243,7 +243,8 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
   --video CODEC        vp8 (default) | h264 (constrained baseline, packetization-mode 1); 720p 1.5 Mb/s, 30 fps
   --audio-only         publishers send opus only
   --join-rate R        clients started per second, e.g. 10/s (default), 0.1/s..100/s
-  --simulcast          not yet available: publishers send one 720p layer
+  --simulcast          publishers send three layers (320x180 150 kb/s, 640x360 500 kb/s, 1280x720
+                       1.5 Mb/s, one SSRC each); subscribers get the layer the hub forwards
   --last-n K           not yet available: the hub has no last-N (every subscriber gets every producer)
   --json               print the report as JSON on stdout (progress still goes to stderr)
 
@@ -273,7 +274,6 @@ Exit status 1 when any client failed.`,
     async run(values) {
       const { runLoadtest, parseDuration, parseRate, LoadtestOptionError } = await import('../loadtest/run.js');
       const { formatReport } = await import('../loadtest/report.js');
-      if (values.simulcast) throw new UsageError('--simulcast is not yet available (publishers send one 720p layer); see docs/LOADTEST.md');
       if (values['last-n'] !== undefined) throw new UsageError('--last-n is not yet available: the hub has no last-N, every subscriber receives every producer');
       if (!values.hub) throw new UsageError('--hub is required');
       if (!values.conference) throw new UsageError('--conference is required');
@@ -307,6 +307,7 @@ Exit status 1 when any client failed.`,
             durationSeconds: parseDuration((values.duration as string | undefined) ?? '60s'),
             video,
             audioOnly: values['audio-only'] === true,
+            simulcast: values.simulcast === true,
             joinRate: parseRate((values['join-rate'] as string | undefined) ?? '10/s'),
           },
           { onProgress: (line) => console.error(line), signal: abort.signal },

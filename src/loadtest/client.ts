@@ -153,14 +153,16 @@ export class Publisher extends LoadClient {
   retransmitted = 0;
   keyframeRequests = 0;
   sendErrors = 0;
-  readonly streams: { video?: SentStream; audio?: SentStream } = {};
+  /** One video stream per layer (one, or three for simulcast: low to high), and the audio stream. */
+  readonly streams: { video: SentStream[]; audio?: SentStream } = { video: [] };
   #timers: NodeJS.Timeout[] = [];
   #videoIndex = 0;
-  #pictureId = randomInt(0x7fff);
+  #pictureIds: number[] = [];
 
+  /** `video`: the clip of each layer, low to high (one clip: no simulcast; none: audio only). */
   constructor(
     id: string,
-    readonly video: VideoClip | undefined,
+    readonly video: VideoClip[],
     readonly audio: AudioClip,
   ) {
     super(id);
@@ -171,30 +173,42 @@ export class Publisher extends LoadClient {
     const pc = this.pc!;
     const cname = `loadtest-${this.id}`;
     const sections: MediaSection[] = [];
-    const add = (kind: 'audio' | 'video', codec: RtpCodec): SentStream => {
-      const mid = String(sections.length);
-      const ssrc = randomInt(1, 0xffffffff);
-      const media = kind === 'video' ? new Video(mid, 'SendOnly') : new Audio(mid, 'SendOnly');
-      if (kind === 'video') {
-        if (codec.mimeType === 'video/VP8') (media as InstanceType<typeof Video>).addVP8Codec(codec.payloadType);
-        else (media as InstanceType<typeof Video>).addH264Codec(codec.payloadType, '42e01f');
-      } else (media as InstanceType<typeof Audio>).addOpusCodec(codec.payloadType);
-      media.addSSRC(ssrc, cname, cname, `${cname}-${kind}`);
-      const track = pc.addTrack(media);
-      sections.push({ mid, kind, codec });
+    const newStream = (track: Track, codec: RtpCodec, ssrc: number): SentStream => {
       const stream: SentStream = { ssrc, payloadType: codec.payloadType, clockRate: codec.clockRate, seq: randomInt(0x8000), track, history: new Map(), packets: 0, bytes: 0 };
-      track.onMessage((msg) => this.#onRtcp(stream, msg));
       return stream;
     };
     const feedback = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }];
-    const videoCodec: RtpCodec | undefined = this.video
-      ? this.video.codec === 'vp8'
-        ? { mimeType: 'video/VP8', payloadType: PT.vp8, clockRate: 90000, rtcpFeedback: feedback }
-        : { mimeType: 'video/H264', payloadType: PT.h264, clockRate: 90000, rtcpFeedback: feedback, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } }
-      : undefined;
+    const first = this.video[0];
+    if (first) {
+      const codec: RtpCodec =
+        first.codec === 'vp8'
+          ? { mimeType: 'video/VP8', payloadType: PT.vp8, clockRate: 90000, rtcpFeedback: feedback }
+          : { mimeType: 'video/H264', payloadType: PT.h264, clockRate: 90000, rtcpFeedback: feedback, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } };
+      const mid = String(sections.length);
+      const media = new Video(mid, 'SendOnly');
+      if (first.codec === 'vp8') media.addVP8Codec(codec.payloadType);
+      else media.addH264Codec(codec.payloadType, '42e01f');
+      // Simulcast as mediasoup takes it from a client that names SSRCs: one m-line, one SSRC per layer.
+      const ssrcs = this.video.map(() => randomInt(1, 0xffffffff));
+      for (const ssrc of ssrcs) media.addSSRC(ssrc, cname, cname, `${cname}-video`);
+      const track = pc.addTrack(media);
+      sections.push({ mid, kind: 'video', codec });
+      this.streams.video = ssrcs.map((ssrc) => newStream(track, codec, ssrc));
+      this.#pictureIds = ssrcs.map(() => randomInt(0x7fff));
+      track.onMessage((msg) => this.#onRtcp(msg));
+    }
     const audioCodec: RtpCodec = { mimeType: 'audio/opus', payloadType: PT.opus, clockRate: 48000, channels: 2, parameters: { useinbandfec: 1 } };
-    if (videoCodec) this.streams.video = add('video', videoCodec);
-    this.streams.audio = add('audio', audioCodec);
+    {
+      const mid = String(sections.length);
+      const media = new Audio(mid, 'SendOnly');
+      media.addOpusCodec(audioCodec.payloadType);
+      const ssrc = randomInt(1, 0xffffffff);
+      media.addSSRC(ssrc, cname, cname, `${cname}-audio`);
+      const track = pc.addTrack(media);
+      sections.push({ mid, kind: 'audio', codec: audioCodec });
+      this.streams.audio = newStream(track, audioCodec, ssrc);
+      track.onMessage((msg) => this.#onRtcp(msg));
+    }
 
     this.stage('offer');
     pc.setLocalDescription();
@@ -204,11 +218,14 @@ export class Publisher extends LoadClient {
     pc.setRemoteDescription(remoteSdp(transport, sections, 'recvonly', 1), 'answer');
     this.stage('produce');
     for (const section of sections) {
-      const stream = section.kind === 'video' ? this.streams.video! : this.streams.audio!;
+      const encodings =
+        section.kind === 'video'
+          ? this.streams.video.map((s, i) => ({ ssrc: s.ssrc, ...(this.video.length > 1 ? { maxBitrate: this.video[i]!.bitrate * 1.2 } : {}) }))
+          : [{ ssrc: this.streams.audio!.ssrc }];
       await this.signaling!.request('produce', {
         transportId: transport.id,
         kind: section.kind,
-        rtpParameters: { mid: section.mid, codecs: [section.codec], encodings: [{ ssrc: stream.ssrc }], headerExtensions: [], rtcp: { cname, reducedSize: true } },
+        rtpParameters: { mid: section.mid, codecs: [section.codec], encodings, headerExtensions: [], rtcp: { cname, reducedSize: true } },
       });
     }
     this.stage('ice/dtls');
@@ -255,39 +272,45 @@ export class Publisher extends LoadClient {
         }
       }, 20),
     );
-    const video = this.streams.video;
-    const clip = this.video;
-    if (!video || !clip) return;
+    const layers = this.streams.video;
+    const first = this.video[0];
+    if (layers.length === 0 || !first) return;
     let videoTs = randomInt(0x7fffffff);
     let framesSent = 0;
-    const frameMs = 1000 / clip.fps;
+    const frameMs = 1000 / first.fps;
+    const frameCount = Math.min(...this.video.map((c) => c.frames.length));
     this.#timers.push(
       setInterval(() => {
         const due = Math.floor((performance.now() - started) / frameMs) + 1;
         for (; framesSent < due; framesSent++) {
-          const frame = clip.frames[this.#videoIndex]!;
-          const payloads = clip.codec === 'vp8' ? packetizeVp8(frame.data[0]!, this.#pictureId) : packetizeH264(frame.data);
-          payloads.forEach((p, i) => this.#send(video, p, i === payloads.length - 1, videoTs));
-          this.#pictureId = (this.#pictureId + 1) & 0x7fff;
-          this.#videoIndex = (this.#videoIndex + 1) % clip.frames.length;
-          videoTs = (videoTs + 90000 / clip.fps) >>> 0;
+          // Every layer sends its clip's frame of the same index with the same timestamp, as one encoder would.
+          layers.forEach((stream, layer) => {
+            const clip = this.video[layer]!;
+            const frame = clip.frames[this.#videoIndex]!;
+            const payloads = clip.codec === 'vp8' ? packetizeVp8(frame.data[0]!, this.#pictureIds[layer]!) : packetizeH264(frame.data);
+            payloads.forEach((p, i) => this.#send(stream, p, i === payloads.length - 1, videoTs));
+            this.#pictureIds[layer] = (this.#pictureIds[layer]! + 1) & 0x7fff;
+          });
+          this.#videoIndex = (this.#videoIndex + 1) % frameCount;
+          videoTs = (videoTs + 90000 / first.fps) >>> 0;
         }
       }, frameMs),
     );
   }
 
-  #onRtcp(stream: SentStream, msg: Buffer): void {
+  #onRtcp(msg: Buffer): void {
     if (!isRtcp(msg)) return;
     for (const fb of parseFeedback(msg)) {
-      if (fb.mediaSsrc !== stream.ssrc) continue;
+      const stream = fb.mediaSsrc === this.streams.audio?.ssrc ? this.streams.audio : this.streams.video.find((s) => s.ssrc === fb.mediaSsrc);
+      if (!stream) continue;
       if (fb.type === 'nack') {
         this.nacksReceived++;
         for (const seq of fb.seqs) {
           const packet = stream.history.get(seq);
           if (packet && this.#write(stream, packet)) this.retransmitted++;
         }
-      } else if (stream === this.streams.video) {
-        // No encoder to ask: restart the loop at frame 0, a keyframe.
+      } else if (stream !== this.streams.audio) {
+        // No encoder to ask: restart the loop (every layer) at frame 0, a keyframe.
         this.keyframeRequests++;
         this.#videoIndex = 0;
       }

@@ -3,7 +3,7 @@
 // chosen duration after the last join, then every client is closed and the
 // subscribers' counters become the report. Bounded in clients and time.
 
-import { loadAudioClip, loadVideoClip, type VideoCodec } from './media.js';
+import { loadAudioClip, loadVideoClip, SIMULCAST_LAYERS, type VideoCodec } from './media.js';
 import { Publisher, Subscriber } from './client.js';
 import { percentile, summarizeTracks, type LoadtestReport } from './report.js';
 import { tokenSource } from './signaling.js';
@@ -20,6 +20,8 @@ export interface LoadtestOptions {
   durationSeconds: number;
   video: VideoCodec;
   audioOnly: boolean;
+  /** Publishers send three layers (180p, 360p, 720p); subscribers receive what the hub picks (the highest, with no bandwidth estimate). */
+  simulcast?: boolean;
   /** clients started per second */
   joinRate: number;
 }
@@ -49,6 +51,7 @@ export function validateOptions(o: LoadtestOptions): void {
   if (!Number.isInteger(o.subscribers) || o.subscribers < 0 || o.subscribers > LIMITS.maxSubscribers) fail(`--subscribers must be a whole number 0..${LIMITS.maxSubscribers}`);
   if (o.publishers + o.subscribers === 0) fail('nothing to do: --publishers and --subscribers are both 0');
   if (!(o.durationSeconds >= 1 && o.durationSeconds <= LIMITS.maxDurationSeconds)) fail(`--duration must be 1s..${LIMITS.maxDurationSeconds}s`);
+  if (o.simulcast && o.audioOnly) fail('--simulcast and --audio-only do not go together');
   if (!(o.joinRate >= LIMITS.minJoinRate && o.joinRate <= LIMITS.maxJoinRate)) fail(`--join-rate must be ${LIMITS.minJoinRate}/s..${LIMITS.maxJoinRate}/s`);
 }
 
@@ -75,7 +78,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}): Promise<LoadtestReport> {
   validateOptions(options);
-  const video = options.audioOnly ? undefined : loadVideoClip(options.video);
+  const video = options.audioOnly ? [] : options.simulcast ? SIMULCAST_LAYERS.map((layer) => loadVideoClip(options.video, layer)) : [loadVideoClip(options.video)];
   const audio = loadAudioClip();
   const tokens = tokenSource({ tokenSecret: options.tokenSecret, tokensFile: options.tokensFile, conferenceId: options.conferenceId, ttlSeconds: options.durationSeconds + 3600 });
   const runId = Math.random().toString(36).slice(2, 8);
@@ -149,7 +152,8 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
   const failures = [...publishers, ...subscribers].filter((c) => c.failure);
   const byStage: Record<string, number> = {};
   for (const c of failures) byStage[c.failure!.stage] = (byStage[c.failure!.stage] ?? 0) + 1;
-  const sentBytes = publishers.reduce((s, p) => s + (p.streams.video?.bytes ?? 0) + (p.streams.audio?.bytes ?? 0), 0);
+  const sentOf = (p: Publisher, f: (s: { bytes: number; packets: number }) => number) => p.streams.video.reduce((a, s) => a + f(s), 0) + (p.streams.audio ? f(p.streams.audio) : 0);
+  const sentBytes = publishers.reduce((s, p) => s + sentOf(p, (x) => x.bytes), 0);
   const joins = subscribers.map((s) => s.timings.joinMs).filter((v): v is number => v !== undefined);
   const firstVideo = subscribers.map((s) => s.timings.firstVideoMs).filter((v): v is number => v !== undefined);
   const firstAudio = subscribers.map((s) => s.timings.firstAudioMs).filter((v): v is number => v !== undefined);
@@ -158,7 +162,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
     conferenceId: options.conferenceId,
     publishers: options.publishers,
     subscribers: options.subscribers,
-    video: options.audioOnly ? 'audio only' : `${options.video} ${video ? `${Math.round(video.bitrate / 1000)} kb/s` : ''}`.trim(),
+    video: options.audioOnly ? 'audio only' : `${options.video} ${video.map((c) => `${Math.round(c.bitrate / 1000)}`).join('+')} kb/s${options.simulcast ? ' simulcast' : ''}`,
     durationSeconds: options.durationSeconds,
     measuredSeconds,
     tracks: kinds.map((k) => summarizeTracks(k, totals, meanActive)),
@@ -171,7 +175,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
       firstAudioP50Ms: percentile(firstAudio, 0.5),
     },
     publisherSide: {
-      packetsSent: publishers.reduce((s, p) => s + (p.streams.video?.packets ?? 0) + (p.streams.audio?.packets ?? 0), 0),
+      packetsSent: publishers.reduce((s, p) => s + sentOf(p, (x) => x.packets), 0),
       bitrateMbps: (sentBytes * 8) / 1e6 / Math.max(1e-3, (endedAt - wallAt) / 1000),
       nacksReceived: publishers.reduce((s, p) => s + p.nacksReceived, 0),
       retransmitted: publishers.reduce((s, p) => s + p.retransmitted, 0),

@@ -1,9 +1,30 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import type { Hub } from '../../src/hub/Hub.js';
 import { runLoadtest, type LoadtestOptions } from '../../src/loadtest/run.js';
 import { buildNack, parseFeedback } from '../../src/loadtest/rtp.js';
 import { ReceiveStream } from '../../src/loadtest/stats.js';
-import { startTestHub, TEST_SECRET, waitUntil } from '../support/hub.js';
+import type { LoadtestReport } from '../../src/loadtest/report.js';
+import { PROJECT_ROOT, startTestHub, TEST_SECRET, waitUntil } from '../support/hub.js';
+
+/** The real command, as a child process (async: the hub under test lives in this process's event loop). */
+function hoichan(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'hoichan.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOICHAN_LOG_LEVEL: 'silent', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
 
 describe('hoichan loadtest (real hub, real WebRTC clients over libdatachannel)', function () {
   this.timeout(120000);
@@ -74,6 +95,44 @@ describe('hoichan loadtest (real hub, real WebRTC clients over libdatachannel)',
     // Packets still missing when the run stops (the last ~100 ms) are counted lost.
     expect(video.lossPercent).to.be.below(2);
     expect(audio.lossPercent).to.be.within(8, 12);
+  });
+
+  it('the command: simulcast VP8 publisher, JSON report, progress on stderr, every client gets the top layer', async () => {
+    const run = await hoichan(
+      ['loadtest', '--hub', hub.url, '--conference', 'loadtest-cli', '--publishers', '1', '--subscribers', '2', '--duration', '4s', '--simulcast', '--join-rate', '20/s', '--json'],
+      { HOICHAN_JWT_SECRET: TEST_SECRET },
+    );
+    expect(run.status, run.stderr).to.equal(0);
+    expect(run.stderr).to.match(/subscribers joined 2\/2/);
+    const report = JSON.parse(run.stdout) as LoadtestReport;
+    expect(report.failures.total).to.equal(0);
+    expect(report.video).to.match(/simulcast/);
+    const video = report.tracks.find((t) => t.kind === 'video')!;
+    expect(video).to.include({ tracks: 2, silentTracks: 0 });
+    // Without a bandwidth estimate from the subscriber, the hub forwards the highest layer (720p, ~1.5 Mb/s), not 180p or 360p.
+    expect(video.bitrateKbpsPerTrack).to.be.above(900);
+  });
+
+  it('the command: --help documents every option; bad options exit 2 with the option named', async () => {
+    const help = await hoichan(['loadtest', '--help']);
+    expect(help.status).to.equal(0);
+    for (const option of ['--hub', '--token-secret', '--tokens', '--conference', '--publishers', '--subscribers', '--duration', '--video', '--simulcast', '--audio-only', '--join-rate', '--last-n', '--json']) {
+      expect(help.stdout, option).to.include(option);
+    }
+    const base = ['loadtest', '--hub', hub.url, '--conference', 'c', '--token-secret', 'x'];
+    for (const [args, message] of [
+      [['--subscribers', '1001'], /--subscribers must be a whole number 0..1000/],
+      [['--duration', '2h'], /--duration/],
+      [['--duration', '7200s'], /--duration must be 1s..3600s/],
+      [['--video', 'av1'], /--video must be vp8 or h264/],
+      [['--join-rate', 'fast'], /--join-rate/],
+      [['--last-n', '3'], /--last-n is not yet available/],
+      [['--tokens', '/nonexistent'], /exactly one of --token-secret and --tokens/],
+    ] as const) {
+      const r = await hoichan([...base, ...args]);
+      expect(r.status, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.match(message);
+    }
   });
 
   it('counts gaps, repairs and duplicates across the 16-bit sequence wrap, and packs NACKs as the hub reads them', () => {
