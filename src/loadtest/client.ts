@@ -52,18 +52,24 @@ interface PeerOptions {
 }
 
 function waitConnected(pc: PeerConnection, what: string): Promise<void> {
-  if (pc.state() === 'connected') return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: ICE/DTLS not connected in ${CONNECT_TIMEOUT_MS} ms (state ${pc.state()})`)), CONNECT_TIMEOUT_MS);
-    pc.onStateChange((state) => {
-      if (state === 'connected') {
-        clearTimeout(timer);
-        resolve();
-      } else if (state === 'failed' || state === 'closed') {
-        clearTimeout(timer);
-        reject(new Error(`${what}: peer connection ${state}`));
-      }
-    });
+    let poll: NodeJS.Timeout | undefined = undefined;
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      if (err) reject(err);
+      else resolve();
+    };
+    const check = (state: string) => {
+      if (state === 'connected') done();
+      else if (state === 'failed' || state === 'closed') done(new Error(`${what}: peer connection ${state}`));
+    };
+    const timer = setTimeout(() => done(new Error(`${what}: ICE/DTLS not connected in ${CONNECT_TIMEOUT_MS} ms (state ${pc.state()})`)), CONNECT_TIMEOUT_MS);
+    // libdatachannel changes state on its own threads: a change that happens before the callback is
+    // registered is not replayed (seen once in 100 joins), so register first, then read, then keep reading.
+    pc.onStateChange(check);
+    poll = setInterval(() => check(pc.state()), 100);
+    check(pc.state());
   });
 }
 
