@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Hub } from '../../src/hub/Hub.js';
 import { runLoadtest, type LoadtestOptions } from '../../src/loadtest/run.js';
+import { loadAudioClip, loadVideoClip, SIMULCAST_LAYERS } from '../../src/loadtest/media.js';
 import { buildNack, parseFeedback } from '../../src/loadtest/rtp.js';
 import { ReceiveStream } from '../../src/loadtest/stats.js';
 import type { LoadtestReport } from '../../src/loadtest/report.js';
@@ -12,7 +13,14 @@ import { PROJECT_ROOT, startTestHub, TEST_SECRET, waitUntil } from '../support/h
 function hoichan(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'hoichan.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOICHAN_LOG_LEVEL: 'silent', ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        HOICHAN_LOG_LEVEL: 'silent',
+        // The clips the before hook encoded.
+        ...(process.env.HOICHAN_LOADTEST_CACHE ? { HOICHAN_LOADTEST_CACHE: process.env.HOICHAN_LOADTEST_CACHE } : {}),
+        ...env,
+      },
     });
     let stdout = '';
     let stderr = '';
@@ -30,6 +38,14 @@ describe('hoichan loadtest (real hub, real WebRTC clients over libdatachannel)',
   this.timeout(120000);
   let hub: Hub;
 
+  before(function () {
+    // The clips are encoded once per machine (~/.cache/hoichan/loadtest); on a fresh, busy machine ffmpeg
+    // needs about a minute for the 720p one, which is not the run's time.
+    this.timeout(600000);
+    loadAudioClip();
+    loadVideoClip('vp8');
+    for (const layer of SIMULCAST_LAYERS) loadVideoClip('vp8', layer);
+  });
   before(async () => {
     // Subscribers consume a producer twice a second at most per socket; the default rate limit is ample.
     hub = await startTestHub();
