@@ -235,6 +235,7 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
   --hub URL            the hub, e.g. https://hub.example.vn (its signaling and WebRTC ports must be reachable)
   --token-secret S     the hub's auth.jwtSecret: each client gets its own specialist token for the
                        conference (or set HOICHAN_JWT_SECRET instead, to keep it out of ps)
+  --token-issuer ISS   iss of the minted tokens: the hub's auth.issuer (default hoichan)
   --tokens FILE        instead of a secret: JWTs, one per line, taken by the clients in turn
   --conference C       the conference to load (use one nobody else is in)
   --publishers P       clients that send video and audio (default 1, at most 50)
@@ -259,6 +260,7 @@ Exit status 1 when any client failed.`,
     options: {
       hub: { type: 'string' },
       'token-secret': { type: 'string' },
+      'token-issuer': { type: 'string' },
       tokens: { type: 'string' },
       conference: { type: 'string' },
       publishers: { type: 'string' },
@@ -301,6 +303,7 @@ Exit status 1 when any client failed.`,
             hubUrl: (values.hub as string).replace(/\/$/, ''),
             conferenceId: values.conference as string,
             tokenSecret,
+            tokenIssuer: values['token-issuer'] as string | undefined,
             tokensFile: values.tokens as string | undefined,
             publishers: whole('publishers', 1),
             subscribers: whole('subscribers', 10),

@@ -14,6 +14,8 @@ export interface LoadtestOptions {
   hubUrl: string;
   conferenceId: string;
   tokenSecret?: string;
+  /** iss of minted tokens: the hub's auth.issuer (default 'hoichan'). */
+  tokenIssuer?: string;
   tokensFile?: string;
   publishers: number;
   subscribers: number;
@@ -80,7 +82,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
   validateOptions(options);
   const video = options.audioOnly ? [] : options.simulcast ? SIMULCAST_LAYERS.map((layer) => loadVideoClip(options.video, layer)) : [loadVideoClip(options.video)];
   const audio = loadAudioClip();
-  const tokens = tokenSource({ tokenSecret: options.tokenSecret, tokensFile: options.tokensFile, conferenceId: options.conferenceId, ttlSeconds: options.durationSeconds + 3600 });
+  const tokens = tokenSource({ tokenSecret: options.tokenSecret, tokenIssuer: options.tokenIssuer, tokensFile: options.tokensFile, conferenceId: options.conferenceId, ttlSeconds: options.durationSeconds + 3600 });
   const runId = Math.random().toString(36).slice(2, 8);
   const publishers: Publisher[] = [];
   const subscribers: Subscriber[] = [];

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
-import { signToken } from '../signaling/auth.js';
+import { Authenticator } from '../auth/index.js';
 import { consumerRtpParametersSchema, rtpCodecSchema, transportParamsSchema } from './sdp.js';
 
 /** How long a request may wait for its ack before the client counts a signaling failure. */
@@ -13,16 +13,16 @@ const REQUEST_TIMEOUT_MS = 15000;
 
 /**
  * The one place tokens are minted: a specialist of the conference, one user per
- * synthetic client. Kept apart so a change of claims (issuer, audience, token id)
- * is one edit here.
+ * synthetic client, signed as `hoichan token` signs (issuer 'hoichan', the
+ * person audiences, a fresh jti each). Kept apart so a change of claims is one edit here.
  */
-export function mintToken(secret: string, clientId: string, conferenceId: string, ttlSeconds: number): string {
-  return signToken({ sub: `loadtest-${clientId}`, name: `loadtest ${clientId}`, role: 'specialist', conf: conferenceId, ttlSeconds }, secret);
+export function mintToken(auth: Authenticator, clientId: string, conferenceId: string, ttlSeconds: number): string {
+  return auth.sign({ kind: 'person', sub: `loadtest-${clientId}`, name: `loadtest ${clientId}`, role: 'specialist', conf: conferenceId, ttlSeconds });
 }
 
 export type TokenSource = (clientIndex: number, clientId: string) => string;
 
-export function tokenSource(options: { tokenSecret?: string; tokensFile?: string; conferenceId: string; ttlSeconds: number }): TokenSource {
+export function tokenSource(options: { tokenSecret?: string; tokenIssuer?: string; tokensFile?: string; conferenceId: string; ttlSeconds: number }): TokenSource {
   if (options.tokensFile) {
     const tokens = readFileSync(options.tokensFile, 'utf8')
       .split('\n')
@@ -33,8 +33,9 @@ export function tokenSource(options: { tokenSecret?: string; tokensFile?: string
     return (index) => tokens[index % tokens.length]!;
   }
   if (!options.tokenSecret) throw new Error('either a token secret or a tokens file is needed');
-  const secret = options.tokenSecret;
-  return (_index, clientId) => mintToken(secret, clientId, options.conferenceId, options.ttlSeconds);
+  // The hub checks iss against its auth.issuer ('hoichan' unless configured otherwise).
+  const auth = Authenticator.forSecret(options.tokenSecret, options.tokenIssuer ? { issuer: options.tokenIssuer } : {});
+  return (_index, clientId) => mintToken(auth, clientId, options.conferenceId, options.ttlSeconds);
 }
 
 const producerInfoSchema = z.object({ producerId: z.string(), peerId: z.string(), kind: z.enum(['audio', 'video']), source: z.string() });

@@ -132,7 +132,7 @@ describe('hoichan loadtest (real hub, real WebRTC clients over libdatachannel)',
   it('the command: --help documents every option; bad options exit 2 with the option named', async () => {
     const help = await hoichan(['loadtest', '--help']);
     expect(help.status).to.equal(0);
-    for (const option of ['--hub', '--token-secret', '--tokens', '--conference', '--publishers', '--subscribers', '--duration', '--video', '--simulcast', '--audio-only', '--join-rate', '--last-n', '--json']) {
+    for (const option of ['--hub', '--token-secret', '--token-issuer', '--tokens', '--conference', '--publishers', '--subscribers', '--duration', '--video', '--simulcast', '--audio-only', '--join-rate', '--last-n', '--json']) {
       expect(help.stdout, option).to.include(option);
     }
     const base = ['loadtest', '--hub', hub.url, '--conference', 'c', '--token-secret', 'x'];
