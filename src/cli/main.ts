@@ -228,6 +228,104 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
       console.log(`head: seq ${result.head?.seq} hash ${result.head?.hash}`);
     },
   },
+  loadtest: {
+    summary: 'synthetic WebRTC publishers and subscribers against a hub: loss, jitter, bitrate, join times (docs/LOADTEST.md)',
+    usage: `hoichan loadtest --hub URL (--token-secret S | --tokens FILE) --conference C [options]
+
+  --hub URL            the hub, e.g. https://hub.example.vn (its signaling and WebRTC ports must be reachable)
+  --token-secret S     the hub's auth.jwtSecret: each client gets its own specialist token for the
+                       conference (or set HOICHAN_JWT_SECRET instead, to keep it out of ps)
+  --token-issuer ISS   iss of the minted tokens: the hub's auth.issuer (default hoichan)
+  --tokens FILE        instead of a secret: JWTs, one per line, taken by the clients in turn
+  --conference C       the conference to load (use one nobody else is in)
+  --publishers P       clients that send video and audio (default 1, at most 50)
+  --subscribers N      clients that consume every producer (default 10, at most 1000)
+  --duration D         how long media flows after the last client joined: 60s (default), 2m; at most 3600s
+  --video CODEC        vp8 (default) | h264 (constrained baseline, packetization-mode 1); 720p 1.5 Mb/s, 30 fps
+  --audio-only         publishers send opus only
+  --join-rate R        clients started per second, e.g. 10/s (default), 0.1/s..100/s
+  --simulcast          publishers send three layers (320x180 150 kb/s, 640x360 500 kb/s, 1280x720
+                       1.5 Mb/s, one SSRC each); subscribers get the layer the hub forwards
+  --last-n K           not yet available: the hub has no last-N (every subscriber gets every producer)
+  --json               print the report as JSON on stdout (progress still goes to stderr)
+
+Each client is a real WebRTC peer (libdatachannel: ICE, DTLS, SRTP) speaking the hub's
+signaling (docs/PROTOCOL.md). Publishers loop a pre-encoded clip (made once with ffmpeg
+into ~/.cache/hoichan/loadtest) and answer NACKs and keyframe requests; subscribers
+send receiver reports, NACKs and PLIs like a browser. Prints a progress line every 2 s
+and, at the end, per track type: packets, bitrate, loss, jitter, NACKs and PLIs sent;
+join time p50/p99 and failures; and its own CPU (near 100 % means the generator, not the
+hub, may be the limit). Stops by itself; Ctrl-C stops early and reports what it measured.
+Exit status 1 when any client failed.`,
+    options: {
+      hub: { type: 'string' },
+      'token-secret': { type: 'string' },
+      'token-issuer': { type: 'string' },
+      tokens: { type: 'string' },
+      conference: { type: 'string' },
+      publishers: { type: 'string' },
+      subscribers: { type: 'string' },
+      duration: { type: 'string' },
+      video: { type: 'string' },
+      'audio-only': { type: 'boolean' },
+      'join-rate': { type: 'string' },
+      simulcast: { type: 'boolean' },
+      'last-n': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values) {
+      const { runLoadtest, parseDuration, parseRate, LoadtestOptionError } = await import('../loadtest/run.js');
+      const { formatReport } = await import('../loadtest/report.js');
+      if (values['last-n'] !== undefined) throw new UsageError('--last-n is not yet available: the hub has no last-N, every subscriber receives every producer');
+      if (!values.hub) throw new UsageError('--hub is required');
+      if (!values.conference) throw new UsageError('--conference is required');
+      const whole = (name: string, fallback: number) => {
+        const text = values[name] as string | undefined;
+        if (text === undefined) return fallback;
+        if (!/^\d+$/.test(text)) throw new UsageError(`--${name} must be a whole number`);
+        return Number(text);
+      };
+      const video = ((values.video as string | undefined) ?? 'vp8').toLowerCase();
+      if (video !== 'vp8' && video !== 'h264') throw new UsageError('--video must be vp8 or h264');
+      const tokenSecret = (values['token-secret'] as string | undefined) ?? (values.tokens ? undefined : process.env.HOICHAN_JWT_SECRET || undefined);
+      const abort = new AbortController();
+      const onSignal = () => {
+        if (abort.signal.aborted) process.exit(1);
+        console.error('hoichan loadtest: stopping early, closing every client');
+        abort.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      let report;
+      try {
+        report = await runLoadtest(
+          {
+            hubUrl: (values.hub as string).replace(/\/$/, ''),
+            conferenceId: values.conference as string,
+            tokenSecret,
+            tokenIssuer: values['token-issuer'] as string | undefined,
+            tokensFile: values.tokens as string | undefined,
+            publishers: whole('publishers', 1),
+            subscribers: whole('subscribers', 10),
+            durationSeconds: parseDuration((values.duration as string | undefined) ?? '60s'),
+            video,
+            audioOnly: values['audio-only'] === true,
+            simulcast: values.simulcast === true,
+            joinRate: parseRate((values['join-rate'] as string | undefined) ?? '10/s'),
+          },
+          { onProgress: (line) => console.error(line), signal: abort.signal },
+        );
+      } catch (err) {
+        if (err instanceof LoadtestOptionError) throw new UsageError(err.message);
+        throw err;
+      }
+      console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+      // libdatachannel's threads keep the process alive until told to stop.
+      const nodeDataChannel = await import('node-datachannel');
+      nodeDataChannel.cleanup();
+      process.exit(report.failures.total > 0 ? 1 : 0);
+    },
+  },
   token: {
     summary: 'print a signed access token (JWT) for a person or a site agent, or revoke tokens',
     usage: `hoichan token --role specialist|site|engineer --conference ID --name NAME [--sub ID] [--ttl SECONDS]
