@@ -21,6 +21,8 @@ export class MllpConnection {
   readonly #queue: Array<{ frame: Buffer; receivedAt: number }> = [];
   #draining = false;
   #closed = false;
+  /** Set by the owner before it closes the socket on purpose (the status reason). */
+  closeReason: string | undefined;
 
   constructor(socket: Socket, maxFrameBytes: number, hooks: ConnectionHooks) {
     this.socket = socket;
@@ -38,6 +40,11 @@ export class MllpConnection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Frames received and not yet answered: the sender waits on us, not the other way round. */
+  get busy(): boolean {
+    return this.#draining || this.#queue.length > 0;
   }
 
   #onData(chunk: Buffer): void {

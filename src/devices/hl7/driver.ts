@@ -11,7 +11,7 @@ import { hl7DeviceConfigSchema, offsetMinutes, type Hl7DeviceConfig, type Resolv
 import type { MllpConnection } from './connection.js';
 import { Hl7MessageProcessor, type ProcessOutcome } from './processor.js';
 import { DeviceRouter } from './routing.js';
-import { Hl7Listener } from './server.js';
+import { Hl7Listener, type ListenerCounters } from './server.js';
 
 export interface Hl7DeviceEntry {
   deviceId: string;
@@ -114,15 +114,26 @@ export class Hl7Driver extends DeviceDriver {
   #createGroup(key: string, states: DeviceState[]): ListenerGroup {
     const first = states[0]!.settings;
     for (const s of states) {
-      for (const field of ['timezoneOffset', 'processingId', 'maxFrameBytes'] as const) {
+      for (const field of ['timezoneOffset', 'processingId', 'maxFrameBytes', 'idleTimeoutMs', 'maxConnections'] as const) {
         if (s.settings[field] !== first[field]) throw new Error(`devices on HL7 listener ${key} disagree on ${field}`);
+      }
+      if ([...s.settings.allowedSenders].sort().join(',') !== [...first.allowedSenders].sort().join(',')) {
+        throw new Error(`devices on HL7 listener ${key} disagree on allowedSenders`);
       }
     }
     const deviceIds = states.map((s) => s.deviceId);
     const router = new DeviceRouter(states.map((s) => ({ deviceId: s.deviceId, equipmentId: s.settings.equipmentId })));
     const processor = this.#createProcessor(router, first, true);
     const log = this.#log.child({ listener: key });
-    const listener = new Hl7Listener(first.host, first.port, first.maxFrameBytes, {
+    const listenerOptions = {
+      host: first.host,
+      port: first.port,
+      maxFrameBytes: first.maxFrameBytes,
+      idleTimeoutMs: first.idleTimeoutMs,
+      maxConnections: first.maxConnections,
+      allowedSenders: first.allowedSenders,
+    };
+    const listener = new Hl7Listener(listenerOptions, {
       onFrame: async (frame, receivedAt, connection) => {
         const { reply, outcome } = await processor.process(frame, receivedAt);
         if (this.#exitAfterJournal && outcome.readings > 0 && !outcome.duplicate && outcome.reason === undefined) process.kill(process.pid, 'SIGKILL');
@@ -135,7 +146,7 @@ export class Hl7Driver extends DeviceDriver {
           const state = this.#devices.get(id)!;
           if (state.connection !== connection) continue;
           state.connection = undefined;
-          if (this.#running) this.setStatus(id, { status: 'offline', reason: 'sender disconnected' });
+          if (this.#running) this.setStatus(id, { status: 'offline', reason: connection.closeReason ?? 'sender disconnected' });
         }
       },
     }, log);
@@ -153,6 +164,16 @@ export class Hl7Driver extends DeviceDriver {
       for (const id of group.deviceIds) this.setStatus(id, { status: 'offline', reason });
       group.retryTimer = setTimeout(() => void this.#listen(group), LISTEN_RETRY_MS);
     }
+  }
+
+  /** Refusal and idle-cut counters of the listener serving a server-mode device. */
+  listenerCounters(deviceId: string): Readonly<ListenerCounters> | undefined {
+    return this.#groups.find((g) => g.deviceIds.includes(deviceId))?.listener.counters;
+  }
+
+  /** Open connections on the listener serving a server-mode device. */
+  listenerConnections(deviceId: string): number | undefined {
+    return this.#groups.find((g) => g.deviceIds.includes(deviceId))?.listener.connectionCount;
   }
 
   /** Retry-buffer counters of a client-mode (PDS) device: buffered, retries, overflowDropped. */
