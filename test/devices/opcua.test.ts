@@ -12,6 +12,8 @@ const DEVICE = 'icu-bed-3';
 function settingsFor(endpoint: string, extra: Partial<OpcuaDeviceConfigInput> = {}) {
   return opcuaDeviceConfigSchema.parse({
     endpoint,
+    // These tests are about subscriptions, not the channel (opcua-security.test.ts is).
+    securityMode: 'None',
     publishingIntervalMs: 50,
     reconnectMaxDelayMs: 500,
     pkiDir: CLIENT_PKI_DIR,

@@ -79,13 +79,14 @@ describe('OPC UA device settings', () => {
 
   it('applies defaults', () => {
     const settings = opcuaDeviceConfigSchema.parse(base);
-    expect(settings).to.deep.include({ securityMode: 'None', securityPolicy: 'None', publishingIntervalMs: 100, samplingIntervalMs: 0, queueSize: 20, discardOldest: true, dataChangeTrigger: 'StatusValueTimestamp', waveformTimestamp: 'lastSample' });
+    expect(settings).to.deep.include({ securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', acceptUnknownServerCertificate: false, publishingIntervalMs: 100, samplingIntervalMs: 0, queueSize: 20, discardOldest: true, dataChangeTrigger: 'StatusValueTimestamp', waveformTimestamp: 'lastSample' });
     expect(settings.mappings['ns=1;s=Monitor.HR']).to.deep.equal({ code: 'MDC_ECG_HEART_RATE', unit: '/min', kind: 'numeric' });
   });
 
   it('names the bad key', () => {
     expect(issues({ ...base, endpoint: 'http://x' })).to.deep.equal(['endpoint: Expected an opc.tcp:// endpoint URL']);
-    expect(issues({ ...base, securityMode: 'Sign' })).to.deep.equal(['securityPolicy: Must not be "None" when securityMode is "Sign"']);
+    expect(issues({ ...base, securityMode: 'Sign', securityPolicy: 'None' })).to.deep.equal(['securityPolicy: Must not be "None" when securityMode is "Sign"']);
+    expect(issues({ ...base, securityMode: 'None', securityPolicy: 'Basic256Sha256' })).to.deep.equal(['securityPolicy: Must be "None" when securityMode is "None"']);
     expect(issues({ ...base, username: 'nurse' })).to.deep.equal(['password: username and password must be given together']);
     expect(issues({ ...base, mappings: { 'ns=1;s=ECG': { code: 'X', unit: 'mV', kind: 'waveform' } } })).to.deep.equal(['mappings.ns=1;s=ECG.sampleRate: Required for kind "waveform"']);
     expect(issues({ ...base, mappings: { 'Monitor HR': { code: 'X', unit: '' } } })[0]).to.match(/^mappings\.Monitor HR: not an OPC UA nodeId/);

@@ -40,7 +40,7 @@ describe('OPC UA simulator read by the OPC UA driver', function () {
     const sent = new SentLog();
     simulator.on('sent', (values) => sent.record(values));
     const sink = new RecordingSink();
-    driver = createOpcuaDriver(DEVICE, { endpoint: `opc.tcp://127.0.0.1:${port}`, publishingIntervalMs: 100, reconnectMaxDelayMs: 500, pkiDir: CLIENT_PKI_DIR, mappings: SIMULATOR_MAPPINGS }, sink);
+    driver = createOpcuaDriver(DEVICE, { endpoint: `opc.tcp://127.0.0.1:${port}`, securityMode: 'None', publishingIntervalMs: 100, reconnectMaxDelayMs: 500, pkiDir: CLIENT_PKI_DIR, mappings: SIMULATOR_MAPPINGS }, sink);
     await driver.start();
     return { sent, sink, driver };
   }

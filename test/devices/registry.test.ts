@@ -177,7 +177,7 @@ describe('DeviceRegistry', function () {
         {
           id: 'opcua-1', type: 'vitals', model: 'test server', protocol: 'opcua',
           settings: {
-            endpoint: server.endpoint, publishingIntervalMs: 50, pkiDir: CLIENT_PKI_DIR,
+            endpoint: server.endpoint, securityMode: 'None', publishingIntervalMs: 50, pkiDir: CLIENT_PKI_DIR,
             mappings: {
               'ns=1;s=Monitor.HR': { code: 'MDC_ECG_HEART_RATE', unit: '/min' },
               'ns=1;s=Monitor.ECG': { code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', kind: 'waveform', sampleRate: 500 },

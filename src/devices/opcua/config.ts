@@ -15,6 +15,9 @@ export const OPCUA_SECURITY_POLICIES = [
   'Basic128Rsa15',
 ] as const;
 
+/** What a secure channel uses when the site config names a mode but no policy. */
+export const DEFAULT_SECURE_POLICY = 'Basic256Sha256' as const;
+
 // The NodeId string syntax of OPC UA Part 6 §5.3.1.10: optional ns=<index>; or
 // nsu=<uri>;, then i=<uint32>, s=<string>, g=<guid> or b=<base64>. Checked
 // here without node-opcua so that validating a site config (hub, agent with
@@ -60,8 +63,13 @@ export const opcuaMappingSchema = z
 export const opcuaDeviceConfigSchema = z
   .object({
     endpoint: z.string().regex(/^opc\.tcp:\/\/[^/\s]+/, 'Expected an opc.tcp:// endpoint URL'),
-    securityMode: z.enum(OPCUA_SECURITY_MODES).default('None'),
-    securityPolicy: z.enum(OPCUA_SECURITY_POLICIES).default('None'),
+    /**
+     * Encrypted unless the site config says otherwise: readings are health data.
+     * "None" only when written here (the driver warns at start).
+     */
+    securityMode: z.enum(OPCUA_SECURITY_MODES).default('SignAndEncrypt'),
+    /** Default: Basic256Sha256, or None when securityMode is "None". */
+    securityPolicy: z.enum(OPCUA_SECURITY_POLICIES).optional(),
     /** User name token; anonymous when absent. Never logged. */
     username: z.string().min(1).optional(),
     password: z.string().optional(),
@@ -82,7 +90,11 @@ export const opcuaDeviceConfigSchema = z
     reconnectMaxDelayMs: z.number().int().min(100).default(10_000),
     /** Client certificate store (own/, trusted/, rejected/). Defaults to ~/.hoichan/pki/opcua. */
     pkiDir: z.string().min(1).optional(),
-    /** Trust a server certificate not yet in pkiDir/trusted (trust on first use). */
+    /**
+     * Trust a server certificate not yet in pkiDir/trusted (trust on first use).
+     * Off by default: an engineer copies the device's certificate into
+     * pkiDir/trusted/certs (docs/devices/opcua.md).
+     */
     acceptUnknownServerCertificate: z.boolean().default(false),
     /** nodeId -> what the value is. */
     mappings: z
@@ -92,7 +104,7 @@ export const opcuaDeviceConfigSchema = z
   .strict()
   .superRefine((settings, ctx) => {
     const plain = settings.securityMode === 'None';
-    if (plain !== (settings.securityPolicy === 'None')) {
+    if (settings.securityPolicy !== undefined && plain !== (settings.securityPolicy === 'None')) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['securityPolicy'],
@@ -108,7 +120,11 @@ export const opcuaDeviceConfigSchema = z
         message: 'username and password must be given together',
       });
     }
-  });
+  })
+  .transform((settings) => ({
+    ...settings,
+    securityPolicy: settings.securityPolicy ?? (settings.securityMode === 'None' ? ('None' as const) : DEFAULT_SECURE_POLICY),
+  }));
 
 export type OpcuaDeviceConfig = z.output<typeof opcuaDeviceConfigSchema>;
 /** What a config file may contain (defaults not yet applied). */

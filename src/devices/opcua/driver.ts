@@ -101,6 +101,9 @@ export class OpcuaDriver extends DeviceDriver {
       { endpoint, securityMode, securityPolicy, auth: username ? 'username' : 'anonymous', nodes: Object.keys(this.#settings.mappings).length },
       'starting OPC UA driver',
     );
+    if (securityMode === 'None') {
+      this.#log.warn({ endpoint }, 'OPC UA securityMode "None" (set in the site config): readings cross the network unsigned and in clear');
+    }
     this.#markOffline(`connecting to ${endpoint}`);
     this.#watchdog = setInterval(() => this.#checkStall(), WATCHDOG_TICK_MS);
     void this.#open();
@@ -179,8 +182,17 @@ export class OpcuaDriver extends DeviceDriver {
       this.#refreshStatus();
     } catch (err) {
       if (!current()) return;
-      this.#log.warn({ err: describe(err) }, 'OPC UA connection setup failed; starting over');
-      this.#reset(`connection setup failed: ${describe(err)}`);
+      const untrusted = /server certificate verification failed/i.test(describe(err));
+      if (untrusted) {
+        // The usual first-connection state of a secure link: say what to do, not node-opcua's words.
+        const pki = settings.pkiDir ?? defaultOpcuaPkiDir();
+        const reason = `server certificate not trusted: copy it from ${path.join(pki, 'rejected')} (or the device) into ${path.join(pki, 'trusted', 'certs')}`;
+        this.#log.warn({ endpoint: settings.endpoint, err: describe(err) }, 'OPC UA server certificate not trusted; retrying');
+        this.#reset(reason);
+      } else {
+        this.#log.warn({ err: describe(err) }, 'OPC UA connection setup failed; starting over');
+        this.#reset(`connection setup failed: ${describe(err)}`);
+      }
     }
   }
 

@@ -181,6 +181,26 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
     return `opc.tcp://${this.options.host}:${this.options.port}`;
   }
 
+  /**
+   * The server's application certificate (PEM). A client that does not accept
+   * unknown servers trusts this one once it is copied into its pkiDir/trusted/certs.
+   */
+  get certificateFile(): string {
+    return path.join(this.options.pkiDir, 'server', 'own', 'certs', 'certificate.pem');
+  }
+
+  /** Security of the open secure channels, for diagnostics and tests. */
+  get secureChannels(): Array<{ securityMode: string; securityPolicy: string }> {
+    const server = this.#nodes?.server;
+    if (!server) return [];
+    return server.endpoints.flatMap((endpoint) =>
+      endpoint.getChannels().map((channel) => ({
+        securityMode: MessageSecurityMode[channel.securityMode] ?? String(channel.securityMode),
+        securityPolicy: String(channel.securityPolicy).replace(/^.*#/, ''),
+      })),
+    );
+  }
+
   async start(): Promise<void> {
     this.#measureNibp();
     this.#nodes = await this.#startServer();
@@ -199,7 +219,7 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
     if (this.options.restartEveryMs > 0) {
       this.#timers.push(setInterval(() => void this.#restart(), this.options.restartEveryMs));
     }
-    this.#log.info({ endpoint: this.endpointUrl, seed: this.options.seed }, 'OPC UA monitor simulator listening');
+    this.#log.info({ endpoint: this.endpointUrl, seed: this.options.seed, certificateFile: this.certificateFile }, 'OPC UA monitor simulator listening (copy certificateFile into the agent pkiDir/trusted/certs to trust it)');
   }
 
   async stop(): Promise<void> {
