@@ -4,14 +4,14 @@
 // through the uplink, exactly as a site PC would. Used by `hoichan demo`
 // and by the simulator end-to-end test.
 
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentConfigOf } from '../agent/config.js';
 import { SiteAgent } from '../agent/SiteAgent.js';
 import type { RunningSimulator } from '../devices/simulator.js';
-import { SIMULATOR_MAPPINGS } from '../devices/opcua/simulator.js';
+import { OpcuaMonitorSimulator, SIMULATOR_MAPPINGS } from '../devices/opcua/simulator.js';
 import { simulatorCommands } from '../devices/simulators.js';
 import { parseSiteConfig, type SiteConfigInput } from '../devices/siteConfig.js';
 import { IngestSender } from '../devices/video/IngestSender.js';
@@ -71,12 +71,12 @@ export function demoSiteConfig(options: DemoSiteOptions, layout: DemoLayout): Si
         model: 'OPC UA monitor (hoichan simulate opcua)',
         protocol: 'opcua',
         settings: {
+          // The defaults (SignAndEncrypt, Basic256Sha256); the simulator's certificate
+          // is put in the agent's trusted folder the way an engineer would (start()).
           endpoint: `opc.tcp://127.0.0.1:${layout.opcuaPort}`,
-          securityMode: 'None',
-          securityPolicy: 'None',
           publishingIntervalMs: 100,
           reconnectMaxDelayMs: 1000,
-          pkiDir: join(layout.dir, 'pki', 'agent'),
+          pkiDir: agentPkiDir(layout),
           mappings: SIMULATOR_MAPPINGS,
         },
       },
@@ -131,6 +131,12 @@ export class DemoSite {
       };
       // Servers first (the agent's OPC UA client connects to it), then the agent, then the device senders.
       await start('opcua', ['--port', String(layout.opcuaPort), '--host', '127.0.0.1', '--seed', seed, '--pki-dir', join(dir, 'pki', 'simulator'), '--numeric-interval-ms', String(options.opcuaNumericIntervalMs ?? 1000)]);
+      // The engineer's one-time step for an OPC UA device: copy its certificate into the agent's PKI.
+      const opcuaSim = simulators.get('opcua');
+      if (!(opcuaSim instanceof OpcuaMonitorSimulator)) throw new Error('the opcua simulator command did not start an OpcuaMonitorSimulator');
+      const trusted = join(agentPkiDir(layout), 'trusted', 'certs');
+      await mkdir(trusted, { recursive: true });
+      await copyFile(opcuaSim.certificateFile, join(trusted, 'demo-opcua-simulator.pem'));
       const config = agentConfigOf(parseSiteConfig(demoSiteConfig(options, layout), 'demo site config'));
       const agent = await SiteAgent.start(config);
       stops.push(() => agent.stop());
@@ -181,4 +187,8 @@ async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+function agentPkiDir(layout: DemoLayout): string {
+  return join(layout.dir, 'pki', 'agent');
 }
