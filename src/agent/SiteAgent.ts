@@ -4,7 +4,7 @@
 
 import type { AcceptOptions, AcceptResult, ReadingSink, DeviceReadingBody } from '../devices/driver.js';
 import { DeviceRegistry, loadDriverFactories, protocolsOf, type DriverFactories } from '../devices/registry.js';
-import { Journal } from './journal/index.js';
+import { Journal, readJournalKeyFile } from './journal/index.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import type { AgentConfig } from './config.js';
@@ -31,13 +31,14 @@ export class SiteAgent {
 
   static async start(config: AgentConfig, options: SiteAgentOptions = {}): Promise<SiteAgent> {
     const log = options.logger ?? createLogger('agent', { siteId: config.site.siteId });
-    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup } = config.journal;
+    const { dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup, encryptionKeyFile } = config.journal;
     // The uplink's module (socket.io-client) loads while the drivers load and start: start-up to
     // "ports open" is the serial devices' gap after every restart, and readings taken before the
     // uplink exists wait in the journal, which the uplink reads from on connect anyway.
     const uplinkModule = import('./uplink/UplinkClient.js');
     uplinkModule.catch(() => undefined); // awaited below; an early return must not leave it unhandled
-    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup });
+    const encryptionKey = encryptionKeyFile === undefined ? undefined : await readJournalKeyFile(encryptionKeyFile);
+    const journal = await Journal.open({ dir, fsync, fsyncIntervalMs, maxBytes, segmentBytes, dedup, ...(encryptionKey ? { encryptionKey } : {}) });
     let uplink: UplinkClient | undefined;
     // Drivers ack their devices when accept() resolves, i.e. once the journal has the readings on disk.
     // A keyed message (HL7) the journal's delivery ledger already holds, from before a restart too,

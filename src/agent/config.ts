@@ -80,6 +80,8 @@ export const journalSettingsSchema = z
       })
       .strict()
       .default({}),
+    /** AES-256 key file (owner-only mode): reading bodies are encrypted at rest. For shared site PCs. */
+    encryptionKeyFile: z.string().min(1).optional(),
   })
   .strict();
 

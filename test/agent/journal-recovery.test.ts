@@ -16,8 +16,8 @@ async function all(journal: Journal): Promise<Reading[]> {
 }
 
 /** Runs the writer child until it has reported `atLeast` durable appends, then SIGKILLs it. */
-async function runAndKill(dir: string, policy: string, atLeast: number): Promise<Map<string, number>> {
-  const child = spawn(process.execPath, ['--enable-source-maps', writer, dir, policy, '16384'], {
+async function runAndKill(dir: string, policy: string, atLeast: number, key?: Buffer): Promise<Map<string, number>> {
+  const child = spawn(process.execPath, ['--enable-source-maps', writer, dir, policy, '16384', ...(key ? [key.toString('hex')] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'test' },
   });
@@ -67,16 +67,27 @@ describe('journal: crash recovery', () => {
     await removeDir(dir);
   });
 
-  for (const policy of ['interval', 'always']) {
-    it(`keeps every reading reported durable after kill -9 (fsync ${policy}), twice over`, async function () {
+  const KEY = Buffer.from('8f1c2a9e4b7d3f60a5c8e1b2d4f6a7c9e0b1d2f3a4c5e6f708192a3b4c5d6e7f', 'hex');
+  for (const [policy, key] of [['interval', undefined], ['always', undefined], ['interval', KEY]] as const) {
+    it(`keeps every reading reported durable after kill -9 (fsync ${policy}${key ? ', encrypted' : ''}), twice over`, async function () {
       this.timeout(30_000);
+      const withKey = key ? { encryptionKey: key } : {};
       let reported = new Map<string, number>();
       for (let round = 0; round < 2; round++) {
-        const durable = await runAndKill(dir, policy, 1000);
+        const durable = await runAndKill(dir, policy, 1000, key);
+        if (key) {
+          // Sealed at rest: no reading code or value of the writer's in any segment.
+          for (const file of await segmentFiles(dir)) {
+            const bytes = await readFile(join(dir, file));
+            expect(bytes.includes('MDC_TEST_'), file).to.equal(false);
+            expect(bytes.includes('"value"'), file).to.equal(false);
+            expect(bytes.includes('"samples"'), file).to.equal(false);
+          }
+        }
         for (const [id, seq] of durable) expect(seq, `${id} continues past round ${round - 1}`).to.be.greaterThan(reported.get(id) ?? 0);
         reported = durable;
 
-        const journal = await Journal.open({ dir, fsync: 'never', segmentBytes: 16384 });
+        const journal = await Journal.open({ dir, fsync: 'never', segmentBytes: 16384, ...withKey });
         const readings = await all(journal);
         const bySeq = new Map<string, number[]>();
         for (const r of readings) {
@@ -95,7 +106,7 @@ describe('journal: crash recovery', () => {
         expect(journal.stats().corruptRegions).to.equal(0);
         await journal.close();
       }
-      const journal = await Journal.open({ dir, fsync: 'never' });
+      const journal = await Journal.open({ dir, fsync: 'never', ...withKey });
       const before = journal.lastSeq('vit-1');
       const [r] = await journal.append([numeric('vit-1', 1)]);
       expect(r!.seq).to.equal(before + 1);

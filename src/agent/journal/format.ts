@@ -18,10 +18,42 @@
 // seqs". Same frame and checksum; the seq field holds the time it was taken
 // (ms since the epoch), the id field the message key, the body its seq ranges.
 
+//
+// Sealed records (journal.encryptionKeyFile set): version byte 2 instead of 1,
+// same header, and the body is keyId u32 | nonce 12 | AES-256-GCM ciphertext |
+// tag 16, with the header bytes [8, 21+n) (magic, kind, seq, deviceId) as
+// additional data, so a body cannot be moved under another seq or device. The
+// CRC covers the sealed bytes: recovery, resync and compaction work without
+// the key. Ledger records stay version 1 (control ids and seq ranges only).
+
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { ReadingKind, Reading } from '../../devices/reading.js';
 import { crc32c } from './crc32c.js';
 
 export const MAGIC = Buffer.from([0x48, 0x4a, 0x01]);
+const SEALED_VERSION = 0x02;
+const KEY_ID_BYTES = 4;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const SEAL_OVERHEAD = KEY_ID_BYTES + NONCE_BYTES + TAG_BYTES;
+
+/** An AES-256 key and its id (the first 4 bytes of its SHA-256), stored in every sealed record. */
+export interface RecordCipher {
+  key: Buffer;
+  keyId: number;
+}
+
+export function recordCipher(key: Buffer): RecordCipher {
+  if (key.length !== 32) throw new RangeError('a journal encryption key is 32 bytes (AES-256)');
+  return { key, keyId: createHash('sha256').update(key).digest().readUInt32BE(0) };
+}
+
+/** Hex form of a key id, as logs and errors name it. */
+export function keyIdText(keyId: number): string {
+  return keyId.toString(16).padStart(8, '0');
+}
+
+export class JournalKeyError extends Error {}
 export const HEADER_BYTES = 21;
 /** Smallest record: header, a 1-byte deviceId and '{}'. */
 export const MIN_RECORD_BYTES = HEADER_BYTES + 1 + 2;
@@ -59,16 +91,19 @@ export interface RecordRef {
   deviceId: string;
   seq: number;
   kind: ReadingKind;
+  /** Set for a sealed (encrypted) record: the id of the key it needs. */
+  keyId?: number;
 }
 
-export function encodeRecord(reading: Reading): Buffer {
+export function encodeRecord(reading: Reading, cipher?: RecordCipher): Buffer {
   const { deviceId, seq, late: _late, ...body } = reading;
   const id = Buffer.from(deviceId, 'utf8');
   if (id.length === 0 || id.length > MAX_DEVICE_ID_BYTES) {
     throw new RangeError(`deviceId must be 1..${MAX_DEVICE_ID_BYTES} UTF-8 bytes`);
   }
   const json = Buffer.from(JSON.stringify(body), 'utf8');
-  const length = HEADER_BYTES + id.length + json.length;
+  const bodyBytes = cipher ? SEAL_OVERHEAD + json.length : json.length;
+  const length = HEADER_BYTES + id.length + bodyBytes;
   if (length > MAX_RECORD_BYTES) throw new RangeError(`reading encodes to ${length} bytes, over ${MAX_RECORD_BYTES}`);
   const buf = Buffer.allocUnsafe(length);
   buf.writeUInt32LE(length, 0);
@@ -77,7 +112,22 @@ export function encodeRecord(reading: Reading): Buffer {
   buf.writeDoubleLE(seq, 12);
   buf[20] = id.length;
   id.copy(buf, HEADER_BYTES);
-  json.copy(buf, HEADER_BYTES + id.length);
+  const bodyStart = HEADER_BYTES + id.length;
+  if (cipher) {
+    buf[10] = SEALED_VERSION;
+    // A random 96-bit nonce per record: ~2^32 records per key before the collision
+    // risk matters, far beyond a site journal's life under one key.
+    const nonce = randomBytes(NONCE_BYTES);
+    buf.writeUInt32LE(cipher.keyId, bodyStart);
+    nonce.copy(buf, bodyStart + KEY_ID_BYTES);
+    const gcm = createCipheriv('aes-256-gcm', cipher.key, nonce);
+    gcm.setAAD(buf.subarray(8, bodyStart));
+    const sealed = Buffer.concat([gcm.update(json), gcm.final()]);
+    sealed.copy(buf, bodyStart + KEY_ID_BYTES + NONCE_BYTES);
+    gcm.getAuthTag().copy(buf, length - TAG_BYTES);
+  } else {
+    json.copy(buf, bodyStart);
+  }
   buf.writeUInt32LE(checksum(buf, 0, length), 4);
   return buf;
 }
@@ -130,9 +180,11 @@ function tryFrame(buf: Buffer, offset: number, end: number): RecordRef | LedgerR
   if (end - offset < HEADER_BYTES) return undefined;
   const length = buf.readUInt32LE(offset);
   if (length < MIN_RECORD_BYTES || length > MAX_RECORD_BYTES || length > end - offset) return undefined;
-  if (buf[offset + 8] !== MAGIC[0] || buf[offset + 9] !== MAGIC[1] || buf[offset + 10] !== MAGIC[2]) return undefined;
+  const version = buf[offset + 10];
+  if (buf[offset + 8] !== MAGIC[0] || buf[offset + 9] !== MAGIC[1] || (version !== MAGIC[2] && version !== SEALED_VERSION)) return undefined;
   if (buf.readUInt32LE(offset + 4) !== checksum(buf, offset, length)) return undefined;
   if (buf[offset + 11] === LEDGER_KIND) {
+    if (version !== MAGIC[2]) return undefined;
     const keyLength = buf[offset + 20]!;
     const at = buf.readDoubleLE(offset + 12);
     if (keyLength === 0 || HEADER_BYTES + keyLength + 2 > length || !Number.isSafeInteger(at) || at < 1) return undefined;
@@ -142,16 +194,36 @@ function tryFrame(buf: Buffer, offset: number, end: number): RecordRef | LedgerR
   const idLength = buf[offset + 20]!;
   const seq = buf.readDoubleLE(offset + 12);
   // A valid checksum over a record we did not write (a future version) is still not data we understand.
-  if (!kind || idLength === 0 || HEADER_BYTES + idLength + 2 > length || !Number.isSafeInteger(seq) || seq < 1) {
+  const sealed = version === SEALED_VERSION;
+  if (!kind || idLength === 0 || HEADER_BYTES + idLength + 2 + (sealed ? SEAL_OVERHEAD : 0) > length || !Number.isSafeInteger(seq) || seq < 1) {
     return undefined;
   }
   const deviceId = buf.toString('utf8', offset + HEADER_BYTES, offset + HEADER_BYTES + idLength);
-  return { offset, length, deviceId, seq, kind };
+  if (!sealed) return { offset, length, deviceId, seq, kind };
+  return { offset, length, deviceId, seq, kind, keyId: buf.readUInt32LE(offset + HEADER_BYTES + idLength) };
 }
 
-export function decodeReading(buf: Buffer, ref: RecordRef): Reading {
+/** Throws JournalKeyError when a sealed record's key is absent or another, or its tag fails. */
+export function decodeReading(buf: Buffer, ref: RecordRef, cipher?: RecordCipher): Reading {
   const bodyStart = ref.offset + HEADER_BYTES + buf[ref.offset + 20]!;
-  const body = JSON.parse(buf.toString('utf8', bodyStart, ref.offset + ref.length)) as Record<string, unknown>;
+  const end = ref.offset + ref.length;
+  let json: string;
+  if (ref.keyId === undefined) {
+    json = buf.toString('utf8', bodyStart, end);
+  } else {
+    if (!cipher) throw new JournalKeyError(`journal record ${ref.deviceId}#${ref.seq} is encrypted (key ${keyIdText(ref.keyId)}) and no journal.encryptionKeyFile is set`);
+    if (cipher.keyId !== ref.keyId) throw new JournalKeyError(`journal record ${ref.deviceId}#${ref.seq} is encrypted with key ${keyIdText(ref.keyId)}, not the configured ${keyIdText(cipher.keyId)}`);
+    const nonce = buf.subarray(bodyStart + KEY_ID_BYTES, bodyStart + KEY_ID_BYTES + NONCE_BYTES);
+    const gcm = createDecipheriv('aes-256-gcm', cipher.key, nonce);
+    gcm.setAAD(buf.subarray(ref.offset + 8, bodyStart));
+    gcm.setAuthTag(buf.subarray(end - TAG_BYTES, end));
+    try {
+      json = Buffer.concat([gcm.update(buf.subarray(bodyStart + KEY_ID_BYTES + NONCE_BYTES, end - TAG_BYTES)), gcm.final()]).toString('utf8');
+    } catch {
+      throw new JournalKeyError(`journal record ${ref.deviceId}#${ref.seq} failed authentication (key ${keyIdText(ref.keyId)})`);
+    }
+  }
+  const body = JSON.parse(json) as Record<string, unknown>;
   return { deviceId: ref.deviceId, seq: ref.seq, ...body } as Reading;
 }
 
@@ -212,10 +284,13 @@ export function scanRecords(buf: Buffer, start = 0, end = buf.length): ScanResul
   return { records, ledger, corrupt, validEnd: pos };
 }
 
+/** 'HJ': both record versions start with it; tryFrame checks the rest. */
+const MAGIC_PREFIX = MAGIC.subarray(0, 2);
+
 function resync(buf: Buffer, from: number, end: number): number {
   let search = from + 8;
   for (;;) {
-    const hit = buf.indexOf(MAGIC, search);
+    const hit = buf.indexOf(MAGIC_PREFIX, search);
     if (hit < 0 || hit >= end) return -1;
     const candidate = hit - 8;
     if (candidate >= from && tryFrame(buf, candidate, end)) return candidate;

@@ -12,7 +12,7 @@ import { inRanges, insertRange, nextCompactionCandidate, planCompaction } from '
 import { readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } from './checkpoint.js';
 import { GroupCommit, type FsyncPolicy } from './durability.js';
 import { JournalClosedError, JournalFullError } from './errors.js';
-import { decodeLedgerEntry, decodeReading, encodeLedgerRecord, encodeRecord, scanRecords, type LedgerEntry, type RecordRef, type SeqRanges } from './format.js';
+import { decodeLedgerEntry, decodeReading, encodeLedgerRecord, encodeRecord, JournalKeyError, keyIdText, recordCipher, scanRecords, type LedgerEntry, type RecordCipher, type RecordRef, type SeqRanges } from './format.js';
 import { JOURNAL_DIR_MODE, JOURNAL_FILE_MODE, removeQuietly, restrictModes, syncDir, writeFully } from './fsutil.js';
 import { batchMatches, DEFAULT_LEDGER_BOUNDS, DeliveryLedger, readLedgerSnapshot, writeLedgerSnapshot, type LedgerBounds } from './ledger.js';
 import { acquireLock } from './lock.js';
@@ -33,6 +33,12 @@ export interface JournalOptions {
   capLowWater?: number;
   /** Bounds of the resend-dedup ledger. Default 10 000 messages, 1 hour. */
   dedup?: Partial<LedgerBounds>;
+  /**
+   * 32-byte AES-256 key: reading bodies are written sealed (AES-256-GCM, a
+   * nonce per record, the key id in each record). Records written before the
+   * key was set stay readable; sealed ones need this same key.
+   */
+  encryptionKey?: Buffer;
   logger?: Logger;
 }
 
@@ -128,10 +134,13 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     ledgerRecordsIgnored: 0,
   };
 
+  readonly #cipher: RecordCipher | undefined;
+
   private constructor(options: JournalOptions) {
     super();
     this.#dir = options.dir;
     this.#segmentBytes = options.segmentBytes ?? 8 * 1024 * 1024;
+    this.#cipher = options.encryptionKey ? recordCipher(options.encryptionKey) : undefined;
     this.#maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
     this.#lowWater = options.capLowWater ?? 0.9;
     const policy = options.fsync ?? 'interval';
@@ -411,6 +420,14 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
       }
       for (const ref of scan.records) {
         const device = this.#device(ref.deviceId);
+        // Refuse at open, not at the first read: a reading still to send that this key cannot open.
+        if (ref.keyId !== undefined && ref.seq > device.acked && ref.keyId !== this.#cipher?.keyId) {
+          throw new JournalKeyError(
+            this.#cipher
+              ? `journal ${this.#dir} holds unsent readings encrypted with key ${keyIdText(ref.keyId)}, not the configured key ${keyIdText(this.#cipher.keyId)}: restore that key until they are sent`
+              : `journal ${this.#dir} holds unsent readings encrypted with key ${keyIdText(ref.keyId)}: set journal.encryptionKeyFile to that key`,
+          );
+        }
         if (ref.seq > device.lastSeq) device.lastSeq = ref.seq;
         if (!this.#isDropped(ref)) meta.add(ref.deviceId, ref.seq, ref.kind);
       }
@@ -483,7 +500,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
       const seq = (nextSeq.get(deviceId) ?? this.lastSeq(deviceId)) + 1;
       nextSeq.set(deviceId, seq);
       const reading = { deviceId, seq, ...rest } as Reading;
-      const record = encodeRecord(reading);
+      const record = encodeRecord(reading, this.#cipher);
       readings.push(reading);
       encoded.push(record);
       total += record.length;
@@ -520,7 +537,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i]!;
       const length = encoded[i]!.length;
-      refs.push({ offset, length, deviceId: r.deviceId, seq: r.seq, kind: r.kind });
+      refs.push({ offset, length, deviceId: r.deviceId, seq: r.seq, kind: r.kind, ...(this.#cipher ? { keyId: this.#cipher.keyId } : {}) });
       offset += length;
       active.add(r.deviceId, r.seq, r.kind);
     }
@@ -713,7 +730,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
         // hole in the seqs for readings that are gone (the uplink sends it as a gap).
         if (ref.offset + ref.length > durableBytes) return out;
         if (ref.seq <= cursor(ref.deviceId) || this.#isDropped(ref)) continue;
-        out.push(decodeReading(view.buffer, ref));
+        out.push(decodeReading(view.buffer, ref, this.#cipher));
         if (out.length >= limit) return out;
       }
     }
