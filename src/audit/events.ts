@@ -31,6 +31,14 @@ export const AUDIT_TYPES = [
   'http.forbidden',
   /** An engineer used an /api route (every call, reads included). */
   'engineer.api',
+  /** A live socket (signaling or /uplink) was cut at its token's exp: target.via, target.jti (a short hash). */
+  'token.expired',
+  /** A live socket was cut because a new revocation names its token or subject: target.via, target.jti. */
+  'token.revoked',
+  /** A refreshToken on a live socket: ok (target.jti and target.exp are the new token's), or refused (the current token's jti). */
+  'token.refreshed',
+  /** The hub took in a new revocation (file, Redis or in-process): target.jti (hash) or target.sub and target.before. */
+  'token.revocation',
   /** The log opened (hub start): target.seq of the head it continues from. */
   'audit.start',
   /** At open, a torn tail (a crash mid-write) was cut off: target.droppedBytes. */
@@ -78,6 +86,10 @@ export type AuditEvent =
   | (Common<'ingest.delete'> & { conferenceId: string; target: { ingestId: string } })
   | (Common<'http.forbidden'> & { target: { method: string; route: string } })
   | (Common<'engineer.api'> & { target: { method: string; route: string; status: number } })
+  | (Common<'token.expired'> & { target: { via: 'signaling' | 'uplink'; jti: string } })
+  | (Common<'token.revoked'> & { target: { via: 'signaling' | 'uplink'; jti: string } })
+  | (Common<'token.refreshed'> & { target: { via: 'signaling' | 'uplink'; jti: string; exp?: number } })
+  | (Common<'token.revocation'> & { target: { jti: string } | { sub: string; before: number } })
   | (Common<'audit.start'> & { target: { seq: number } })
   | (Common<'audit.recovered'> & { target: { file: string; droppedBytes: number } })
   | (Common<'audit.pruned'> & { target: { files: number; firstDay: string; lastDay: string; lastSeq: number; lastHash: string } })

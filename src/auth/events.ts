@@ -21,16 +21,33 @@ export interface AuthRevoked {
   before?: number;
 }
 
-export interface AuthExpired {
+/** One live socket and the token it holds (never the token text). */
+export interface AuthSocket {
   endpoint: Endpoint;
   sub: string;
+  role: 'specialist' | 'site' | 'engineer' | 'agent';
   jti: string;
+  /** The person token's conference (absent for '*' and for agents). */
+  conferenceId?: string;
+  /** The client's address (src/http/clientAddress.ts). */
+  address?: string;
 }
+
+/** A socket cut at its token's exp. */
+export type AuthExpired = AuthSocket;
+
+/** A live socket cut because a new revocation names its token or subject. */
+export type AuthSocketRevoked = AuthSocket;
+
+/** A `refreshToken` on a live socket: ok (the new token's jti and exp), or refused (the current token's jti). */
+export type AuthRefreshed = AuthSocket & { outcome: 'ok'; exp: number } | AuthSocket & { outcome: 'unauthorized' | 'forbidden' };
 
 export interface AuthEventMap {
   refused: [AuthRefused];
   revoked: [AuthRevoked];
   expired: [AuthExpired];
+  socketRevoked: [AuthSocketRevoked];
+  refreshed: [AuthRefreshed];
 }
 
 /** Typed emitter: `on('refused', (e) => ...)` is checked by the compiler. */

@@ -19,7 +19,7 @@ export {
   type PersonRole,
   type UplinkGrant,
 } from './claims.js';
-export { AuthEvents, type AuthEventMap, type AuthExpired, type AuthRefused, type AuthRevoked } from './events.js';
+export { AuthEvents, type AuthEventMap, type AuthExpired, type AuthRefreshed, type AuthRefused, type AuthRevoked, type AuthSocket, type AuthSocketRevoked } from './events.js';
 export { DEFAULT_KID, KeyConfigError, KeyRing } from './keys.js';
 export { ALGORITHMS, signJws, type Algorithm } from './jws.js';
 export { AnyRevocations, FileRevocations, MemoryRevocations, RedisRevocations, appendRevocation, openRevocations, type Revocation, type RevocationStore } from './revocation.js';

@@ -4,9 +4,11 @@
 // /uplink) use one of these.
 
 import type { Namespace, Socket } from 'socket.io';
+import { socketClientAddress } from '../common/clientAddress.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { Authenticator } from './Authenticator.js';
 import type { AnyClaims, Endpoint } from './claims.js';
+import type { AuthSocket } from './events.js';
 import type { Revocation } from './revocation.js';
 
 const log = createLogger('auth');
@@ -34,6 +36,22 @@ export class SocketTokens {
     auth.revocations.on('changed', this.#onChanged);
   }
 
+  /** A `refreshToken` was accepted: the socket now holds `next`, its deadline moves. */
+  refreshed(socket: Socket, next: AnyClaims): void {
+    this.watch(socket, next);
+    this.#auth.events.emit('refreshed', { ...this.#describe(socket, next), outcome: 'ok', exp: next.exp });
+  }
+
+  /** A `refreshToken` was refused; the socket keeps its current token (and deadline). */
+  refreshRefused(socket: Socket, current: AnyClaims, outcome: 'unauthorized' | 'forbidden'): void {
+    this.#auth.events.emit('refreshed', { ...this.#describe(socket, current), outcome });
+  }
+
+  #describe(socket: Socket, claims: AnyClaims): AuthSocket {
+    const conferenceId = claims.role !== 'agent' && claims.conf !== '*' ? claims.conf : undefined;
+    return { endpoint: this.#endpoint, sub: claims.sub, role: claims.role, jti: claims.jti, address: socketClientAddress(socket), ...(conferenceId ? { conferenceId } : {}) };
+  }
+
   /** (Re)arms the socket's expiry for these claims; call at connection and after each refresh. */
   watch(socket: Socket, claims: AnyClaims): void {
     const known = this.#timers.has(socket.id);
@@ -54,7 +72,7 @@ export class SocketTokens {
         this.#timers.delete(socket.id);
         const claims = this.#claimsOf(socket);
         if (!socket.connected || !claims) return;
-        this.#auth.events.emit('expired', { endpoint: this.#endpoint, sub: claims.sub, jti: claims.jti });
+        this.#auth.events.emit('expired', this.#describe(socket, claims));
         log.info({ endpoint: this.#endpoint, jti: claims.jti, socket: socket.id }, 'token expired; closing its socket');
         socket.emit(TOKEN_EXPIRED_EVENT, { exp: claims.exp });
         socket.disconnect(true);
@@ -76,6 +94,7 @@ export class SocketTokens {
       const claims = this.#claimsOf(socket);
       if (!claims || !socket.connected || !names(claims)) continue;
       cut++;
+      this.#auth.events.emit('socketRevoked', this.#describe(socket, claims));
       socket.emit(TOKEN_REVOKED_EVENT, {});
       socket.disconnect(true);
     }

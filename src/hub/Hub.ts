@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Server as SocketServer } from 'socket.io';
 import { AuditLog } from '../audit/AuditLog.js';
+import { auditTokenLifecycle } from '../audit/tokens.js';
 import { Authenticator, KeyRing, openRevocations } from '../auth/index.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
@@ -64,6 +65,8 @@ export class Hub {
       await auth.close();
       throw new Error(`cannot open the audit log in ${config.audit.dir}: ${err.message}`);
     });
+    // Sockets cut at expiry or by revocation, refreshes, new revocations (auth.close() drops the listeners).
+    auditTokenLifecycle(auth.events, audit);
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
     const tls = config.tls.cert !== null && config.tls.key !== null;

@@ -335,11 +335,13 @@ export class SignalingServer {
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
       log.info({ reason: err.message, jti: session.claims.jti }, 'token refresh refused');
-      throw new HoichanError(/same subject/.test(err.message) ? 'forbidden' : 'unauthorized', err.message);
+      const code = /same subject/.test(err.message) ? 'forbidden' : 'unauthorized';
+      this.#tokens.refreshRefused(session.socket, session.claims, code);
+      throw new HoichanError(code, err.message);
     }
     session.claims = next;
     (session.socket.data as SessionData).claims = next;
-    this.#tokens.watch(session.socket, next);
+    this.#tokens.refreshed(session.socket, next);
     return { exp: next.exp };
   }
 

@@ -136,12 +136,14 @@ export class UplinkServer {
         next = await this.#auth.verifyRefresh(token, 'uplink', session.claims, socket.handshake.address);
       } catch (err) {
         if (!(err instanceof AuthError)) throw err;
-        throw new HoichanError(/same subject/.test(err.message) ? 'forbidden' : 'unauthorized', err.message);
+        const code = /same subject/.test(err.message) ? 'forbidden' : 'unauthorized';
+        this.#tokens.refreshRefused(socket, session.claims, code);
+        throw new HoichanError(code, err.message);
       }
       // Same site and grant (verifyRefresh checked), so the devices already admitted stay admitted.
       session.claims = next;
       (socket.data as UplinkSession).claims = next;
-      this.#tokens.watch(socket, next);
+      this.#tokens.refreshed(socket, next);
       return { exp: next.exp };
     });
     this.#handle(socket, session, 'batch', batchSchema, async (batch, receivedAt) => {
