@@ -12,7 +12,10 @@ interface TransportOptions {
   dtlsParameters: any;
 }
 
-export type ConnectionState = 'connecting' | 'joining' | 'live' | 'reconnecting' | 'disconnected' | 'left' | 'error';
+export type ConnectionState = 'connecting' | 'joining' | 'live' | 'reconnecting' | 'disconnected' | 'left' | 'error' | 'ended';
+
+/** Why the hub ended this page's access (state 'ended'): its token expired, was revoked, or is no longer accepted on reconnect. */
+export type AccessEnd = 'expired' | 'revoked' | 'unauthorized';
 
 /** What the viewer asked to receive: everything, the lowest simulcast layer, or no video at all. */
 export type ReceiveMode = 'full' | 'low' | 'audio';
@@ -202,6 +205,25 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     this.#setState('left');
   }
 
+  /**
+   * The token is dead: no reconnect (socket.io's manager would otherwise retry
+   * with it forever, each attempt a refused handshake on the hub), media closed,
+   * camera and microphone released. Only a new link (a new token) goes on.
+   */
+  #endAccess(why: AccessEnd): void {
+    if (this.state === 'ended') return;
+    this.#left = true;
+    this.signaling.socket.io.reconnection(false);
+    this.signaling.socket.disconnect();
+    this.#closeMedia();
+    this.#screenTrack?.stop();
+    this.localStream?.getTracks().forEach((t) => t.stop());
+    this.localStream = undefined;
+    this.emit('localMedia', undefined);
+    this.#joined = false;
+    this.#setState('ended', why);
+  }
+
   /** After leave(): connect and join again with the same token. */
   rejoin(): void {
     this.#left = false;
@@ -274,14 +296,22 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     // Hub extension: an alarm that jumped its device's backlog (it comes again, in order, later).
     socket.on('deviceAlarm', ({ deviceId, reading }: { deviceId: string; reading: Reading }) => this.emit('deviceReadings', deviceId, [reading], { history: false }));
 
+    // The hub cuts a socket whose token expired or was revoked (docs/PROTOCOL.md):
+    // the token will not work again, so the page stops for good.
+    socket.on('tokenExpired', () => this.#endAccess('expired'));
+    socket.on('tokenRevoked', () => this.#endAccess('revoked'));
     socket.on('connect_error', (err) => {
       if (err.message === 'unauthorized') {
-        socket.disconnect();
-        this.#setState('error', 'unauthorized');
+        // Refused at a (re)connect: after a join, the token expired or was revoked while we were away.
+        if (this.#joined) this.#endAccess('unauthorized');
+        else {
+          socket.disconnect();
+          this.#setState('error', 'unauthorized');
+        }
       } else if (this.#joined) this.#setState('disconnected');
     });
     socket.on('disconnect', (reason) => {
-      if (this.#left || this.state === 'error') return;
+      if (this.#left || this.state === 'error' || this.state === 'ended') return;
       this.#setState('disconnected');
       if (reason === 'io server disconnect') {
         // The hub ended our session (restart, drain): socket.io does not retry

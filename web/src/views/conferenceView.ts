@@ -56,6 +56,12 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
     return;
   }
 
+  // A new link pasted into this tab changes only the fragment (no page load):
+  // load the page again so captureLinkToken() takes the new token.
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).has('token')) location.reload();
+  });
+
   const session = new ConferenceSession({ token, conferenceId, displayName });
   const toolbar = new Toolbar(session, alarmSound, (text) => message.show(text));
   root.append(toolbar.element);
@@ -74,7 +80,13 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
 
   session.on('state', (state, detail) => {
     setState(state);
-    if (state === 'error') message.show(detail === 'unauthorized' ? t('unauthorized') : `${t('state.error')}: ${detail ?? ''}`);
+    if (state === 'ended') {
+      // The token expired or was revoked: say so plainly, and that only a new link helps.
+      message.show(t(detail === 'revoked' ? 'accessRevoked' : 'accessEnded'));
+      message.element.dataset.ended = detail ?? 'expired';
+      grid.clear();
+      quality.stop();
+    } else if (state === 'error') message.show(detail === 'unauthorized' ? t('unauthorized') : `${t('state.error')}: ${detail ?? ''}`);
     else if (state === 'left') {
       message.show(t('leftMessage'), 'info');
       grid.clear();

@@ -58,7 +58,9 @@ export class Toolbar {
     setText(this.#sound, this.alarmSound.enabled ? t('alarmSoundOn') : t('alarmSoundOff'));
     this.#sound.setAttribute('aria-pressed', String(this.alarmSound.enabled));
     setText(this.#leave, joined ? t('leave') : t('rejoin'));
-    for (const control of [this.#mic, this.#camera, this.#screen, this.#receive]) control.disabled = !joined;
+    for (const control of [this.#mic, this.#camera, this.#screen, this.#receive]) control.disabled = !joined || s.state === 'ended';
+    // A dead token cannot rejoin: only a new link can.
+    this.#leave.disabled = s.state === 'ended';
   }
 
   async #toggleMic(): Promise<void> {
