@@ -6,6 +6,7 @@
 // but the entry the last trusted proxy appended is the address it saw.
 
 import { BlockList, isIP } from 'node:net';
+import type { Express, Request } from 'express';
 import type { Server, Socket } from 'socket.io';
 
 export class TrustedProxies {
@@ -74,4 +75,23 @@ export function socketClientAddress(socket: Socket): string {
     bySocket.set(socket, address);
   }
   return address;
+}
+
+const byApp = new WeakMap<object, TrustedProxies>();
+
+/**
+ * Gives an express app its trusted proxies: `req.ip`, `req.protocol` and
+ * `req.hostname` then believe X-Forwarded-* from those peers only (express's
+ * `trust proxy`, with the same test as the sockets).
+ */
+export function trustProxiesForApp(app: Express, proxies: TrustedProxies): void {
+  byApp.set(app, proxies);
+  app.set('trust proxy', (address: string) => proxies.trusts(address));
+}
+
+/** An HTTP client's address: the TCP peer, or the forwarded client behind a trusted proxy. */
+export function requestClientAddress(req: Request): string {
+  const proxies = byApp.get(req.app);
+  const peer = req.socket.remoteAddress;
+  return proxies ? proxies.clientOf(peer, req.headers['x-forwarded-for']) : unmapped(peer ?? 'unknown');
 }

@@ -16,9 +16,11 @@ export class ConfigError extends Error {
 type Json = Record<string, unknown>;
 
 /** Environment variables and the config key each one sets. */
-const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' }> = {
+const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' | 'list' }> = {
   HOICHAN_PORT: { path: ['http', 'port'], type: 'number' },
   HOICHAN_HTTP_LISTEN_IP: { path: ['http', 'listenIp'], type: 'string' },
+  /** Comma-separated: `127.0.0.1,10.0.0.0/8`. */
+  HOICHAN_TRUSTED_PROXIES: { path: ['http', 'trustedProxies'], type: 'list' },
   HOICHAN_LISTEN_IP: { path: ['media', 'listenIp'], type: 'string' },
   HOICHAN_ANNOUNCED_IP: { path: ['media', 'announcedIp'], type: 'string' },
   HOICHAN_RTC_PORT: { path: ['media', 'webRtcServerPort'], type: 'number' },
@@ -94,7 +96,17 @@ export function loadConfig(options: LoadConfigOptions = {}): HoichanConfig {
   for (const [name, { path, type }] of Object.entries(ENV_KEYS)) {
     const text = env[name];
     if (text === undefined || text === '') continue;
-    const value = type === 'number' ? (/^\d+$/.test(text.trim()) ? Number(text) : text) : text;
+    const value =
+      type === 'number'
+        ? /^\d+$/.test(text.trim())
+          ? Number(text)
+          : text
+        : type === 'list'
+          ? text
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : text;
     setPath(raw, path, value);
     sources.set(path.join('.'), name);
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TrustedProxies } from '../common/clientAddress.js';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -73,6 +74,22 @@ export const configSchema = z
       /** Per client IP, on /api and /metrics: requests per second and burst; past it, 429 rate_limited. */
       requestsPerSecond: z.number().positive(),
       requestBurst: z.number().int().positive(),
+      /**
+       * Reverse proxies (IPs, CIDRs) whose X-Forwarded-For names the client, for the
+       * per-IP limits and the audit log; empty: the TCP peer is the client.
+       */
+      trustedProxies: z
+        .array(z.string())
+        .max(64)
+        .superRefine((list, ctx) => {
+          for (const [i, entry] of list.entries()) {
+            try {
+              new TrustedProxies([entry]);
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', path: [i], message: (err as Error).message });
+            }
+          }
+        }),
     }),
     /** Native HTTPS/WSS: PEM file paths, both or neither (docs/SECURITY.md, "Transport security"). */
     tls: z.object({

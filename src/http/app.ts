@@ -9,6 +9,7 @@ import { auditRoutes } from '../audit/routes.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { AuthError, bearerToken, type Authenticator, type Claims } from '../auth/index.js';
+import { requestClientAddress, trustProxiesForApp, type TrustedProxies } from '../common/clientAddress.js';
 import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../media/events.js';
@@ -33,6 +34,8 @@ export interface HttpDeps {
   audit?: AuditLog;
   /** Per-IP limit on /api and /metrics (config http.requestsPerSecond, http.requestBurst). */
   rateLimit?: HttpRateLimit;
+  /** Peers whose X-Forwarded-For names the client (config http.trustedProxies); none: every client is its TCP peer. */
+  trustedProxies?: TrustedProxies;
 }
 
 /** The paths that serve the web client's page (web/src/router.ts picks the view). */
@@ -83,32 +86,33 @@ export function requireRole(auth: Authenticator, roles: Role[], audit?: AuditSin
   return (req: Request, res: Response, next: NextFunction): void => {
     // The path only: a query string could hold a token.
     const route = req.originalUrl.split('?')[0]!;
-    auth.verify(bearerToken(req.headers.authorization), 'api', req.ip).then(
+    auth.verify(bearerToken(req.headers.authorization), 'api', requestClientAddress(req)).then(
       (claims: Claims) => {
         if (!roles.includes(claims.role)) {
-          audit?.record({ type: 'http.forbidden', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: 'forbidden', target: { method: req.method, route } });
+          audit?.record({ type: 'http.forbidden', actor: { sub: claims.sub, role: claims.role, ip: requestClientAddress(req) }, outcome: 'forbidden', target: { method: req.method, route } });
           res.status(403).json({ error: { code: 'forbidden', message: `requires role ${roles.join(' or ')}` } });
           return;
         }
         if (audit && claims.role === 'engineer' && route.startsWith('/api/')) {
           // 'close', not 'finish': a call the client abandoned is recorded too.
-          res.once('close', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: req.ip }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
+          res.once('close', () => audit.record({ type: 'engineer.api', actor: { sub: claims.sub, role: claims.role, ip: requestClientAddress(req) }, outcome: outcomeOfStatus(res.statusCode), target: { method: req.method, route, status: res.statusCode } }));
         }
         res.locals.claims = claims;
         next();
       },
       (err: unknown) => {
         const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-        audit?.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: req.ip }, outcome: 'unauthorized', target: { via: 'http', reason, method: req.method, route } });
+        audit?.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: requestClientAddress(req) }, outcome: 'unauthorized', target: { via: 'http', reason, method: req.method, route } });
         res.status(401).json({ error: { code: 'unauthorized', message: err instanceof AuthError ? err.message : 'unauthorized' } });
       },
     );
   };
 }
 
-export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  if (trustedProxies) trustProxiesForApp(app, trustedProxies);
   // No route reads a query string through req.query: Node's flat parser instead of
   // qs, whose 6.13 (pinned by express 4.21) has an array-limit advisory (docs/SECURITY.md, Dependencies).
   app.set('query parser', 'simple');

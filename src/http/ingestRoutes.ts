@@ -2,6 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { outcomeOfStatus, type Actor, type AuditSink } from '../audit/events.js';
 import { HoichanError } from '../common/errors.js';
+import { requestClientAddress } from '../common/clientAddress.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { canAccessConference, type Claims } from '../auth/index.js';
 import { describeIssue } from '../signaling/schemas.js';
@@ -51,7 +52,7 @@ export function ingestRoutes(conferences: ConferenceManager, requireToken: Reque
   const router = Router();
   const actor = (req: Request, res: Response): Actor => {
     const claims = res.locals.claims as Claims;
-    return { sub: claims.sub, role: claims.role, ip: req.ip };
+    return { sub: claims.sub, role: claims.role, ip: requestClientAddress(req) };
   };
   router.use('/api/conferences/:conferenceId/ingests', requireToken, (req: Request, res: Response, next) => {
     const claims = res.locals.claims as Claims;

@@ -1,8 +1,9 @@
 import type { RequestHandler } from 'express';
+import { requestClientAddress } from '../common/clientAddress.js';
 import { KeyedBuckets } from '../signaling/rateLimit.js';
 
 export interface HttpRateLimit {
-  /** Per client IP (express `req.ip`: the socket's address unless `trust proxy` is set). */
+  /** Per client IP (src/common/clientAddress.ts: the TCP peer, or the forwarded client behind a trusted proxy). */
   requestsPerSecond: number;
   requestBurst: number;
 }
@@ -15,7 +16,7 @@ export function perIpRateLimit({ requestsPerSecond, requestBurst }: HttpRateLimi
   const buckets = new KeyedBuckets(requestsPerSecond, requestBurst);
   const retryAfter = String(Math.max(1, Math.ceil(1 / requestsPerSecond)));
   return (req, res, next) => {
-    if (buckets.take(req.ip ?? req.socket.remoteAddress ?? 'unknown')) {
+    if (buckets.take(requestClientAddress(req))) {
       next();
       return;
     }

@@ -6,6 +6,7 @@ import { resolve as resolvePath } from 'node:path';
 import { Server as SocketServer } from 'socket.io';
 import { AuditLog } from '../audit/AuditLog.js';
 import { auditTokenLifecycle } from '../audit/tokens.js';
+import { TrustedProxies, trustProxies } from '../common/clientAddress.js';
 import { Authenticator, KeyRing, openRevocations } from '../auth/index.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
@@ -70,7 +71,9 @@ export class Hub {
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
     const tls = config.tls.cert !== null && config.tls.key !== null;
-    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http });
+    // One list for HTTP and both socket.io namespaces: per-IP limits and the audit log see the same client address.
+    const trustedProxies = new TrustedProxies(config.http.trustedProxies);
+    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
@@ -98,6 +101,7 @@ export class Hub {
       // A client whose link blips keeps its socket id, rooms and missed events.
       connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
     });
+    trustProxies(io, trustedProxies);
     // engine.io answers /socket.io/ itself, before express: give its responses the same headers.
     io.engine.on('headers', (headers: Record<string, string>) => Object.assign(headers, securityHeaders({ tls })));
     const { streams, uplink } = await startDeviceStreams({

@@ -11,6 +11,7 @@ import { Peer } from '../media/Peer.js';
 import { createLogger } from '../telemetry/logger.js';
 import { recordSignalingRequest } from '../telemetry/metrics.js';
 import { AuthError, SocketTokens, canAccessConference, type Authenticator, type Claims } from '../auth/index.js';
+import { socketClientAddress } from '../common/clientAddress.js';
 import { ConnectionCounter, KeyedBuckets, TokenBucket } from './rateLimit.js';
 import { describeIssue, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
 
@@ -147,7 +148,7 @@ export class SignalingServer {
     // resuming after a blip presents its token again, and an expired or revoked
     // one does not get its session back.
     io.use((socket, next) => {
-      this.#auth.verify(socket.handshake.auth?.token, 'signaling', socket.handshake.address).then(
+      this.#auth.verify(socket.handshake.auth?.token, 'signaling', socketClientAddress(socket)).then(
         (claims) => {
           const refusal = this.#admitConnection(socket, claims);
           if (refusal) {
@@ -158,9 +159,9 @@ export class SignalingServer {
           next();
         },
         (err: unknown) => {
-          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'handshake refused');
+          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socketClientAddress(socket) }, 'handshake refused');
           const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
+          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socketClientAddress(socket) }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
           next(new Error('unauthorized'));
         },
       );
@@ -182,7 +183,7 @@ export class SignalingServer {
    * Returns the refusal message, or undefined when admitted.
    */
   #admitConnection(socket: Socket, claims: Claims): string | undefined {
-    const ip = socket.handshake.address;
+    const ip = socketClientAddress(socket);
     const userLease = this.#userConnections.acquire(claims.sub);
     const ipLease = userLease && this.#ipConnections.acquire(ip);
     if (!userLease || !ipLease) {
@@ -210,7 +211,7 @@ export class SignalingServer {
     const session: Session = {
       socket,
       claims: data.claims,
-      ip: socket.handshake.address,
+      ip: socketClientAddress(socket),
       bucket: new TokenBucket(this.#config.signaling.requestsPerSecond, this.#config.signaling.requestBurst),
     };
     this.#tokens.watch(socket, data.claims);
@@ -331,7 +332,7 @@ export class SignalingServer {
   async #refresh(session: Session, token: string): Promise<Record<string, unknown>> {
     let next: Claims;
     try {
-      next = await this.#auth.verifyRefresh(token, 'signaling', session.claims, session.socket.handshake.address);
+      next = await this.#auth.verifyRefresh(token, 'signaling', session.claims, socketClientAddress(session.socket));
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
       log.info({ reason: err.message, jti: session.claims.jti }, 'token refresh refused');
@@ -397,7 +398,7 @@ export class SignalingServer {
   // ---- audit (src/audit): ids, roles, addresses and outcomes only ---------
 
   #actor(session: Session): Actor {
-    return { sub: session.claims.sub, role: session.claims.role, ip: session.socket.handshake.address };
+    return { sub: session.claims.sub, role: session.claims.role, ip: socketClientAddress(session.socket) };
   }
 
   #auditJoin(session: Session, conferenceId: string, peerId: string, devices: DeviceInfo[]): void {

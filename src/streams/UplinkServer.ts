@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { OUTCOMES, refusalReason, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
 import { AuthError, SocketTokens, uplinkGrantOf, type AgentClaims, type Authenticator } from '../auth/index.js';
+import { socketClientAddress } from '../common/clientAddress.js';
 import { TokenBucket } from '../signaling/rateLimit.js';
 import { describeIssue } from '../signaling/schemas.js';
 import { READING_OVERHEAD } from '../cluster/deviceHistory.js';
@@ -70,15 +71,15 @@ export class UplinkServer {
     this.#nsp = io.of(UPLINK_NAMESPACE);
     this.#tokens = new SocketTokens(auth, this.#nsp, 'uplink', (socket) => (socket.data as Partial<UplinkSession>).claims);
     this.#nsp.use((socket, next) => {
-      auth.verify(socket.handshake.auth?.token, 'uplink', socket.handshake.address).then(
+      auth.verify(socket.handshake.auth?.token, 'uplink', socketClientAddress(socket)).then(
         (claims) => {
           (socket.data as UplinkSession).claims = claims;
           next();
         },
         (err: unknown) => {
-          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socket.handshake.address }, 'uplink handshake refused');
+          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socketClientAddress(socket) }, 'uplink handshake refused');
           const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socket.handshake.address }, outcome: 'unauthorized', target: { via: 'uplink', reason } });
+          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socketClientAddress(socket) }, outcome: 'unauthorized', target: { via: 'uplink', reason } });
           next(new Error('unauthorized'));
         },
       );
@@ -133,7 +134,7 @@ export class UplinkServer {
     this.#handle(socket, session, 'refreshToken', refreshTokenSchema, async ({ token }) => {
       let next: AgentClaims;
       try {
-        next = await this.#auth.verifyRefresh(token, 'uplink', session.claims, socket.handshake.address);
+        next = await this.#auth.verifyRefresh(token, 'uplink', session.claims, socketClientAddress(socket));
       } catch (err) {
         if (!(err instanceof AuthError)) throw err;
         const code = /same subject/.test(err.message) ? 'forbidden' : 'unauthorized';
@@ -262,7 +263,7 @@ export class UplinkServer {
 }
 
 function actorOf(socket: Socket, session: UplinkSession): Actor {
-  return { sub: session.claims.sub, role: session.claims.role, ip: socket.handshake.address };
+  return { sub: session.claims.sub, role: session.claims.role, ip: socketClientAddress(socket) };
 }
 
 /**
