@@ -6,7 +6,7 @@ FROM node:20-bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive HOICHAN_CACHE_DIR=/opt/hoichan-cache
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
       meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev \
-      libabsl-dev nlohmann-json3-dev libusrsctp-dev \
+      libabsl-dev libusrsctp-dev flatbuffers-compiler libflatbuffers-dev liburing-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -21,7 +21,7 @@ FROM node:20-bookworm-slim AS runtime
 ENV DEBIAN_FRONTEND=noninteractive
 # Shared libraries the worker links against (Debian's builds).
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
-      libuv1 libssl3 libsrtp2-1 libusrsctp2 libabsl20220623 libnss3 ca-certificates \
+      libuv1 libssl3 libsrtp2-1 libusrsctp2 libabsl20220623 liburing2 libnss3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --uid 10001 hoichan
 WORKDIR /app

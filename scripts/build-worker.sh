@@ -23,7 +23,12 @@ worker_runs() {
   [ "$rc" -eq 41 ]
 }
 
-if [ -x "$bin" ] && worker_runs "$bin"; then
+# The binary also depends on our patches and compat headers: a change to any
+# of them rebuilds it, not only a new mediasoup version.
+inputs_hash="$(cat "$root/scripts/patch-worker-meson.mjs" "$root/scripts/patch-worker-dtls.mjs" "$root"/scripts/worker-compat/*.h | sha256sum | cut -d' ' -f1)"
+stamp="$cache/build-inputs.sha256"
+
+if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$inputs_hash" ] && worker_runs "$bin"; then
   echo "build-worker: cached mediasoup-worker $version"
   echo "$bin"
   exit 0
@@ -34,7 +39,8 @@ step() { echo "build-worker: [$1/5] $2"; }
 source "$root/scripts/lib/debian.sh"
 
 step 1 "Debian build packages"
-build_pkgs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev nlohmann-json3-dev libusrsctp-dev)
+build_pkgs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev libusrsctp-dev
+            flatbuffers-compiler libflatbuffers-dev liburing-dev)
 ensure_debian_packages build-worker "${build_pkgs[@]}"
 
 step 2 "copy worker sources of mediasoup $version"
@@ -43,8 +49,13 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$pkg/worker" "$work/worker"
 rm -rf "$work/worker/subprojects" "$work/worker/out"
 
-step 3 "patch meson files for system libraries"
-node "$root/scripts/patch-worker-meson.mjs" "$work/worker"
+step 3 "patch meson files for system libraries, and the DTLS send path"
+# scripts/worker-compat: <srtp.h> and <liburing.h> wrappers that add the
+# libsrtp 3 and liburing 2.4 names the worker uses to Debian's older headers.
+node "$root/scripts/patch-worker-meson.mjs" "$work/worker" "$root/scripts/worker-compat"
+# DTLS sent after each OpenSSL call instead of from a BIO callback (which
+# crashed against Debian's OpenSSL; see the script).
+node "$root/scripts/patch-worker-dtls.mjs" "$work/worker"
 
 step 4 "configure"
 meson setup "$work/build" "$work/worker" --buildtype=release -Db_ndebug=true --wrap-mode=nodownload
@@ -56,5 +67,6 @@ worker_runs "$work/build/mediasoup-worker" || { echo "build-worker: the built wo
 mkdir -p "$cache"
 install -m 0755 "$work/build/mediasoup-worker" "$bin.tmp"
 mv "$bin.tmp" "$bin"
+echo "$inputs_hash" > "$stamp"
 echo "build-worker: built $bin"
 echo "$bin"

@@ -19,8 +19,8 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # 1. Debian packages: the worker's build deps, and redis, chromium, ffmpeg, socat and openssl (test certificates) for the tests and demo.
-debs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev nlohmann-json3-dev
-      libusrsctp-dev redis-server chromium socat ffmpeg openssl)
+debs=(meson ninja-build pkg-config g++ python3 libuv1-dev libssl-dev libsrtp2-dev libabsl-dev libusrsctp-dev
+      flatbuffers-compiler libflatbuffers-dev liburing-dev redis-server chromium socat ffmpeg openssl)
 ensure_debian_packages setup "${debs[@]}"
 
 # 2. npm packages, exactly as locked. mediasoup's own postinstall would try to

@@ -26,13 +26,27 @@ import { CpuMeter, printTable, sleep, writeResults } from './support/common.js';
 import type { PacerCommand, PacerReport } from './sfu/pacer.js';
 import { buildRtpCounter, NativeReceivers } from './sfu/nativeCounter.js';
 import type { ReceiverCommand, ReceiverReport } from './sfu/receivers.js';
-import { BareMediasoupTarget, ensureJanus, HoichanTarget, JanusTarget, PAYLOAD_TYPE, SENDER_SSRC, type BenchCodec, type Ingest, type SfuTarget } from './sfu/targets.js';
+import {
+  BareMediasoupTarget,
+  ensureJanus,
+  ensureLegacyMediasoup,
+  HoichanTarget,
+  JanusTarget,
+  LEGACY_MEDIASOUP,
+  LegacyMediasoupTarget,
+  PAYLOAD_TYPE,
+  SENDER_SSRC,
+  type BenchCodec,
+  type Ingest,
+  type SfuTarget,
+} from './sfu/targets.js';
 import { sumDrops, udpDropsByPort, udpRcvbufErrors } from './sfu/udpDrops.js';
 
 const { values } = parseArgs({
   options: {
     codecs: { type: 'string', default: 'VP8,H264' },
-    targets: { type: 'string', default: 'hoichan,bare-mediasoup,janus' },
+    // bare-mediasoup(-libuv): the pinned mediasoup with io_uring on (off); mediasoup-3.12.16: the previous pin.
+    targets: { type: 'string', default: 'hoichan,bare-mediasoup,bare-mediasoup-libuv,mediasoup-3.12.16,janus' },
     ladder: { type: 'string', default: '10,50,100,200,300,400,450,500,600,800,1000,1200,1400,1600' },
     window: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1' },
@@ -56,7 +70,12 @@ const PACING_FACTOR = Number(values.pacing);
 
 function makeTarget(name: string): SfuTarget {
   if (name === 'hoichan') return new HoichanTarget();
-  if (name === 'bare-mediasoup') return new BareMediasoupTarget();
+  if (name === 'bare-mediasoup') return new BareMediasoupTarget(true);
+  if (name === 'bare-mediasoup-libuv') return new BareMediasoupTarget(false);
+  if (name === `mediasoup-${LEGACY_MEDIASOUP}`) {
+    if (!legacy.ok) throw new Error(legacy.reason);
+    return new LegacyMediasoupTarget(legacy);
+  }
   if (name === 'janus') return new JanusTarget();
   throw new Error(`unknown target ${name}`);
 }
@@ -254,6 +273,8 @@ const counterBinary = values.counter === 'native' ? nativeCounterOrNothing() : u
 console.log(`packet counter: ${counterBinary ?? 'node (sfu/receivers.ts)'}`);
 // Janus comes from Debian: install it when missing, and say so in the table if that fails.
 const janus = targetNames.includes('janus') ? ensureJanus() : ({ ok: true } as const);
+// The previous mediasoup pin, for the worker comparison: its cached worker and its npm package.
+const legacy = targetNames.includes(`mediasoup-${LEGACY_MEDIASOUP}`) ? ensureLegacyMediasoup() : ({ ok: false, reason: 'not asked for' } as const);
 const allSteps: Step[] = [];
 const summary: Record<string, unknown>[] = [];
 const errors: Record<string, string> = {};
@@ -261,11 +282,12 @@ for (const codec of codecs) {
   const capacity: Record<string, number> = {};
   for (const targetName of targetNames) {
     console.log(`\n${targetName} / ${codec}`);
-    if (targetName === 'janus' && !janus.ok) {
-      console.log(`  NOT RUN: ${janus.reason}`);
-      errors[`${targetName}/${codec}`] = janus.reason;
+    const notRun = targetName === 'janus' && !janus.ok ? janus.reason : targetName === `mediasoup-${LEGACY_MEDIASOUP}` && !legacy.ok ? legacy.reason : undefined;
+    if (notRun) {
+      console.log(`  NOT RUN: ${notRun}`);
+      errors[`${targetName}/${codec}`] = notRun;
       capacity[targetName] = NaN;
-      summary.push({ codec, target: targetName, capacity: 'NOT RUN', limit: janus.reason });
+      summary.push({ codec, target: targetName, capacity: 'NOT RUN', limit: notRun });
       continue;
     }
     const { steps, error, outOfBudget } = await runLadder(targetName, codec);

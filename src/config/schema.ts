@@ -104,14 +104,20 @@ export const configSchema = z
       announcedIp: z.string().min(1).nullable(),
       /** Worker i listens on webRtcServerPort + i, UDP and TCP: a few fixed firewall ports. */
       webRtcServerPort: port,
-      /** Range split into disjoint slices per worker, for plain and pipe transports. */
+      /** Range split into disjoint slices per worker: the listen portRange of its plain (ingest) transports. */
       rtcMinPort: port,
       rtcMaxPort: port,
       workerLogLevel: z.enum(['debug', 'warn', 'error', 'none']),
+      /** Workers send with io_uring where the kernel allows (Linux 6+); false forces libuv's sendmsg path. */
+      ioUring: z.boolean(),
       maxIncomingBitrate: z.number().int().positive(),
       initialAvailableOutgoingBitrate: z.number().int().positive(),
-      /** mediasoup 3.12 has no ICE consent checks: close a transport this long after ICE disconnects. */
-      iceDisconnectedTimeoutMs: z.number().int().min(1000),
+      /**
+       * Close a WebRTC transport this long after ICE disconnects. ICE consent
+       * (RFC 7675) gets the rest of 30 s: a silent peer is closed within 30 s.
+       * At most 20 s, since mediasoup's consent timeout is at least 10 s.
+       */
+      iceDisconnectedTimeoutMs: z.number().int().min(1000).max(20_000),
       /** An RTP ingest (ultrasound, device video) that receives nothing for this long is closed. */
       ingestIdleTimeoutMs: z.number().int().min(1000),
       /** Conferences this hub holds at once; one more join or ingest answers limit_exceeded. */

@@ -6,7 +6,8 @@ import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
 import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';
 import type { MediaWorker, WorkerPool } from './WorkerPool.js';
-import { reachableAddress } from './addresses.js';
+import { ingestListenInfos, reachableAddress } from './addresses.js';
+import { iceConsentTimeoutSeconds } from './iceConsent.js';
 import { ingestPayloadType, ingestRtpParameters, randomSrtpKey, randomSsrc, type IngestInfo, type IngestRequest } from './ingest.js';
 
 export interface ConferenceLimits {
@@ -177,7 +178,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     try {
       const router = await this.#routerReady;
       transport = await router.createPlainTransport({
-        listenIp: { ip: this.#limits.listenIp, announcedIp: this.#limits.announcedIp ?? undefined },
+        ...ingestListenInfos(this.#limits.listenIp, this.#limits.announcedIp, { min: this.#worker.rtcMinPort, max: this.#worker.rtcMaxPort }),
         // ffmpeg sends RTCP from another source port than RTP; with rtcp-mux,
         // comedia would pin the first (RTCP) address and drop all the RTP.
         rtcpMux: false,
@@ -324,6 +325,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
           enableUdp: true,
           enableTcp: true,
           preferUdp: true,
+          iceConsentTimeout: iceConsentTimeoutSeconds(this.#limits.iceDisconnectedTimeoutMs),
           initialAvailableOutgoingBitrate: this.#limits.initialAvailableOutgoingBitrate,
           appData: { peerId: peer.id, direction },
         }),
@@ -528,9 +530,11 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   }
 
   /**
-   * mediasoup 3.12 has no ICE consent freshness checks, so a browser whose
-   * network vanished leaves its transport 'connected' forever. DTLS failure or
-   * close, or ICE staying disconnected, closes the transport and tells its owner.
+   * A browser whose network vanished stops its ICE consent checks (RFC 7675);
+   * after iceConsentTimeout the worker moves ICE to 'disconnected', and ICE
+   * staying disconnected for iceDisconnectedTimeoutMs closes the transport:
+   * within 30 s in all (iceConsentTimeoutSeconds). DTLS failure or close
+   * closes it at once. Either way its owner is told.
    */
   #watchTransport(peer: Peer, transport: types.WebRtcTransport<PeerTransportAppData>): void {
     let iceTimer: NodeJS.Timeout | undefined;

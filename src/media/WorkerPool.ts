@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
 import type { types } from 'mediasoup';
 import type { HoichanConfig } from '../config/schema.js';
 import { createLogger } from '../telemetry/logger.js';
-import { webRtcListenInfos } from './addresses.js';
+import { INGEST_RECV_BUFFER_BYTES, webRtcListenInfos } from './addresses.js';
 import { loadMediasoup } from './workerBinary.js';
 
 const log = createLogger('worker-pool');
@@ -15,8 +16,11 @@ export interface MediaWorker {
   readonly worker: types.Worker;
   readonly webRtcServer: types.WebRtcServer;
   readonly webRtcPort: number;
+  /** This worker's slice of media.rtcMinPort..rtcMaxPort: the portRange of its plain (ingest) transports. */
   readonly rtcMinPort: number;
   readonly rtcMaxPort: number;
+  /** The worker sends with io_uring (Linux 6+, not disabled by media.ioUring nor refused by a seccomp filter). */
+  readonly ioUring: boolean;
   /** Live mediasoup objects, kept by the worker's observer: the load measure. */
   readonly counts: { routers: number; transports: number; producers: number; consumers: number };
 }
@@ -34,8 +38,9 @@ const RESPAWN_DELAYS_MS = [0, 500, 1000, 2000, 5000];
 /**
  * A pool of mediasoup workers, one per core by default. Each worker has its own
  * WebRtcServer on one fixed UDP+TCP port (hospital firewalls open a few ports,
- * not a range) and a disjoint slice of the RTC port range for plain and pipe
- * transports. A worker that dies is replaced in the same slot.
+ * not a range) and a disjoint slice of the RTC port range that its plain
+ * transports take as their listen portRange. A worker that dies is replaced in
+ * the same slot.
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #config: MediaConfig;
@@ -43,6 +48,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #closed = false;
   readonly #waiters: (() => void)[] = [];
   #restarts = 0;
+  #ioUringFallbackLogged = false;
 
   private constructor(config: MediaConfig, size: number) {
     super();
@@ -59,7 +65,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       pool.close();
       throw err;
     }
-    log.info({ workers: size }, 'worker pool ready');
+    log.info({ workers: size, ioUring: pool.workers.some((w) => w.ioUring) }, 'worker pool ready');
+    warnIfRecvBufferCapped();
     return pool;
   }
 
@@ -116,10 +123,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const mediasoup = await loadMediasoup();
     const ports = this.#portSlice(slot);
     const webRtcPort = this.#config.webRtcServerPort + slot;
+    // No worker-wide rtcMinPort/rtcMaxPort (deprecated since mediasoup 3.13):
+    // every listen info names its own port or portRange.
     const worker = await mediasoup.createWorker({
       logLevel: this.#config.workerLogLevel,
-      rtcMinPort: ports.min,
-      rtcMaxPort: ports.max,
+      disableLiburing: !this.#config.ioUring,
       appData: { slot },
     });
     let webRtcServer: types.WebRtcServer;
@@ -130,6 +138,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       worker.close();
       throw new Error(`worker ${slot}: cannot listen on WebRTC port ${webRtcPort} (udp+tcp): ${(err as Error).message}`);
     }
+    const ioUring = await usesIoUring(worker);
     const entry: MediaWorker = {
       slot,
       worker,
@@ -137,13 +146,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       webRtcPort,
       rtcMinPort: ports.min,
       rtcMaxPort: ports.max,
+      ioUring,
       counts: { routers: 0, transports: 0, producers: 0, consumers: 0 },
     };
     this.#observe(entry);
     worker.on('died', (error) => this.#onDied(entry, error));
     this.#slots[slot] = entry;
     const candidates = [...new Set(listenInfos.map((i) => i.announcedIp ?? i.ip))];
-    log.info({ slot, pid: worker.pid, webRtcPort, candidates, rtcPorts: `${ports.min}-${ports.max}` }, 'worker started');
+    log.info({ slot, pid: worker.pid, webRtcPort, candidates, rtcPorts: `${ports.min}-${ports.max}`, ioUring }, 'worker started');
+    if (!ioUring && this.#config.ioUring && !this.#ioUringFallbackLogged) {
+      this.#ioUringFallbackLogged = true;
+      // Not an error: libuv's sendmsg path is what mediasoup 3.12 always used.
+      log.warn(
+        { kernel: release() },
+        'io_uring unavailable (kernel older than 6, or io_uring refused, e.g. by a container seccomp profile); workers send with libuv',
+      );
+    }
     for (const wake of this.#waiters.splice(0)) wake();
     return entry;
   }
@@ -194,5 +212,39 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         log.error({ slot, attempt, err: (err as Error).message }, 'worker respawn failed; retrying');
       }
     }
+  }
+}
+
+/**
+ * Whether the worker enabled io_uring: it probes the kernel at start and says
+ * so only in its dump (a 'liburing' section with its send counters), so the
+ * pool can log the truth rather than what it asked for.
+ */
+async function usesIoUring(worker: types.Worker): Promise<boolean> {
+  try {
+    return (await worker.dump()).liburing !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Linux caps SO_RCVBUF requests at net.core.rmem_max (212 992 B by default on
+ * many distributions): an ingest socket then holds fewer packets than
+ * INGEST_RECV_BUFFER_BYTES and a keyframe burst can overflow it again. Said
+ * once at start, with the fix.
+ */
+function warnIfRecvBufferCapped(path = '/proc/sys/net/core/rmem_max'): void {
+  let rmemMax: number;
+  try {
+    rmemMax = Number(readFileSync(path, 'utf8').trim());
+  } catch {
+    return; // not Linux, or /proc hidden: nothing to say
+  }
+  if (Number.isFinite(rmemMax) && rmemMax < INGEST_RECV_BUFFER_BYTES) {
+    log.warn(
+      { rmemMax, wanted: INGEST_RECV_BUFFER_BYTES },
+      `ingest sockets get a smaller receive buffer than wanted; a keyframe burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${INGEST_RECV_BUFFER_BYTES}`,
+    );
   }
 }

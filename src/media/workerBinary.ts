@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
@@ -12,8 +12,20 @@ export class WorkerBinaryError extends Error {
   override name = 'WorkerBinaryError';
 }
 
+/**
+ * The installed mediasoup's version, read without importing it (the import
+ * fixes the worker binary). mediasoup 3.13+ does not export './package.json',
+ * so it is found by walking up from the package's entry point.
+ */
 export function mediasoupVersion(): string {
-  return (require('mediasoup/package.json') as { version: string }).version;
+  for (let dir = dirname(require.resolve('mediasoup')); ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'mediasoup' && pkg.version) return pkg.version;
+    }
+    if (dirname(dir) === dir) throw new Error('cannot find mediasoup/package.json above its entry point');
+  }
 }
 
 /** Where scripts/build-worker.sh caches the worker: by mediasoup version, outside the clone. */
@@ -24,8 +36,9 @@ export function cachedWorkerPath(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * Finds the mediasoup-worker binary (MEDIASOUP_WORKER_BIN wins, else the
- * build cache) and exports it in MEDIASOUP_WORKER_BIN, which mediasoup 3.12
- * reads once when its module loads: call this before importing mediasoup.
+ * build cache) and exports it in MEDIASOUP_WORKER_BIN, which mediasoup reads
+ * once when its module loads (3.12 and 3.19 alike): call this before
+ * importing mediasoup.
  */
 export function resolveWorkerBinary(env: NodeJS.ProcessEnv = process.env): string {
   const bin = env.MEDIASOUP_WORKER_BIN || cachedWorkerPath(env);

@@ -11,7 +11,7 @@ const conferenceId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 le
 const dtlsParameters = z.object({
   role: z.enum(['auto', 'client', 'server']).optional(),
   fingerprints: z
-    .array(z.object({ algorithm: z.string().min(1).max(16), value: z.string().min(1).max(256) }))
+    .array(z.object({ algorithm: z.enum(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512']), value: z.string().min(1).max(256) }))
     .min(1)
     .max(8),
 });

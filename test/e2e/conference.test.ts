@@ -78,6 +78,33 @@ describe('end to end: three Chromium peers in one conference', function () {
     expect(timings.joinToFirstFrameMs).to.be.greaterThan(0);
   });
 
+  it('SRTCP flows both ways: the hub measures RTT to each browser from its own encrypted reports', async () => {
+    // A consumer's round-trip time exists only when the hub's Sender Report
+    // (SRTCP the hub encrypted) reached the browser and the browser's Receiver
+    // Report quoting it (SRTCP the browser encrypted) was authenticated and
+    // decrypted by the hub: both directions of RTCP through libsrtp, and so
+    // through scripts/worker-compat/srtp.h (docs/SECURITY.md). Producers show
+    // the same for the browsers' SRTP media: bytes counted after decryption.
+    const peers = hub.conferences.get('e2e')!.peers;
+    const consumers = peers.flatMap((p) => [...p.consumers.values()]);
+    const producers = peers.flatMap((p) => [...p.producers.values()]);
+    expect(consumers.length).to.be.at.least(6, 'three peers each consume two others (audio and video)');
+    await waitUntil(
+      async () => {
+        const rtts = await Promise.all(
+          consumers.map(async (c) => (await c.getStats()).find((s) => s.type === 'outbound-rtp')?.roundTripTime ?? 0),
+        );
+        return rtts.every((rtt) => rtt > 0);
+      },
+      20_000,
+      'an RTT from SRTCP on every consumer',
+    );
+    for (const producer of producers) {
+      const stats = await producer.getStats();
+      expect(stats.reduce((sum, s) => sum + s.byteCount, 0), `producer ${producer.kind} bytes after SRTP`).to.be.greaterThan(0);
+    }
+  });
+
   it('when one peer leaves, the others get peerLeft and producerClosed', async () => {
     const leaving = pages.pop()!;
     const leavingPeerId = await peerIdOf(leaving.page);

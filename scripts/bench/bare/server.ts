@@ -28,7 +28,8 @@ export async function startBareServer(webRtcPort: number): Promise<BareServer> {
   writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>bare</title><body><script type="module" src="page.js"></script></body>');
 
   const mediasoup = await loadMediasoup(); // finds the worker binary; nothing else of Hoichan
-  const worker = await mediasoup.createWorker({ logLevel: 'error', rtcMinPort: webRtcPort + 1, rtcMaxPort: webRtcPort + 2000 });
+  // Its WebRTC transports all go through the WebRtcServer's one port: no RTC port range.
+  const worker = await mediasoup.createWorker({ logLevel: 'error' });
   const webRtcServer = await worker.createWebRtcServer({
     listenInfos: [
       { protocol: 'udp', ip: '127.0.0.1', port: webRtcPort },

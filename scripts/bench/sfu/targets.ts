@@ -1,12 +1,15 @@
-// The three SFUs the fan-out bench drives with the same RTP stream:
-// Hoichan (a real Hub: worker pool, conference router, telemetry polling),
-// a bare mediasoup script, and Janus (VideoRoom remote publisher + RTP forwarders).
+// The SFUs the fan-out bench drives with the same RTP stream: Hoichan (a real
+// Hub: worker pool, conference router, telemetry polling), a bare mediasoup
+// script (the pinned version, io_uring on and off), the previous pin
+// (mediasoup 3.12.16) and Janus (VideoRoom remote publisher + RTP forwarders).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { types } from 'mediasoup';
+import { INGEST_RECV_BUFFER_BYTES } from '../../../src/media/addresses.js';
 import { sleep } from '../support/common.js';
 
 export type BenchCodec = 'VP8' | 'H264';
@@ -50,12 +53,22 @@ class RouterFanout {
   #producer: types.Producer | undefined;
   readonly #transports: types.PlainTransport[] = [];
 
-  constructor(readonly router: types.Router) {}
+  /** legacyListen: mediasoup 3.12's listenIp form (no listen infos, no buffer sizes), for the 3.12.16 comparison. */
+  constructor(
+    readonly router: types.Router,
+    readonly legacyListen = false,
+  ) {}
 
   async ingest(codec: BenchCodec): Promise<Ingest> {
     // No rtcp-mux: ffmpeg sends RTCP from a second local port, and a muxed comedia
     // transport would latch onto whichever arrived first and drop the other.
-    const transport = await this.router.createPlainTransport({ listenIp: { ip: '127.0.0.1' }, rtcpMux: false, comedia: true });
+    const transport = await this.router.createPlainTransport({
+      ...(this.legacyListen
+        ? { listenIp: { ip: '127.0.0.1' } }
+        : { listenInfo: { ...BENCH_LISTEN, recvBufferSize: INGEST_RECV_BUFFER_BYTES }, rtcpListenInfo: BENCH_LISTEN }),
+      rtcpMux: false,
+      comedia: true,
+    });
     this.#transports.push(transport);
     this.#producer = await transport.produce({ kind: 'video', rtpParameters: producerRtpParameters(codec) });
     return { ip: '127.0.0.1', port: transport.tuple.localPort, rtcpPort: transport.rtcpTuple!.localPort };
@@ -67,7 +80,11 @@ class RouterFanout {
     for (let i = 0; i < ports.length; i += 25) {
       await Promise.all(
         ports.slice(i, i + 25).map(async (port) => {
-          const transport = await this.router.createPlainTransport({ listenIp: { ip: '127.0.0.1' }, rtcpMux: true, comedia: false });
+          const transport = await this.router.createPlainTransport({
+            ...(this.legacyListen ? { listenIp: { ip: '127.0.0.1' } } : { listenInfo: BENCH_LISTEN }),
+            rtcpMux: true,
+            comedia: false,
+          });
           await transport.connect({ ip: '127.0.0.1', port });
           await transport.consume({ producerId: producer.id, rtpCapabilities: this.router.rtpCapabilities, paused: false });
           this.#transports.push(transport);
@@ -82,6 +99,12 @@ class RouterFanout {
 }
 
 const BENCH_RTC_PORTS = { rtcMinPort: 20000, rtcMaxPort: 29999 };
+/** The bench's plain transports, Hoichan's and the bare script's alike: loopback, ports from BENCH_RTC_PORTS. */
+const BENCH_LISTEN: types.TransportListenInfo = {
+  protocol: 'udp',
+  ip: '127.0.0.1',
+  portRange: { min: BENCH_RTC_PORTS.rtcMinPort, max: BENCH_RTC_PORTS.rtcMaxPort },
+};
 
 export class HoichanTarget implements SfuTarget {
   readonly name = 'hoichan';
@@ -120,22 +143,107 @@ export class HoichanTarget implements SfuTarget {
   }
 }
 
+const BARE_CODECS: types.RouterRtpCodecCapability[] = [
+  { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
+  { kind: 'video', mimeType: 'video/H264', clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
+];
+
+/**
+ * The installed mediasoup (3.19.x) with one worker and one router; `ioUring:
+ * false` is the same worker with io_uring disabled (libuv sendmsg), for the
+ * worker comparison.
+ */
 export class BareMediasoupTarget implements SfuTarget {
-  readonly name = 'bare-mediasoup';
+  readonly name: string;
   #worker: types.Worker | undefined;
   #fanout: RouterFanout | undefined;
+
+  constructor(readonly ioUring = true) {
+    this.name = ioUring ? 'bare-mediasoup' : 'bare-mediasoup-libuv';
+  }
 
   async start(codec: BenchCodec): Promise<Ingest> {
     const { loadMediasoup } = await import('../../../src/media/workerBinary.js'); // only to find the worker binary
     const mediasoup = await loadMediasoup();
-    this.#worker = await mediasoup.createWorker({ logLevel: 'error', ...BENCH_RTC_PORTS });
-    const router = await this.#worker.createRouter({
-      mediaCodecs: [
-        { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
-        { kind: 'video', mimeType: 'video/H264', clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
-      ],
-    });
+    this.#worker = await mediasoup.createWorker({ logLevel: 'error', disableLiburing: !this.ioUring });
+    const usesIoUring = (await this.#worker.dump()).liburing !== undefined;
+    if (usesIoUring !== this.ioUring) console.log(`  note: ${this.name} worker io_uring ${usesIoUring ? 'on' : 'off'} (kernel or seccomp decides)`);
+    const router = await this.#worker.createRouter({ mediaCodecs: BARE_CODECS });
     this.#fanout = new RouterFanout(router);
+    return this.#fanout.ingest(codec);
+  }
+
+  addReceivers(ports: number[]): Promise<void> {
+    return this.#fanout!.addReceivers(ports);
+  }
+
+  cpuPids(): number[] {
+    return [this.#worker!.pid];
+  }
+
+  async stop(): Promise<void> {
+    this.#fanout?.close();
+    this.#worker?.close();
+  }
+}
+
+/** The previous pin, for the back-to-back worker comparison: its npm package and its cached worker. */
+export const LEGACY_MEDIASOUP = '3.12.16';
+
+/**
+ * mediasoup 3.12.16 (JSON channel, libuv sending) in this same process: its
+ * npm package installed once under the cache (npm registry, postinstall kept
+ * away from the network by MEDIASOUP_WORKER_BIN), its worker the binary
+ * scripts/build-worker.sh cached when 3.12.16 was the pin. Never built here:
+ * the meson patch now targets 3.19, so a missing binary is reported, not
+ * rebuilt.
+ */
+export function ensureLegacyMediasoup(): { ok: true; moduleDir: string; workerBin: string } | { ok: false; reason: string } {
+  const cacheDir = process.env.HOICHAN_CACHE_DIR ?? join(homedir(), '.cache', 'hoichan');
+  const workerBin = join(cacheDir, 'mediasoup-worker', LEGACY_MEDIASOUP, 'mediasoup-worker');
+  if (!existsSync(workerBin)) {
+    return { ok: false, reason: `no mediasoup ${LEGACY_MEDIASOUP} worker at ${workerBin} (build it from a checkout of the commit that pinned ${LEGACY_MEDIASOUP})` };
+  }
+  const prefix = join(cacheDir, 'bench', `mediasoup-${LEGACY_MEDIASOUP}`);
+  const moduleDir = join(prefix, 'node_modules', 'mediasoup');
+  if (!existsSync(join(moduleDir, 'package.json'))) {
+    console.log(`installing mediasoup ${LEGACY_MEDIASOUP}'s npm package once under ${prefix}...`);
+    mkdirSync(prefix, { recursive: true });
+    const npm = spawnSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `mediasoup@${LEGACY_MEDIASOUP}`], {
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, MEDIASOUP_WORKER_BIN: workerBin },
+    });
+    if (npm.status !== 0 || !existsSync(join(moduleDir, 'package.json'))) {
+      return { ok: false, reason: `npm install mediasoup@${LEGACY_MEDIASOUP} failed: ${`${npm.error?.message ?? ''}${npm.stderr ?? ''}`.trim().split('\n').slice(-2).join(' ').slice(0, 200)}` };
+    }
+  }
+  return { ok: true, moduleDir, workerBin };
+}
+
+export class LegacyMediasoupTarget implements SfuTarget {
+  readonly name = `mediasoup-${LEGACY_MEDIASOUP}`;
+  #worker: types.Worker | undefined;
+  #fanout: RouterFanout | undefined;
+
+  constructor(readonly legacy: { moduleDir: string; workerBin: string }) {}
+
+  async start(codec: BenchCodec): Promise<Ingest> {
+    // 3.12 reads MEDIASOUP_WORKER_BIN when its module loads; the 3.19 module
+    // already loaded keeps the binary it read then.
+    const saved = process.env.MEDIASOUP_WORKER_BIN;
+    process.env.MEDIASOUP_WORKER_BIN = this.legacy.workerBin;
+    let legacy: { createWorker(settings: Record<string, unknown>): Promise<types.Worker> };
+    try {
+      legacy = createRequire(join(this.legacy.moduleDir, 'package.json'))('./node/lib/index.js') as typeof legacy;
+    } finally {
+      if (saved === undefined) delete process.env.MEDIASOUP_WORKER_BIN;
+      else process.env.MEDIASOUP_WORKER_BIN = saved;
+    }
+    // 3.12's plain transports take their ports from the worker's range.
+    this.#worker = await legacy.createWorker({ logLevel: 'error', ...BENCH_RTC_PORTS });
+    const router = await this.#worker.createRouter({ mediaCodecs: BARE_CODECS });
+    this.#fanout = new RouterFanout(router, true);
     return this.#fanout.ingest(codec);
   }
 
