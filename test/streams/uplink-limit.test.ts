@@ -66,12 +66,14 @@ describe('uplink rate limit per site', function () {
     expect((await b.ok('batch', batch('flood-1', 1000, 999))).acked).to.equal(1998);
   });
 
-  it('a real agent over the limit is slowed, not lossy: every reading reaches the viewer once, in order', async () => {
+  it('a real agent over a low limit is slowed on its connection, not lossy: every reading reaches the viewer once, in order, without reconnects', async () => {
     const dir = await tempDir('hoichan-uplink-limit-');
     cleanup.push(() => removeDir(dir));
-    const hub = await startTestHub({ devices: { uplinkReadingsPerSecond: 1500, uplinkBurst: 1500 } });
+    // The lowest burst the config takes; with live readings beside the backlog, small batches would spend the
+    // bucket before a full catch-up batch fit, if the agent did not pause and shrink its batches.
+    const hub = await startTestHub({ devices: { uplinkReadingsPerSecond: 500, uplinkBurst: 1001 } });
     cleanup.push(() => hub.close());
-    // 5 minutes offline: 3300 readings, sent at 6000/s against a hub that takes 1500/s.
+    // 5 minutes offline: 3300 readings, more than three bursts, sent at 6000/s against a hub that takes 500/s.
     const backlog = await prefillJournal(dir, ['lim-ecg'], 5);
     const viewer = await Viewer.join(hub.url, CONF);
     cleanup.push(() => viewer.close());
@@ -95,12 +97,16 @@ describe('uplink rate limit per site', function () {
       { factories },
     );
     cleanup.push(() => agent.stop());
+    let disconnects = 0;
+    agent.uplink.on('disconnected', () => disconnects++);
     await waitFor(() => viewer.lastSeq('lim-ecg') >= backlog, 30_000, () => `the backlog through the limit (viewer at ${viewer.lastSeq('lim-ecg')} of ${backlog})`);
     for (const d of drivers) await d.stop();
     const last = agent.journal.lastSeq('lim-ecg');
     await waitFor(() => viewer.lastSeq('lim-ecg') === last, 10_000, `seq ${last}`);
 
     expect(await rateLimitedCount(), 'the agent was actually rate-limited').to.be.greaterThan(before);
+    // rate_limited keeps the connection: the agent waits and resends on it (reconnecting after each refusal made hundreds).
+    expect(disconnects, 'reconnects while rate-limited').to.be.at.most(1);
     expect(viewer.problems).to.deep.equal([]);
     const seqs = viewer.readings.get('lim-ecg')!.map((r) => r.seq);
     expect(seqs).to.deep.equal(Array.from({ length: last }, (_, i) => i + 1));

@@ -65,6 +65,10 @@ export class DeviceOutbox {
   /** A pump loop is running for this device / was asked for meanwhile. */
   pumping = false;
   pumpAgain = false;
+  /** The hub refused a batch of this connection (rate_limited): once the window drains, the cursor goes back to the last ack. */
+  refused = false;
+  /** A pump waiting out a rate_limited pause is scheduled (one timer per device, however many offers come meanwhile). */
+  resumeTimer: NodeJS.Timeout | undefined;
   #tail: Reading[] = [];
 
   constructor(
@@ -92,6 +96,7 @@ export class DeviceOutbox {
     this.cursor = hubAcked;
     this.acked = hubAcked;
     this.inFlight = 0;
+    this.refused = false;
     this.accepted = true;
   }
 

@@ -2,8 +2,11 @@
 // re-made with exponential backoff and jitter whenever it drops. At each
 // connect: clock exchange, hello (the hub answers where each device resumes),
 // then per device a window of batches in seq order, each acked by the hub
-// with its stored watermark, which the journal then records. Any refused
-// batch or missing ack makes the agent reconnect and resend from the last ack.
+// with its stored watermark, which the journal then records. A batch refused
+// as rate_limited keeps the connection: the agent pauses (site-wide, growing
+// per refusal), shrinks its batches so one fits the hub's bucket, and resends
+// from the last ack. Any other refused batch or a missing ack makes the agent
+// reconnect and resend from the last ack.
 
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
@@ -43,6 +46,11 @@ export interface UplinkClientEvents {
 }
 
 const CLOCK_ROUNDS = 5;
+/** After rate_limited: the first pause, doubled per further refusal up to LIMIT_MAX_MS, back to this after an accepted batch. */
+const LIMIT_MIN_MS = 250;
+const LIMIT_MAX_MS = 4000;
+/** After rate_limited batches halve down to this many readings, so one fits the little the hub's bucket refills in a pause. */
+const LIMIT_MIN_BATCH = 10;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export class UplinkClient extends EventEmitter<UplinkClientEvents> {
@@ -63,6 +71,12 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   readonly #journalAcking = new Set<string>();
+  /** The hub answered rate_limited: nothing goes before this time, on any device (the hub's bucket is per site). */
+  #limitedUntil = 0;
+  #limitDelayMs = LIMIT_MIN_MS;
+  #limitLoggedAt = 0;
+  /** Readings per batch: halved per rate_limited pause, doubled back per accepted batch up to hub.batchReadings. */
+  #batchCap: number;
 
   constructor(options: UplinkClientOptions) {
     super();
@@ -73,6 +87,7 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     this.#log = options.logger;
     this.#budget = new BacklogBudget(options.hub.catchUpReadingsPerSecond);
     this.#backoff = new Backoff(options.hub.reconnectMinMs, options.hub.reconnectMaxMs);
+    this.#batchCap = options.hub.batchReadings;
   }
 
   get connected(): boolean {
@@ -307,8 +322,24 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     outbox.pumping = true;
     outbox.pumpAgain = false;
     try {
-      while (this.#ready && socket && epoch === this.#epoch && outbox.accepted && outbox.inFlight < windowBatches) {
-        const next = await outbox.next(batchReadings, this.#budget);
+      while (this.#ready && socket && epoch === this.#epoch && outbox.accepted) {
+        if (outbox.refused) {
+          // Later batches of the window may still be answered (refused too: they follow a seq gap); the acks settle first.
+          if (outbox.inFlight > 0) return;
+          outbox.cursor = outbox.acked;
+          outbox.refused = false;
+        }
+        const wait = this.#limitedUntil - Date.now();
+        if (wait > 0) {
+          outbox.resumeTimer ??= setTimeout(() => {
+            outbox.resumeTimer = undefined;
+            void this.#pump(outbox);
+          }, wait).unref();
+          return;
+        }
+        // While limited, one batch at a time: a refusal then costs one batch of the hub's tokens, not a window of them.
+        if (outbox.inFlight >= (this.#batchCap < batchReadings ? 1 : windowBatches)) return;
+        const next = await outbox.next(this.#batchCap, this.#budget);
         if (epoch !== this.#epoch || !this.#ready) return;
         if (next.kind === 'idle') return;
         if (next.kind === 'throttled') {
@@ -327,12 +358,20 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
           }
           if (!reply.ok) {
             const fields = { deviceId: batch.deviceId, from: batch.from, to: batch.to, code: reply.error.code, why: reply.error.message };
-            if (reply.error.code === 'rate_limited') {
-              // Nothing is lost: the resync resends from the last ack after a backoff.
-              this.#log.warn(fields, 'hub rate-limits this site: lower hub.catchUpReadingsPerSecond or raise the hub\'s devices.uplinkReadingsPerSecond');
-            } else this.#log.error(fields, 'hub refused a batch');
+            // The hub stored nothing of a rate_limited batch, nor of the window's later batches (they then start past a seq gap:
+            // conflict): the connection stays, and the pump resends from the last ack after a pause. A reconnect would only
+            // spend more of the site's tokens on the handshake and resend the whole window.
+            if (reply.error.code === 'rate_limited' || (reply.error.code === 'conflict' && outbox.refused)) {
+              if (reply.error.code === 'rate_limited') this.#rateLimited(fields);
+              outbox.refused = true;
+              void this.#pump(outbox);
+              return;
+            }
+            this.#log.error(fields, 'hub refused a batch');
             return this.#resync(socket, `batch refused: ${reply.error.code}`);
           }
+          this.#limitDelayMs = LIMIT_MIN_MS;
+          this.#batchCap = Math.min(batchReadings, this.#batchCap * 2);
           if (reply.acked > outbox.acked) {
             outbox.acked = reply.acked;
             this.#recordAck(outbox);
@@ -348,6 +387,23 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
       outbox.pumping = false;
       if (outbox.pumpAgain) void this.#pump(outbox);
     }
+  }
+
+  /**
+   * The hub's bucket for this site is empty: pause every device, longer per
+   * refusal, and halve the batches. Refusals of batches sent before the pause
+   * began count once.
+   */
+  #rateLimited(fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now < this.#limitedUntil) return;
+    this.#limitedUntil = now + this.#limitDelayMs;
+    this.#batchCap = Math.max(Math.min(LIMIT_MIN_BATCH, this.#o.hub.batchReadings), Math.floor(this.#batchCap / 2));
+    // Over the limit for minutes, a site would log every pause: one warning per 10 s, the rest at debug.
+    const warn = now - this.#limitLoggedAt > 10_000;
+    if (warn) this.#limitLoggedAt = now;
+    this.#log[warn ? 'warn' : 'debug']({ ...fields, retryInMs: this.#limitDelayMs, batchReadings: this.#batchCap }, 'hub rate-limits this site: resending slower (lower hub.catchUpReadingsPerSecond or raise the hub\'s devices.uplinkReadingsPerSecond)');
+    this.#limitDelayMs = Math.min(LIMIT_MAX_MS, this.#limitDelayMs * 2);
   }
 
   /** Something is off on this connection: start a new one and resend from the last ack. */
