@@ -2,9 +2,10 @@
 // (audit-YYYY-MM-DD.jsonl), so retention deletes whole files and a query for a
 // time range opens only the days it covers.
 
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChainVerifier, parseLine, type ChainBreak, type ChainHead } from './chain.js';
+import { acquirePidLock } from '../common/pidLock.js';
 
 const FILE_PATTERN = /^audit-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 
@@ -53,30 +54,11 @@ export async function readDayFile(path: string): Promise<{ lines: string[]; comp
  * directory on one host) would interleave records and fork the chain. A lock
  * left by a process that died is taken over. Returns the release function.
  */
-export async function acquireAuditLock(dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, 'LOCK');
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(path, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => rm(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-    }
-    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-      throw new Error(`audit directory ${dir} is in use by process ${owner}${owner === process.pid ? ' (this one: an audit log left open)' : ''}; give each hub its own audit.dir`);
-    }
-    await rm(path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export function acquireAuditLock(dir: string): Promise<() => Promise<void>> {
+  return acquirePidLock(
+    dir,
+    (owner) => `audit directory ${dir} is in use by process ${owner}${owner === process.pid ? ' (this one: an audit log left open)' : ''}; give each hub its own audit.dir`,
+  );
 }
 
 export interface VerifyResult {
