@@ -8,6 +8,7 @@ import { interpretObservations, readHeader } from '../../src/devices/hl7/observa
 import { createHl7Driver, type Hl7Driver } from '../../src/devices/hl7/index.js';
 import type { AlarmBody } from '../../src/devices/reading.js';
 import { EQUIPMENT, RecordingSink, TestClient, expect, frame } from './hl7-support.js';
+import { seededRandom } from '../../src/devices/simulation/random.js';
 
 const RECEIVED = Date.UTC(2030, 0, 1);
 const PLUS7 = 420;
@@ -62,17 +63,6 @@ function onlyAlarm(text: string): AlarmBody {
   return body as AlarmBody;
 }
 
-/** A small seeded PRNG, so the row orders are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('hl7 alarms: PCD-04 groups by OBX-4 sub-id', () => {
   it('decodes the SpO2-low end of issue 9: phase, state, priority, source, the monitor\'s text, identity', () => {
@@ -105,7 +95,7 @@ describe('hl7 alarms: PCD-04 groups by OBX-4 sub-id', () => {
     const all = [g.event!, g.source!, g.phase!, g.state!, g.inactivation!, g.priority!, g.type!, g.text!];
     const expected = onlyAlarm(message(rowsOf(all)));
     expect(expected).to.include({ active: false, phase: 'end', state: 'inactive', text: DECODED_TEXT, alarmId: SPO2_ID });
-    const random = mulberry32(9);
+    const random = seededRandom(9);
     const orders = [all.slice().reverse(), [...all.slice(1), all[0]!]];
     for (let i = 0; i < 40; i++) {
       const order = all.slice();

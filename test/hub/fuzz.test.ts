@@ -12,6 +12,7 @@ import type { Hub } from '../../src/hub/Hub.js';
 import type { Role } from '../../src/media/events.js';
 import { siteToken } from '../agent/uplink-helpers.js';
 import { TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, token } from '../support/hub.js';
+import { seededRandom } from '../../src/devices/simulation/random.js';
 
 const CONF = 'fuzz-conf';
 const COUNT = Number(process.env.HOICHAN_FUZZ_COUNT ?? 12_000);
@@ -19,17 +20,6 @@ const SEED = Number(process.env.HOICHAN_FUZZ_SEED ?? Math.floor(Math.random() * 
 const IN_FLIGHT = 48;
 const ERROR_CODES = new Set(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'rate_limited', 'limit_exceeded', 'unavailable', 'internal']);
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function forcedGc(): () => void {
   setFlagsFromString('--expose_gc');
@@ -58,7 +48,7 @@ describe('fuzz: random and mutated signaling and uplink messages against a live 
   });
 
   it(`survives ${COUNT} inputs with a well-formed reply to each`, async () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     console.log(`      fuzz seed ${SEED} (replay: HOICHAN_FUZZ_SEED=${SEED}), ${COUNT} inputs`);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     const int = (n: number) => Math.floor(random() * n);
