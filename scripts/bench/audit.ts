@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AuditLog } from '../../src/audit/AuditLog.js';
 import { verifyAuditDir } from '../../src/audit/files.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { createLogger } from '../../src/common/logger.js';
 
 createLogger('audit').level = 'warn';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Journal, type FsyncPolicy } from '../../src/agent/journal/index.js';
 import type { DeviceReadingBody } from '../../src/devices/driver.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { createLogger } from '../../src/common/logger.js';
 
 // Open/close info lines would drown the table; warnings (cap, corruption) still show.
 const logger = createLogger('journal');

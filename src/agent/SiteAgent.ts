@@ -6,7 +6,7 @@ import type { AcceptOptions, AcceptResult, ReadingSink, DeviceReadingBody } from
 import { DeviceRegistry, loadDriverFactories, protocolsOf, type DriverFactories } from '../devices/registry.js';
 import { Journal, readJournalKeyFile } from './journal/index.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
-import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import type { AgentConfig } from './config.js';
 import type { UplinkClient } from './uplink/UplinkClient.js';
 

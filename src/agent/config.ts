@@ -3,7 +3,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { describeIssues, loadSiteConfig, SiteConfigError, type SiteConfig } from '../devices/siteConfig.js';
+import { describeIssues } from '../common/zodIssues.js';
+import { loadSiteConfig, SiteConfigError, type SiteConfig } from '../devices/siteConfig.js';
 
 /** 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
 function isLoopbackHost(hostname: string): boolean {

@@ -14,7 +14,7 @@
 import { chmod, mkdir, open, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter } from 'prom-client';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { ChainVerifier, parseLine, recordHash, type ChainBreak, type ChainHead } from './chain.js';
 import { GENESIS_HASH, SYSTEM_ACTOR, type Actor, type AuditEvent, type AuditRecord } from './events.js';
 import { acquireAuditLock, dayOf, fileNameOf, listDayFiles, readDayFile } from './files.js';

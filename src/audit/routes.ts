@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { describeIssue } from '../signaling/schemas.js';
+import { describeIssue } from '../common/zodIssues.js';
 import type { AuditLog } from './AuditLog.js';
 
 /** Most records one GET /api/audit returns; page back with `beforeSeq`. */

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 
 const log = createLogger('revocation');
 

@@ -5,7 +5,7 @@
 
 import type { Namespace, Socket } from 'socket.io';
 import { socketClientAddress } from '../common/clientAddress.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import type { Authenticator } from './Authenticator.js';
 import type { AnyClaims, Endpoint } from './claims.js';
 import type { AuthSocket } from './events.js';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyConfigError, KeyRing } from '../auth/keys.js';
+import { issueMessage } from '../common/zodIssues.js';
 import { DEMO_JWT_SECRET, configSchema, type HoichanConfig } from './schema.js';
 
 export { DEMO_JWT_SECRET } from './schema.js';
@@ -118,9 +119,10 @@ export function loadConfig(options: LoadConfigOptions = {}): HoichanConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
+      // Dotted keys, as the configuration tables in docs/OPERATIONS.md name them (and as sources are keyed).
       const key = issue.path.join('.') || '(root)';
       const source = sources.get(key);
-      return `  ${key}${source ? ` (from ${source})` : ''}: ${issue.message}`;
+      return `  ${key}${source ? ` (from ${source})` : ''}: ${issueMessage(issue)}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }

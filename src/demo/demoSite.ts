@@ -15,7 +15,7 @@ import { OpcuaMonitorSimulator, SIMULATOR_MAPPINGS } from '../devices/opcua/simu
 import { simulatorCommands } from '../devices/simulators.js';
 import { parseSiteConfig, type SiteConfigInput } from '../devices/siteConfig.js';
 import { IngestSender } from '../devices/video/IngestSender.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { startPtyPair, type PtyPair } from '../devices/serial/ptyPair.js';
 
 const log = createLogger('demo-site');

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import type { DeviceDriver, DriverCounters, ReadingSink } from './driver.js';
 import type { Hl7DeviceConfig } from './hl7/config.js';
 import type { OpcuaDeviceConfig } from './opcua/config.js';

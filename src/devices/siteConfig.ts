@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { describeIssues } from '../common/zodIssues.js';
 // The config modules only (zod schemas): validating a site config loads no driver, simulator or protocol library.
 import { hl7DeviceConfigSchema } from './hl7/config.js';
 import { opcuaDeviceConfigSchema } from './opcua/config.js';
@@ -72,27 +73,6 @@ export class SiteConfigError extends Error {
     super(`invalid site config ${source}:\n  ${problems.join('\n  ')}`);
     this.name = 'SiteConfigError';
   }
-}
-
-/** devices[2].settings.port, mappings["ns=1;s=Monitor.HR"].unit */
-export function formatIssuePath(path: ReadonlyArray<string | number>): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else if (/^[A-Za-z_$][\w$]*$/.test(key)) out += out ? `.${key}` : key;
-    else out += `[${JSON.stringify(key)}]`;
-  }
-  return out || '(root)';
-}
-
-export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.flatMap((issue) => {
-    // A discriminated union reports only the discriminator; say what is allowed.
-    if (issue.code === z.ZodIssueCode.invalid_union_discriminator) {
-      return [`${formatIssuePath(issue.path)}: Expected one of ${issue.options.map((o) => `'${String(o)}'`).join(', ')}`];
-    }
-    return [`${formatIssuePath(issue.path)}: ${issue.message}`];
-  });
 }
 
 /** Validates parsed JSON; throws SiteConfigError naming each bad key. */

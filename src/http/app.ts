@@ -2,7 +2,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import type { AuditLog } from '../audit/AuditLog.js';
 import { outcomeOfStatus, refusalReason, type AuditSink } from '../audit/events.js';
 import { auditRoutes } from '../audit/routes.js';

@@ -5,8 +5,8 @@ import { HoichanError } from '../common/errors.js';
 import { requestClientAddress } from '../common/clientAddress.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { canAccessConference, type Claims } from '../auth/index.js';
-import { describeIssue } from '../signaling/schemas.js';
-import { createLogger } from '../telemetry/logger.js';
+import { describeIssue } from '../common/zodIssues.js';
+import { createLogger } from '../common/logger.js';
 import type { RequestHandler } from 'express';
 
 const log = createLogger('ingest-api');

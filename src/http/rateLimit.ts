@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { requestClientAddress } from '../common/clientAddress.js';
-import { KeyedBuckets } from '../signaling/rateLimit.js';
+import { KeyedBuckets } from '../common/tokenBucket.js';
 
 export interface HttpRateLimit {
   /** Per client IP (src/common/clientAddress.ts: the TCP peer, or the forwarded client behind a trusted proxy). */

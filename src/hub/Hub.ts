@@ -16,7 +16,7 @@ import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
 import { startDeviceStreams, type DeviceStreams, type UplinkServer } from '../streams/index.js';
 import { HubTelemetry } from '../telemetry/HubTelemetry.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 
 const log = createLogger('hub');
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { HoichanError, badRequest, conflict, forbidden, limitExceeded, notFound } from '../common/errors.js';
-import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
 import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';

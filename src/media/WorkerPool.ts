@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import type { types } from 'mediasoup';
 import type { HoichanConfig } from '../config/schema.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { INGEST_RECV_BUFFER_BYTES, webRtcListenInfos } from './addresses.js';
 import { loadMediasoup } from './workerBinary.js';
 

@@ -8,12 +8,14 @@ import type { Conference } from '../media/Conference.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { PeerNotify } from '../media/events.js';
 import { Peer } from '../media/Peer.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { recordSignalingRequest } from '../telemetry/metrics.js';
 import { AuthError, SocketTokens, canAccessConference, type Authenticator, type Claims } from '../auth/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
-import { ConnectionCounter, KeyedBuckets, TokenBucket } from './rateLimit.js';
-import { describeIssue, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
+import { KeyedBuckets, TokenBucket } from '../common/tokenBucket.js';
+import { ConnectionCounter } from './connectionCounter.js';
+import { describeIssue } from '../common/zodIssues.js';
+import { requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
 
 const log = createLogger('signaling');
 

@@ -76,11 +76,3 @@ export const requestSchemas = {
 
 export type RequestName = keyof typeof requestSchemas;
 export type RequestPayload<N extends RequestName> = z.infer<(typeof requestSchemas)[N]>;
-
-/** 'field.path: message' for the first issue, so the client knows what to fix. */
-export function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid payload';
-  const path = issue.path.length > 0 ? issue.path.join('.') : 'payload';
-  return `${path}: ${issue.message}`;
-}

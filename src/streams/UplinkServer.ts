@@ -12,11 +12,11 @@ import { OUTCOMES, refusalReason, type Actor, type AuditSink, type Outcome } fro
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
 import { AuthError, SocketTokens, uplinkGrantOf, type AgentClaims, type Authenticator } from '../auth/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
-import { TokenBucket } from '../signaling/rateLimit.js';
-import { describeIssue } from '../signaling/schemas.js';
-import { READING_OVERHEAD } from '../cluster/deviceHistory.js';
+import { TokenBucket } from '../common/tokenBucket.js';
+import { describeIssue } from '../common/zodIssues.js';
+import { READING_OVERHEAD } from './history/deviceHistory.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import type { AgentConnection, DeviceStreams } from './DeviceStreams.js';
 import { UPLINK_NAMESPACE, alarmNoticeSchema, batchSchema, clockRequestSchema, helloSchema, refreshTokenSchema, statusSchema, type HelloDevice, type HelloResult, type UplinkReply } from './protocol.js';
 

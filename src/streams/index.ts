@@ -2,12 +2,12 @@ import type { Socket as NetSocket } from 'node:net';
 import type { Server } from 'socket.io';
 import type { AuditSink } from '../audit/events.js';
 import type { Authenticator } from '../auth/index.js';
-import type { DeviceHistoryStore, HistoryLimits } from '../cluster/deviceHistory.js';
-import { MemoryDeviceHistory } from '../cluster/memoryDeviceHistory.js';
-import { RedisDeviceHistory } from '../cluster/redisDeviceHistory.js';
+import type { DeviceHistoryStore, HistoryLimits } from './history/deviceHistory.js';
+import { MemoryDeviceHistory } from './history/memoryDeviceHistory.js';
+import { RedisDeviceHistory } from './history/redisDeviceHistory.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { peerRoom } from '../signaling/SignalingServer.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { DeviceStreams, type DeviceStreamsOptions } from './DeviceStreams.js';
 import { UplinkServer, type UplinkLimits } from './UplinkServer.js';
 

@@ -1,6 +1,6 @@
 import type { types } from 'mediasoup';
 import type { MediaWorker } from '../media/WorkerPool.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../common/logger.js';
 import {
   MEDIA_METRICS,
   mediaBitrate,

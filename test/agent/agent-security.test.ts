@@ -8,7 +8,7 @@ import { agentConfigOf, hubSettingsSchema, hubUrlProblem } from '../../src/agent
 import { Journal } from '../../src/agent/journal/index.js';
 import { UplinkClient } from '../../src/agent/uplink/UplinkClient.js';
 import { SiteConfigError, parseSiteConfig } from '../../src/devices/siteConfig.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { createLogger } from '../../src/common/logger.js';
 import { expect, numeric, removeDir, tempDir } from './journal-helpers.js';
 
 function problemsOf(hub: Record<string, unknown>): string {

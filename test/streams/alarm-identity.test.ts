@@ -3,9 +3,9 @@
 // every alarm identity, so two concurrent alarms of one event code both show
 // and an ended alarm shows ended. Both history stores.
 
-import type { DeviceHistoryStore } from '../../src/cluster/deviceHistory.js';
-import { MemoryDeviceHistory } from '../../src/cluster/memoryDeviceHistory.js';
-import { RedisDeviceHistory } from '../../src/cluster/redisDeviceHistory.js';
+import type { DeviceHistoryStore } from '../../src/streams/history/deviceHistory.js';
+import { MemoryDeviceHistory } from '../../src/streams/history/memoryDeviceHistory.js';
+import { RedisDeviceHistory } from '../../src/streams/history/redisDeviceHistory.js';
 import type { Reading } from '../../src/devices/reading.js';
 import { alarmNoticeSchema, batchSchema } from '../../src/streams/protocol.js';
 import { expect } from '../agent/uplink-helpers.js';

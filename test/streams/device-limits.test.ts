@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type Socket as NetSocket } from 'node:net';
 import { io } from 'socket.io-client';
-import { readingBytes } from '../../src/cluster/deviceHistory.js';
+import { readingBytes } from '../../src/streams/history/deviceHistory.js';
 import type { Reading } from '../../src/devices/reading.js';
 import { peerBacklog } from '../../src/streams/index.js';
 import { deviceMetrics } from '../../src/telemetry/deviceMetrics.js';

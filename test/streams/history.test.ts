@@ -3,9 +3,9 @@
 // and history across a restart.
 
 import { Redis } from 'ioredis';
-import { readingBytes, type DeviceHistoryStore, type DeviceSession, type HistoryLimits } from '../../src/cluster/deviceHistory.js';
-import { MemoryDeviceHistory } from '../../src/cluster/memoryDeviceHistory.js';
-import { RedisDeviceHistory } from '../../src/cluster/redisDeviceHistory.js';
+import { readingBytes, type DeviceHistoryStore, type DeviceSession, type HistoryLimits } from '../../src/streams/history/deviceHistory.js';
+import { MemoryDeviceHistory } from '../../src/streams/history/memoryDeviceHistory.js';
+import { RedisDeviceHistory } from '../../src/streams/history/redisDeviceHistory.js';
 import type { Reading } from '../../src/devices/reading.js';
 import { startTestHub, TestClient } from '../support/hub.js';
 import { Viewer, expect, siteToken, sleep, waitFor } from '../agent/uplink-helpers.js';

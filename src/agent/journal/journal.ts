@@ -7,7 +7,7 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { join } from 'node:path';
 import type { AcceptOptions, AcceptResult, DeviceReadingBody, ReadingSink } from '../../devices/driver.js';
 import type { Reading, ReadingKind } from '../../devices/reading.js';
-import { createLogger, type Logger } from '../../telemetry/logger.js';
+import { createLogger, type Logger } from '../../common/logger.js';
 import { inRanges, insertRange, nextCompactionCandidate, planCompaction } from './cap.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } from './checkpoint.js';
 import { GroupCommit, type FsyncPolicy } from './durability.js';

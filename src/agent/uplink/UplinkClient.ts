@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import type { DeviceInfo, Reading } from '../../devices/reading.js';
 import { UPLINK_NAMESPACE, UPLINK_PROTOCOL_VERSION, type HelloMessage, type HelloResult, type StatusMessage, type UplinkReply } from '../../streams/protocol.js';
-import type { Logger } from '../../telemetry/logger.js';
+import type { Logger } from '../../common/logger.js';
 import { hubUrlProblem, readToken, type HubSettings } from '../config.js';
 import { Backoff } from './backoff.js';
 import { bestEstimate, type ClockEstimate, type ClockSample } from './clock.js';

@@ -3,7 +3,7 @@
 // and reconnect with backoff when the link drops or goes silent.
 
 import { connect, type Socket } from 'node:net';
-import type { Logger } from '../../telemetry/logger.js';
+import type { Logger } from '../../common/logger.js';
 import { MllpConnection } from './connection.js';
 import { LEGACY_PDS_CODES } from './codes.js';
 import { mllpFrame } from './framing.js';

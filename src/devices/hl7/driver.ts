@@ -3,8 +3,8 @@
 // device), feeding one message processor each, with per-device status.
 
 import type { AddressInfo } from 'node:net';
-import { createLogger, type Logger } from '../../telemetry/logger.js';
-import { DeliveryQueue, type DeliveryCounters } from '../delivery-queue.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import { DeliveryQueue, type DeliveryCounters } from '../deliveryQueue.js';
 import { DeviceDriver, type AcceptResult, type DeviceReadingBody, type ReadingSink } from '../driver.js';
 import { PdsClient } from './client.js';
 import { hl7DeviceConfigSchema, offsetMinutes, type Hl7DeviceConfig, type ResolvedHl7DeviceConfig } from './config.js';

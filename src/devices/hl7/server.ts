@@ -1,7 +1,7 @@
 // Server mode: a TCP listener for HL7 gateways and monitors (PCD-01 senders).
 
 import { BlockList, createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Logger } from '../../telemetry/logger.js';
+import type { Logger } from '../../common/logger.js';
 import { parseSender } from './config.js';
 import { MllpConnection, type ConnectionHooks } from './connection.js';
 

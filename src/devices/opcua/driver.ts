@@ -17,7 +17,7 @@ import {
   type DataValue,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { createLogger, type Logger } from '../../telemetry/logger.js';
+import { createLogger, type Logger } from '../../common/logger.js';
 import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
 import { opcuaDeviceConfigSchema, type OpcuaDeviceConfig, type OpcuaDeviceConfigInput, type OpcuaMapping } from './config.js';
 import { convertDataValue, valueIdentity } from './convert.js';

@@ -16,7 +16,7 @@ import {
   type StatusCode,
   type UAVariable,
 } from 'node-opcua';
-import { createLogger } from '../../telemetry/logger.js';
+import { createLogger } from '../../common/logger.js';
 import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../simulator.js';
 import { EcgSynth } from './ecgSynth.js';
 

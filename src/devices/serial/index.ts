@@ -6,6 +6,6 @@ export { cms50DeviceConfigSchema, type Cms50DeviceConfig, type Cms50DeviceConfig
 export { CMS50_CODES, CMS50_UNITS } from './cms50/codes.js';
 export { CytonDriver } from './cyton/driver.js';
 export { Cms50Driver } from './cms50/driver.js';
-export { SerialDeviceDriver } from './serial-driver.js';
+export { SerialDeviceDriver } from './serialDriver.js';
 export { cytonSimulator } from './cyton/simulator.js';
 export { cms50Simulator } from './cms50/simulator.js';

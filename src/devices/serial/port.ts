@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { SerialPort } from 'serialport';
-import type { Logger } from '../../telemetry/logger.js';
+import type { Logger } from '../../common/logger.js';
 
 export interface ReconnectingPortOptions {
   path: string;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { IngestCodec, IngestInfo, IngestSource } from '../../media/ingest.js';
-import { createLogger } from '../../telemetry/logger.js';
+import { createLogger } from '../../common/logger.js';
 import { ffmpegIngestArgs, SIMULATED_ULTRASOUND_INPUT } from './ffmpegArgs.js';
 import { SrtpKeyFile } from './srtpKeyFile.js';
 

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { RunningSimulator, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
 import { leadOffAlarmMessage, numericsMessage, spo2LowAlarmMessage, waveformMessage, type Sender } from './messages.js';
-import { PdsMonitorSimulator } from './pds-monitor.js';
+import { PdsMonitorSimulator } from './pdsMonitor.js';
 import { EcgGenerator, Patient, PlethGenerator, seededRandom } from './physiology.js';
 import { MllpSender } from './sender.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { serialLinkConfigShape } from '../common-config.js';
+import { serialLinkConfigShape } from '../commonConfig.js';
 
 /** Protocol settings of one Contec CMS50D+ pulse oximeter (live mode). */
 export const cms50DeviceConfigSchema = z

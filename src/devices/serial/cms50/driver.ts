@@ -1,7 +1,7 @@
 import type { DeviceReadingBody, ReadingSink } from '../../driver.js';
-import { SampleClock } from '../sample-clock.js';
-import { SerialDeviceDriver } from '../serial-driver.js';
-import { WaveformChunker } from '../waveform-chunker.js';
+import { SampleClock } from '../sampleClock.js';
+import { SerialDeviceDriver } from '../serialDriver.js';
+import { WaveformChunker } from '../waveformChunker.js';
 import { CMS50_CODES, CMS50_UNITS } from './codes.js';
 import type { Cms50DeviceConfig } from './config.js';
 import { CMS50_PACKET_LENGTH, Cms50Framer, type Cms50Packet } from './framer.js';

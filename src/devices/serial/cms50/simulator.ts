@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
-import { createLogger } from '../../../telemetry/logger.js';
+import { createLogger } from '../../../common/logger.js';
 import { FaultInjector } from '../sim/faults.js';
 import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from '../sim/options.js';
-import { PacedLoop } from '../sim/paced-loop.js';
+import { PacedLoop } from '../sim/pacedLoop.js';
 import { randomInt, seededRandom, type Random } from '../../simulation/random.js';
-import { SimPort } from '../sim/sim-port.js';
-import { PlethModel } from './pleth-model.js';
+import { SimPort } from '../sim/simPort.js';
+import { PlethModel } from './plethModel.js';
 
 // Built from the CMS50D+ live-packet description; shares no code with the driver.
 const PACKET_RATE = 60;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { serialLinkConfigShape } from '../common-config.js';
+import { serialLinkConfigShape } from '../commonConfig.js';
 
 /** ADS1299 programmable gains. */
 export const CYTON_GAINS = [1, 2, 4, 6, 8, 12, 24] as const;

@@ -1,8 +1,8 @@
 import type { DeviceReadingBody, ReadingSink } from '../../driver.js';
 import { sum } from '../math.js';
-import { SampleClock } from '../sample-clock.js';
-import { SerialDeviceDriver } from '../serial-driver.js';
-import { WaveformChunker } from '../waveform-chunker.js';
+import { SampleClock } from '../sampleClock.js';
+import { SerialDeviceDriver } from '../serialDriver.js';
+import { WaveformChunker } from '../waveformChunker.js';
 import { cytonMillivoltsPerCount, type CytonDeviceConfig } from './config.js';
 import { CytonFramer, type CytonPacket } from './framer.js';
 

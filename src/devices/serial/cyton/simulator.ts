@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
-import { createLogger } from '../../../telemetry/logger.js';
+import { createLogger } from '../../../common/logger.js';
 import { FaultInjector } from '../sim/faults.js';
 import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from '../sim/options.js';
-import { PacedLoop } from '../sim/paced-loop.js';
+import { PacedLoop } from '../sim/pacedLoop.js';
 import { seededRandom, type Random } from '../../simulation/random.js';
-import { SimPort } from '../sim/sim-port.js';
-import { EcgModel } from './ecg-model.js';
+import { SimPort } from '../sim/simPort.js';
+import { EcgModel } from './ecgModel.js';
 
 // The simulator builds its own bytes from the OpenBCI data-format description;
 // it deliberately shares no framing or scaling code with the driver.

@@ -5,7 +5,7 @@
 // and bounded by count, bytes and age. One interface, two implementations chosen at start: in memory for a single
 // node, Redis Streams when REDIS_URL is set (survives a hub restart).
 
-import type { Reading } from '../devices/reading.js';
+import type { Reading } from '../../devices/reading.js';
 
 export interface HistoryLimits {
   /** Readings kept per device session (oldest go first). */

@@ -1,6 +1,6 @@
 import type { DeviceReadingBody } from '../driver.js';
 import { sum } from './math.js';
-import type { SampleClock } from './sample-clock.js';
+import type { SampleClock } from './sampleClock.js';
 
 export interface ChunkChannel {
   code: string;

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { Reading } from '../devices/reading.js';
-import { createLogger } from '../telemetry/logger.js';
+import type { Reading } from '../../devices/reading.js';
+import { createLogger } from '../../common/logger.js';
 import {
   DEFAULT_HISTORY_LIMITS,
   MAX_LATEST_KEYS,

@@ -1,4 +1,4 @@
-import type { Reading } from '../devices/reading.js';
+import type { Reading } from '../../devices/reading.js';
 import {
   DEFAULT_HISTORY_LIMITS,
   MAX_LATEST_KEYS,

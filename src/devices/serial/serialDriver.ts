@@ -1,8 +1,8 @@
 import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
-import { createLogger, type Logger } from '../../telemetry/logger.js';
-import type { SerialLinkConfig } from './common-config.js';
-import { DeliveryQueue, type DeliveryCounters } from '../delivery-queue.js';
-import { LinkHealth } from './link-health.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import type { SerialLinkConfig } from './commonConfig.js';
+import { DeliveryQueue, type DeliveryCounters } from '../deliveryQueue.js';
+import { LinkHealth } from './linkHealth.js';
 import { ReconnectingPort, type PortState, type ReconnectingPortOptions } from './port.js';
 
 export type SerialFraming = Pick<ReconnectingPortOptions, 'baudRate' | 'dataBits' | 'parity' | 'stopBits' | 'onOpenWrite' | 'onStopWrite'>;

@@ -1,5 +1,5 @@
 import type { DeviceReadingBody } from './driver.js';
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../common/logger.js';
 
 export interface DeliveryQueueOptions {
   /** Most readings kept while the sink refuses; beyond this the oldest are dropped (and counted). */
