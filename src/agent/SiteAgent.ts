@@ -5,7 +5,6 @@
 import type { AcceptOptions, AcceptResult, ReadingSink, DeviceReadingBody } from '../devices/driver.js';
 import { DeviceRegistry, loadDriverFactories, protocolsOf, type DriverFactories } from '../devices/registry.js';
 import { Journal, readJournalKeyFile } from './journal/index.js';
-import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { AgentConfig } from './config.js';
 import type { UplinkClient } from './uplink/UplinkClient.js';
@@ -17,7 +16,6 @@ export interface SiteAgentOptions {
 
 export class SiteAgent {
   readonly #log: Logger;
-  #depthTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: AgentConfig,
@@ -94,14 +92,11 @@ export class SiteAgent {
     });
     const agent = new SiteAgent(config, journal, registry, uplink, log);
     uplink.start();
-    agent.#depthTimer = setInterval(() => deviceMetrics.journalDepth.set({ site: config.site.siteId }, journal.depth().pending), 5000);
-    agent.#depthTimer.unref();
     log.info({ devices: registry.devices().length, journal: dir, hub: config.hub.url }, 'site agent started');
     return agent;
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#depthTimer);
     await this.registry.stop();
     await this.uplink.stop();
     await this.journal.close();

@@ -87,7 +87,6 @@ export const journalSettingsSchema = z
   .strict();
 
 export type HubSettings = z.output<typeof hubSettingsSchema>;
-export type HubSettingsInput = z.input<typeof hubSettingsSchema>;
 export type JournalSettings = z.output<typeof journalSettingsSchema>;
 
 export interface AgentConfig {

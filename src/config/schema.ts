@@ -30,7 +30,6 @@ export const authKeySchema = z.discriminatedUnion('alg', [
     .strict(),
 ]);
 
-export type AuthKeyConfig = z.infer<typeof authKeySchema>;
 
 function checkSecret(secret: string, demo: boolean, path: (string | number)[], ctx: z.RefinementCtx): void {
   if (secret === DEMO_JWT_SECRET) {

@@ -49,7 +49,6 @@ export const consumerRtpParametersSchema = z.object({
   encodings: z.array(z.object({ ssrc: z.number().int(), rtx: z.object({ ssrc: z.number().int() }).optional() })).min(1),
   rtcp: z.object({ cname: z.string().optional() }).optional(),
 });
-export type ConsumerRtpParameters = z.infer<typeof consumerRtpParametersSchema>;
 
 /** One m-line of the hub's side: a producer we send (the hub receives) or a consumer we receive (the hub sends). */
 export interface MediaSection {

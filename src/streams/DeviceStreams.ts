@@ -94,7 +94,6 @@ interface DeviceState {
 
 interface SiteState {
   journalPending: number;
-  journalBytes: number;
   journalByDevice: Record<string, number>;
   parseErrors: Record<string, number>;
 }
@@ -297,7 +296,6 @@ export class DeviceStreams implements DeviceDirectory {
     const site = this.#site(conn.siteId);
     if (message.journal) {
       site.journalPending = message.journal.pending;
-      site.journalBytes = message.journal.bytes;
       // Only this site's known devices: the record's keys come from the agent and must not grow the hub.
       site.journalByDevice = Object.fromEntries(Object.entries(message.journal.devices).filter(([deviceId]) => this.#devices.get(deviceId)?.siteId === conn.siteId));
       deviceMetrics.journalDepth.set({ site: conn.siteId }, message.journal.pending);
@@ -535,7 +533,7 @@ export class DeviceStreams implements DeviceDirectory {
 
   #site(siteId: string): SiteState {
     let site = this.#sites.get(siteId);
-    if (!site) this.#sites.set(siteId, (site = { journalPending: 0, journalBytes: 0, journalByDevice: {}, parseErrors: {} }));
+    if (!site) this.#sites.set(siteId, (site = { journalPending: 0, journalByDevice: {}, parseErrors: {} }));
     return site;
   }
 }

@@ -169,12 +169,6 @@ function checksum(buf: Buffer, offset: number, length: number): number {
   return crc32c(buf, offset, offset + 4, crc32c(buf, offset + 8, offset + length));
 }
 
-/** The reading record at offset if it is whole and its checksum holds, else undefined. */
-export function tryRecord(buf: Buffer, offset: number, end: number): RecordRef | undefined {
-  const frame = tryFrame(buf, offset, end);
-  return frame && 'deviceId' in frame ? frame : undefined;
-}
-
 /** A whole, checksummed record of either type at offset, else undefined. */
 function tryFrame(buf: Buffer, offset: number, end: number): RecordRef | LedgerRef | undefined {
   if (end - offset < HEADER_BYTES) return undefined;

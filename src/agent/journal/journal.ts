@@ -9,7 +9,7 @@ import type { AcceptOptions, AcceptResult, DeviceReadingBody, ReadingSink } from
 import type { Reading, ReadingKind } from '../../devices/reading.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { inRanges, insertRange, nextCompactionCandidate, planCompaction } from './cap.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } from './checkpoint.js';
+import { emptyCheckpoint, readCheckpoint, writeCheckpoint, type Checkpoint, type DroppedRange } from './checkpoint.js';
 import { GroupCommit, type FsyncPolicy } from './durability.js';
 import { JournalClosedError, JournalFullError } from './errors.js';
 import { decodeLedgerEntry, decodeReading, encodeLedgerRecord, encodeRecord, JournalKeyError, keyIdText, recordCipher, scanRecords, type LedgerEntry, type RecordCipher, type RecordRef, type SeqRanges } from './format.js';
@@ -701,7 +701,7 @@ export class Journal extends EventEmitter<JournalEvents> implements ReadingSink 
 
   /** Writes the checkpoint as of now and returns what it wrote. Call inside #exclusive. */
   async #writeCheckpoint(): Promise<Checkpoint> {
-    const checkpoint: Checkpoint = { version: 1, devices: {} };
+    const checkpoint = emptyCheckpoint();
     for (const [deviceId, d] of this.#devices) {
       checkpoint.devices[deviceId] = { acked: d.acked, lastSeq: d.lastSeq, dropped: d.dropped.map((r) => ({ ...r })) };
     }

@@ -100,8 +100,6 @@ const TEXT_UNITS = new Map([
   ['kPa', 'kPa'], ['℃', 'Cel'], ['°C', 'Cel'], ['C', 'Cel'], ['Cel', 'Cel'], ['mV', 'mV'], ['Hz', 'Hz'],
 ]);
 
-export const MDC_UNITS_TABLE = MDC_UNITS;
-
 /**
  * OBX-6 (`code^MDC_DIM_X^MDC`, `/min^^UCUM`, or text) -> UCUM. Returns undefined
  * when OBX-6 is empty; an MDC_DIM unit missing from the table keeps its name.
