@@ -4,10 +4,10 @@
 // key logs nobody out.
 
 import { readFileSync } from 'node:fs';
-import type { HoichanConfig } from '../config/schema.js';
+import type { AuthConfig } from './config.js';
 import { privateKeyFor, publicKeyFor, type SignKey, type VerifyKey } from './jws.js';
 
-export type AuthConfig = HoichanConfig['auth'];
+export type { AuthConfig };
 
 export interface RingKey {
   kid: string;
