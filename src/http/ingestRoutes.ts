@@ -92,10 +92,10 @@ export function ingestRoutes(conferences: ConferenceManager, requireToken: Reque
 
   router.get('/api/conferences/:conferenceId/ingests/:ingestId', async (req, res) => {
     try {
-      const ingest = conferences.get(req.params.conferenceId!)?.ingest(req.params.ingestId!);
+      const ingest = conferences.get(req.params.conferenceId!)?.ingests.get(req.params.ingestId!);
       if (!ingest) throw new HoichanError('not_found', `ingest ${req.params.ingestId} not found`);
       if (!mayManage(res.locals.claims as Claims, ingest.owner)) throw new HoichanError('forbidden', 'this ingest was opened by another user');
-      res.json({ ingestId: ingest.ingestId, bytesReceived: await ingest.bytesReceived() });
+      res.json({ ingestId: ingest.id, bytesReceived: await ingest.bytesReceived() });
     } catch (err) {
       fail(res, err);
       if (res.statusCode === 403) {
@@ -107,10 +107,10 @@ export function ingestRoutes(conferences: ConferenceManager, requireToken: Reque
   router.delete('/api/conferences/:conferenceId/ingests/:ingestId', (req, res) => {
     try {
       const conference = conferences.get(req.params.conferenceId!);
-      const ingest = conference?.ingest(req.params.ingestId!);
+      const ingest = conference?.ingests.get(req.params.ingestId!);
       if (!conference || !ingest) throw new HoichanError('not_found', `ingest ${req.params.ingestId} not found`);
       if (!mayManage(res.locals.claims as Claims, ingest.owner)) throw new HoichanError('forbidden', 'this ingest was opened by another user');
-      conference.closeIngest(ingest.ingestId);
+      conference.ingests.close(ingest.id);
       res.status(204).end();
     } catch (err) {
       fail(res, err);

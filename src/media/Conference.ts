@@ -1,21 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { HoichanError, badRequest, conflict, forbidden, limitExceeded, notFound } from '../common/errors.js';
+import { badRequest, conflict, forbidden, limitExceeded, notFound } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { mediaCodecs } from './codecs.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
 import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';
 import type { MediaWorker, WorkerPool } from './WorkerPool.js';
-import { ingestListenInfos, reachableAddress } from './addresses.js';
 import { iceConsentTimeoutSeconds } from './iceConsent.js';
-import { ingestPayloadType, ingestRtpParameters, randomSrtpKey, randomSsrc, type IngestInfo, type IngestRequest } from './ingest.js';
+import { IngestPoints, type IngestHost, type IngestLimits } from './IngestPoint.js';
 
-export interface ConferenceLimits {
-  /** Where plain (ingest) transports listen, and the address announced to senders. */
-  listenIp: string;
-  announcedIp: string | null;
-  /** An ingest that receives nothing for this long is closed (the capture stopped or moved). */
-  ingestIdleTimeoutMs: number;
+export interface ConferenceLimits extends IngestLimits {
   maxIncomingBitrate: number;
   initialAvailableOutgoingBitrate: number;
   iceDisconnectedTimeoutMs: number;
@@ -24,13 +18,6 @@ export interface ConferenceLimits {
   maxConsumersPerPeer: number;
   /** People and ingests together. */
   maxPeersPerConference: number;
-  maxIngestsPerConference: number;
-}
-
-/** What the conference keeps of an ingest: its transport and who opened it (token `sub`). */
-interface IngestEntry {
-  transport: types.PlainTransport;
-  owner: string;
 }
 
 /** A consumer as the consume request answers it. */
@@ -43,8 +30,6 @@ export interface ConsumerInfo {
 
 export interface ConferenceEvents {
   close: [];
-  /** The conference moved to a new router after its worker died. */
-  recovered: [MediaWorker];
 }
 
 export interface TransportInfo {
@@ -66,9 +51,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   readonly #limits: ConferenceLimits;
   readonly #log: Logger;
   readonly #peers = new Map<string, Peer>();
-  readonly #ingests = new Map<string, IngestEntry>();
-  /** Device ids of ingests being opened: counted against the caps and the one-ingest-per-device rule. */
-  readonly #openingIngests = new Set<string>();
+  /** Device video fed by RTP captures; each ingest is a peer with one producer. */
+  readonly ingests: IngestPoints;
   #worker: MediaWorker;
   #router: types.Router;
   #speakerObserver: types.ActiveSpeakerObserver | undefined;
@@ -86,6 +70,29 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#router = router;
     this.#routerReady = Promise.resolve(router);
     this.#watchRouter(router);
+    this.ingests = new IngestPoints(this.#ingestHost(), limits);
+  }
+
+  /** The small part of the conference its ingests see (src/media/IngestPoint.ts). */
+  #ingestHost(): IngestHost {
+    return {
+      id: this.id,
+      isClosed: () => this.#closed,
+      ingestRouter: async () => {
+        const router = await this.#routerReady;
+        return { router, worker: this.#worker };
+      },
+      checkRoomForPeer: () => this.#checkRoomForPeer(),
+      peerOfUser: (userId) => this.peers.find((p) => p.userId === userId),
+      admit: (peer, producer) => {
+        peer.producers.set(producer.id, producer);
+        producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
+        this.#peers.set(peer.id, peer);
+        this.broadcast('peerJoined', peer.summary, peer.id);
+        this.broadcast('newProducer', producerInfo(producer), peer.id);
+      },
+      remove: (peer) => this.removePeer(peer),
+    };
   }
 
   /** The dominant speaker among audio producers, announced as activeSpeaker (a documented extension). */
@@ -147,160 +154,22 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return { routerRtpCapabilities, peers: others, producers };
   }
 
-  /**
-   * Opens an RTP ingest: a device (ultrasound, device video) becomes a peer
-   * of the conference whose one producer is fed by a capture sending RTP to a
-   * comedia PlainTransport. Viewers see peerJoined and newProducer as for any
-   * site. The ingest closes when asked, when the conference closes, or after
-   * ingestIdleTimeoutMs without RTP.
-   */
-  async createIngest(request: IngestRequest, owner: string): Promise<IngestInfo> {
-    if (this.#closed) throw conflict(`conference ${this.id} is closing`);
-    const duplicate = this.peers.find((p) => p.userId === `ingest:${request.deviceId}`);
-    if (duplicate || this.#openingIngests.has(request.deviceId)) {
-      throw conflict(`device ${request.deviceId} already has an ingest${duplicate ? ` (${duplicate.id})` : ''}; close it first`);
-    }
-    if (this.#ingests.size + this.#openingIngests.size >= this.#limits.maxIngestsPerConference) {
-      throw limitExceeded(`a conference may hold at most ${this.#limits.maxIngestsPerConference} ingests (media.maxIngestsPerConference)`);
-    }
-    this.#checkRoomForPeer();
-    // Reserved until the ingest is a peer or has failed, so concurrent requests count it.
-    this.#openingIngests.add(request.deviceId);
-    try {
-      return await this.#openIngest(request, owner);
-    } finally {
-      this.#openingIngests.delete(request.deviceId);
-    }
-  }
-
-  async #openIngest(request: IngestRequest, owner: string): Promise<IngestInfo> {
-    let transport: types.PlainTransport;
-    try {
-      const router = await this.#routerReady;
-      transport = await router.createPlainTransport({
-        ...ingestListenInfos(this.#limits.listenIp, this.#limits.announcedIp, { min: this.#worker.rtcMinPort, max: this.#worker.rtcMaxPort }),
-        // ffmpeg sends RTCP from another source port than RTP; with rtcp-mux,
-        // comedia would pin the first (RTCP) address and drop all the RTP.
-        rtcpMux: false,
-        comedia: true,
-        enableSrtp: request.srtp,
-        srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
-      });
-    } catch (err) {
-      // The worker's slice of media.rtcMinPort-rtcMaxPort is used up: the hub's state, not the caller's fault.
-      if (/no more available ports/i.test((err as Error).message)) {
-        this.#log.error({ deviceId: request.deviceId, ingests: this.#ingests.size }, "ingest refused: no free port in the worker's RTC port range");
-        throw new HoichanError('unavailable', 'no free media port for an ingest on this hub; try again later (operators: widen media.rtcMinPort-rtcMaxPort)');
-      }
-      throw err;
-    }
-    if (this.#closed) {
-      transport.close();
-      throw conflict(`conference ${this.id} is closing`);
-    }
-    const ingestId = `ingest-${transport.id}`;
-    const peer = new Peer(ingestId, `ingest:${request.deviceId}`, request.displayName, 'site', () => undefined);
-    try {
-      const srtp = request.srtp ? { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80' as const, keyBase64: randomSrtpKey() } : undefined;
-      // comedia learns the sender's address from its first packet; SRTP needs the sender's key now.
-      if (srtp) await transport.connect({ srtpParameters: srtp });
-      const ssrc = randomSsrc();
-      const producer = (await transport.produce({
-        kind: 'video',
-        rtpParameters: ingestRtpParameters(request.codec, ssrc),
-        appData: { peerId: ingestId, source: request.source, deviceId: request.deviceId },
-      })) as types.Producer<PeerProducerAppData>;
-      peer.producers.set(producer.id, producer);
-      producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
-      transport.observer.once('close', () => {
-        clearInterval(idleTimer);
-        this.removePeer(peer);
-      });
-      const idleTimer = this.#watchIngestIdle(transport);
-      this.#peers.set(peer.id, peer);
-      this.broadcast('peerJoined', peer.summary, peer.id);
-      this.broadcast('newProducer', producerInfo(producer), peer.id);
-      this.#ingests.set(ingestId, { transport, owner });
-      this.#log.info({ ingestId, deviceId: request.deviceId, codec: request.codec, srtp: request.srtp }, 'ingest opened');
-      const { localIp, localPort } = transport.tuple;
-      const rtcpPort = transport.rtcpTuple!.localPort;
-      return {
-        ingestId,
-        producerId: producer.id,
-        deviceId: request.deviceId,
-        source: request.source,
-        ip: reachableAddress(localIp, this.#limits.announcedIp),
-        port: localPort,
-        rtcpPort,
-        codec: request.codec,
-        payloadType: ingestPayloadType(request.codec),
-        ssrc,
-        clockRate: 90000,
-        ...(srtp ? { srtp } : {}),
-      };
-    } catch (err) {
-      transport.close();
-      throw err;
-    }
-  }
-
-  /** An open ingest: who opened it (token `sub`, for the owner check) and its received bytes. */
-  ingest(ingestId: string): { ingestId: string; owner: string; bytesReceived: () => Promise<number> } | undefined {
-    const entry = this.#ingests.get(ingestId);
-    if (!entry) return undefined;
-    const { transport, owner } = entry;
-    return { ingestId, owner, bytesReceived: () => transport.getStats().then((stats) => stats[0]?.bytesReceived ?? 0) };
-  }
-
-  /** How many ingests `owner` holds here (for media.maxIngestsPerUser across conferences). */
-  ingestsOwnedBy(owner: string): number {
-    let count = 0;
-    for (const entry of this.#ingests.values()) if (entry.owner === owner) count++;
-    return count;
-  }
-
-  closeIngest(ingestId: string): void {
-    const entry = this.#ingests.get(ingestId);
-    if (!entry) throw notFound(`ingest ${ingestId} not found`);
-    entry.transport.close();
-  }
-
   /** A conference made for a request that then failed (an ingest refused) must not linger without peers. */
   closeIfEmpty(): void {
-    if (this.#peers.size === 0 && this.#openingIngests.size === 0) this.close();
+    if (this.#peers.size === 0 && this.ingests.opening === 0) this.close();
   }
 
   #checkRoomForPeer(): void {
-    if (this.#peers.size + this.#openingIngests.size >= this.#limits.maxPeersPerConference) {
+    if (this.#peers.size + this.ingests.opening >= this.#limits.maxPeersPerConference) {
       throw limitExceeded(`conference ${this.id} is full: at most ${this.#limits.maxPeersPerConference} peers (media.maxPeersPerConference)`);
     }
-  }
-
-  #watchIngestIdle(transport: types.PlainTransport): NodeJS.Timeout {
-    let lastBytes = -1;
-    const timeout = this.#limits.ingestIdleTimeoutMs;
-    return setInterval(() => {
-      void transport.getStats().then(
-        (stats) => {
-          const bytes = stats[0]?.bytesReceived ?? 0;
-          if (bytes === lastBytes) {
-            this.#log.warn({ transportId: transport.id, idleMs: timeout }, 'ingest received nothing; closing it');
-            transport.close();
-          }
-          lastBytes = bytes;
-        },
-        () => undefined,
-      );
-    }, timeout);
   }
 
   /** Closes everything the peer owns, tells the others, and closes the conference when it was the last. */
   removePeer(peer: Peer): void {
     if (this.#peers.get(peer.id) !== peer) return;
     this.#peers.delete(peer.id);
-    const ingest = this.#ingests.get(peer.id);
-    this.#ingests.delete(peer.id);
-    ingest?.transport.close();
+    this.ingests.closePeer(peer.id);
     peer.close();
     this.broadcast('peerLeft', { peerId: peer.id });
     this.#log.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');
@@ -493,6 +362,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#closed = true;
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
+    this.ingests.closeAll();
     this.#router.close();
     this.#log.info('conference closed');
     this.emit('close');
@@ -586,7 +456,6 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#watchRouter(router);
     await this.#observeSpeakers(router);
     this.#log.info({ slot: worker.slot }, 'conference moved to a live worker');
-    this.emit('recovered', worker);
     return router;
   }
 }

@@ -66,7 +66,7 @@ export class ConferenceManager {
     if (this.limits.ingestRequireSrtp && !request.srtp) {
       throw badRequest('srtp: this hub requires SRTP for ingests (media.ingestRequireSrtp); omit srtp or set it true');
     }
-    const held = this.list().reduce((n, c) => n + c.ingestsOwnedBy(owner), 0) + (this.#openingIngests.get(owner) ?? 0);
+    const held = this.list().reduce((n, c) => n + c.ingests.ownedBy(owner), 0) + (this.#openingIngests.get(owner) ?? 0);
     if (held >= this.limits.maxIngestsPerUser) {
       throw limitExceeded(`one user may hold at most ${this.limits.maxIngestsPerUser} ingests (media.maxIngestsPerUser)`);
     }
@@ -74,7 +74,7 @@ export class ConferenceManager {
     try {
       const conference = await this.getOrCreate(conferenceId);
       try {
-        return await conference.createIngest(request, owner);
+        return await conference.ingests.open(request, owner);
       } catch (err) {
         conference.closeIfEmpty();
         throw err;

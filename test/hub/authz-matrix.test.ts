@@ -253,7 +253,7 @@ describe('authorization matrix: role × action × scope (signaling and HTTP)', f
       if (res.status !== 201) throw new Error(`fixture ingest: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { ingestId: string }).ingestId;
     };
-    const exists = (conferenceId: string, ingestId: string) => hub.conferences.get(conferenceId)?.ingest(ingestId) !== undefined;
+    const exists = (conferenceId: string, ingestId: string) => hub.conferences.get(conferenceId)?.ingests.get(ingestId) !== undefined;
     const everyone: (Principal | 'no token')[] = [...PRINCIPALS, 'no token'];
 
     for (const principal of everyone) {
@@ -298,7 +298,7 @@ describe('authorization matrix: role × action × scope (signaling and HTTP)', f
               const still = exists(conferenceId, ingestId);
               if (method === 'DELETE' && ok === still) return ok ? 'allowed DELETE left the ingest open' : 'denied DELETE closed the ingest';
               if (method === 'GET' && !still) return 'GET closed the ingest';
-              if (still) hub.conferences.get(conferenceId)!.closeIngest(ingestId);
+              if (still) hub.conferences.get(conferenceId)!.ingests.close(ingestId);
               return undefined;
             },
           });
@@ -314,7 +314,7 @@ describe('authorization matrix: role × action × scope (signaling and HTTP)', f
       const text = await res.text();
       if (res.status !== c.status) failures.push(`${label}: expected ${c.status}, got ${res.status} ${text.slice(0, 160)}`);
       if (res.status === 403 && JSON.parse(text)?.error?.code !== 'forbidden') failures.push(`${label}: 403 without a forbidden JSON error: ${text.slice(0, 160)}`);
-      if (res.status === 201) hub.conferences.get(new URL(res.url).pathname.split('/')[3]!)?.closeIngest((JSON.parse(text) as { ingestId: string }).ingestId);
+      if (res.status === 201) hub.conferences.get(new URL(res.url).pathname.split('/')[3]!)?.ingests.close((JSON.parse(text) as { ingestId: string }).ingestId);
       const problem = await c.after?.(res.status < 300);
       if (problem) failures.push(`${label}: ${problem}`);
     }

@@ -117,7 +117,7 @@ describe('RTP ingest of device video (ffmpeg → PlainTransport → conference)'
     const info = (await reply.json()) as { ingestId: string };
     // Nothing is sent: the idle watchdog (3 s here) closes it.
     await viewer.waitFor('peerLeft', (p) => p.peerId === info.ingestId, 15_000);
-    expect(hub.conferences.get(conferenceId)!.ingest(info.ingestId)).to.equal(undefined);
+    expect(hub.conferences.get(conferenceId)!.ingests.get(info.ingestId)).to.equal(undefined);
   });
 
   it('the sender opens a new ingest when the hub loses its ingest', async () => {
@@ -139,7 +139,7 @@ describe('RTP ingest of device video (ffmpeg → PlainTransport → conference)'
     senders.push(sender);
     const first = await sender.start();
     const reopened = new Promise<{ ingestId: string; producerId: string }>((resolve) => sender.once('sending', resolve));
-    hub.conferences.get(conferenceId)!.closeIngest(first.ingestId); // as when a worker restarts
+    hub.conferences.get(conferenceId)!.ingests.close(first.ingestId); // as when a worker restarts
     await viewer.waitFor('peerLeft', (p) => p.peerId === first.ingestId);
     const second = await reopened;
     expect(second.ingestId).to.not.equal(first.ingestId);
