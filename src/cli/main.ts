@@ -17,7 +17,7 @@ interface Command {
 const configOption = { config: { type: 'string' as const, short: 'c' } };
 
 async function simulate(argv: string[]): Promise<void> {
-  const { simulatorCommands } = await import('../devices/simulators.js');
+  const { simulatorCommands } = await import('../sim/index.js');
   const [kind, ...rest] = argv;
   const list = [...simulatorCommands.values()].map((c) => `  ${c.kind.padEnd(12)} ${c.summary}`).join('\n');
   if (!kind || kind === '--help' || kind === '-h') {

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentConfigOf } from '../agent/config.js';
 import { SiteAgent } from '../agent/SiteAgent.js';
-import type { RunningSimulator } from '../devices/simulator.js';
-import { OpcuaMonitorSimulator, SIMULATOR_MAPPINGS } from '../devices/opcua/simulator.js';
-import { simulatorCommands } from '../devices/simulators.js';
+import type { RunningSimulator } from '../sim/simulator.js';
+import { OpcuaMonitorSimulator, SIMULATOR_MAPPINGS } from '../sim/opcua/simulator.js';
+import { simulatorCommands } from '../sim/index.js';
 import { parseSiteConfig, type SiteConfigInput } from '../devices/siteConfig.js';
 import { IngestSender } from '../devices/video/IngestSender.js';
 import { createLogger } from '../common/logger.js';
-import { startPtyPair, type PtyPair } from '../devices/serial/ptyPair.js';
+import { startPtyPair, type PtyPair } from '../sim/ptyPair.js';
 
 const log = createLogger('demo-site');
 

@@ -1,4 +1,5 @@
 import type { DeviceReadingBody } from './driver.js';
+import { Backoff } from '../common/backoff.js';
 import type { Logger } from '../common/logger.js';
 
 export interface DeliveryQueueOptions {
@@ -31,7 +32,7 @@ export class DeliveryQueue {
   #pumping = false;
   /** End (exclusive) of the batch the sink is working on; 0 when none. */
   #inFlightEnd = 0;
-  #retryMs: number;
+  readonly #backoff: Backoff;
   #retryTimer: NodeJS.Timeout | undefined;
   #idleWaiters: (() => void)[] = [];
   #overflowLogged = false;
@@ -41,7 +42,7 @@ export class DeliveryQueue {
     private readonly options: DeliveryQueueOptions,
     private readonly log: Logger,
   ) {
-    this.#retryMs = options.retryMinMs;
+    this.#backoff = new Backoff({ minMs: options.retryMinMs, maxMs: options.retryMaxMs });
   }
 
   get size(): number {
@@ -109,13 +110,14 @@ export class DeliveryQueue {
         } catch (err) {
           this.#inFlightEnd = 0;
           this.counters.retries++;
-          this.log.warn({ err: (err as Error).message, buffered: this.size, retryInMs: this.#retryMs }, 'sink rejected readings; will retry');
-          this.#scheduleRetry();
+          const retryInMs = this.#backoff.next();
+          this.log.warn({ err: (err as Error).message, buffered: this.size, retryInMs }, 'sink rejected readings; will retry');
+          this.#scheduleRetry(retryInMs);
           return;
         }
         this.#head = this.#inFlightEnd;
         this.#inFlightEnd = 0;
-        this.#retryMs = this.options.retryMinMs;
+        this.#backoff.reset();
         if (this.#overflowLogged) {
           this.log.warn({ overflowDropped: this.counters.overflowDropped }, 'sink accepting again after overflow');
           this.#overflowLogged = false;
@@ -129,12 +131,11 @@ export class DeliveryQueue {
     if (this.size === 0) for (const waiter of this.#idleWaiters.splice(0)) waiter();
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(delayMs: number): void {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       void this.#pump();
-    }, this.#retryMs);
-    this.#retryMs = Math.min(this.#retryMs * 2, this.options.retryMaxMs);
+    }, delayMs);
   }
 
   #compact(): void {

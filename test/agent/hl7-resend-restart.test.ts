@@ -3,13 +3,11 @@
 // the restarted agent. The resend must be ACKed AA and delivered nothing: one
 // set of readings at the viewer, no seq twice.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PROJECT_ROOT, startTestHub } from '../support/hub.js';
+import { Hl7AgentSite } from '../support/hl7AgentSite.js';
+import { startTestHub } from '../support/hub.js';
 import { frame, numericMessage, TestClient } from '../devices/hl7-support.js';
 import { removeDir, tempDir } from './journal-helpers.js';
-import { Viewer, expect, freePort, siteToken, sleep, waitFor } from './uplink-helpers.js';
+import { Viewer, expect, freePort, sleep, waitFor } from './uplink-helpers.js';
 
 async function connectWhenListening(port: number, timeoutMs: number): Promise<TestClient> {
   const deadline = Date.now() + timeoutMs;
@@ -42,29 +40,11 @@ describe('HL7 resend after an agent crash between journal and ACK', function () 
     const viewer = await Viewer.join(hub.url, 'conf-uplink');
     cleanup.push(() => viewer.close());
     const hl7Port = await freePort();
-    const configFile = join(dir, 'site.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        siteId: 'site-resend',
-        conferenceId: 'conf-uplink',
-        hub: { url: hub.url, token: siteToken('site-resend', 'conf-uplink'), reconnectMinMs: 100, reconnectMaxMs: 1000 },
-        journal: { dir: join(dir, 'journal') },
-        devices: [{ id: 'mon-resend', type: 'vitals', model: 'Mindray (simulated)', protocol: 'hl7-mllp', settings: { mode: 'server', host: '127.0.0.1', port: hl7Port } }],
-      }),
-    );
-    let child: ChildProcess | undefined;
-    const startAgent = (env: Record<string, string>): ChildProcess => {
-      child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'agent', '--config', configFile], {
-        stdio: 'ignore',
-        env: { ...process.env, HOICHAN_LOG_LEVEL: 'silent', ...env },
-      });
-      return child;
-    };
-    cleanup.push(() => child?.kill('SIGKILL'));
+    const site = await Hl7AgentSite.create({ dir, hubUrl: hub.url, siteId: 'site-resend', conferenceId: 'conf-uplink', deviceId: 'mon-resend', hl7Port });
+    cleanup.push(() => site.stop());
 
     // 1. The agent journals the message, then dies before writing the ACK.
-    const first = startAgent({ HOICHAN_FAULT_HL7_EXIT_AFTER_JOURNAL: '1' });
+    const first = site.start({ HOICHAN_FAULT_HL7_EXIT_AFTER_JOURNAL: '1' });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => first.once('exit', (_code, signal) => resolve(signal)));
     const message = frame(numericMessage('RESEND-1', { hr: '71' }));
     const monitor = await connectWhenListening(hl7Port, 60_000);
@@ -76,7 +56,7 @@ describe('HL7 resend after an agent crash between journal and ACK', function () 
     await monitor.close();
 
     // 2. Restarted (no fault hook): the monitor, never ACKed, resends the same bytes.
-    startAgent({});
+    site.start();
     const again = await connectWhenListening(hl7Port, 60_000);
     cleanup.push(() => again.close());
     again.write(message);

@@ -5,8 +5,8 @@
 // entry points show up there if anything loads them.
 
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT, TEST_SECRET, ensureWorkerBinary } from '../support/hub.js';
 import { removeDir, tempDir } from './journal-helpers.js';
@@ -82,6 +82,8 @@ describe('drivers load only when a configured device needs them', function () {
 
   const opcua = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/node-opcua'));
   const serialport = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/serialport/'));
+  // Simulators live in src/sim/ (issue 11); nothing an agent or the hub runs may load one.
+  const simulators = (urls: string[]) => urls.filter((u) => u.includes('/dist/src/sim/') || /\/devices\/.*simulat/.test(u));
 
   it('an agent with the example site minus OPC UA never loads node-opcua (nor any simulator)', async () => {
     const urls = await loadedBy('agent', ['agent', '--config', await agentSite((d) => d.protocol !== 'opcua')], 'device drivers started');
@@ -90,12 +92,30 @@ describe('drivers load only when a configured device needs them', function () {
     expect(urls.some((u) => u.endsWith('/dist/src/devices/serial/cyton/driver.js'))).to.equal(true);
     expect(serialport(urls)).to.not.deep.equal([]);
     expect(opcua(urls)).to.deep.equal([]);
-    expect(urls.filter((u) => /\/devices\/.*simulat/.test(u))).to.deep.equal([]);
+    expect(simulators(urls)).to.deep.equal([]);
   });
 
   it('an agent with the whole example site does load node-opcua', async () => {
     const urls = await loadedBy('agent-opcua', ['agent', '--config', await agentSite(() => true)], 'device drivers started');
     expect(opcua(urls)).to.not.deep.equal([]);
+    // The OPC UA driver is loaded, its simulator (an OPC UA server) is not.
+    expect(urls.some((u) => u.endsWith('/dist/src/devices/opcua/driver.js'))).to.equal(true);
+    expect(simulators(urls)).to.deep.equal([]);
+  });
+
+  it('no module under src/devices/ imports a simulator', async () => {
+    const root = join(PROJECT_ROOT, 'dist', 'src', 'devices');
+    const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.js'));
+    expect(files.length).to.be.greaterThan(20);
+    const offenders: string[] = [];
+    for (const file of files) {
+      const text = await readFile(join(root, file), 'utf8');
+      for (const [, spec] of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+        const target = relative(PROJECT_ROOT, join(root, file, '..', spec!));
+        if (target.startsWith(join('dist', 'src', 'sim'))) offenders.push(`${file} -> ${spec}`);
+      }
+    }
+    expect(offenders).to.deep.equal([]);
   });
 
   it('the hub loads neither serialport nor node-opcua', async () => {
@@ -104,5 +124,6 @@ describe('drivers load only when a configured device needs them', function () {
     expect(urls.some((u) => u.endsWith('/dist/src/hub/Hub.js'))).to.equal(true);
     expect(opcua(urls)).to.deep.equal([]);
     expect(serialport(urls)).to.deep.equal([]);
+    expect(simulators(urls)).to.deep.equal([]);
   });
 });

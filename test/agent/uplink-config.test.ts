@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../support/hub.js';
 import { agentConfigOf, loadAgentConfig } from '../../src/agent/config.js';
-import { Backoff } from '../../src/agent/uplink/backoff.js';
+import { Backoff } from '../../src/common/backoff.js';
 import { bestEstimate } from '../../src/agent/uplink/clock.js';
 import { SiteConfigError, parseSiteConfig } from '../../src/devices/siteConfig.js';
 import { expect } from './uplink-helpers.js';
@@ -49,11 +49,11 @@ describe('uplink: agent config, clock, backoff', () => {
   });
 
   it('backoff: exponential with full jitter, capped, reset after success', () => {
-    const max = new Backoff(500, 30_000, () => 1);
+    const max = new Backoff({ minMs: 500, maxMs: 30_000, jitter: 'full', random: () => 1 });
     expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => max.next())).to.deep.equal([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
     max.reset();
     expect(max.next()).to.equal(500);
-    const low = new Backoff(500, 30_000, () => 0);
+    const low = new Backoff({ minMs: 500, maxMs: 30_000, jitter: 'full', random: () => 0 });
     expect(low.next()).to.equal(250);
   });
 

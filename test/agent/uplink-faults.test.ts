@@ -3,18 +3,16 @@
 // mid-stream, a journal filled to its cap, and a hub restart while the agent
 // holds 10 minutes of backlog.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
-import { mindrayHl7Simulator } from '../../src/devices/hl7/index.js';
+import { mindrayHl7Simulator } from '../../src/sim/hl7/command.js';
 import { loadDriverFactories } from '../../src/devices/registry.js';
 const defaultDriverFactories = await loadDriverFactories();
-import type { SentValues } from '../../src/devices/simulator.js';
+import type { SentValues } from '../../src/sim/simulator.js';
 import type { Hub } from '../../src/hub/Hub.js';
-import { PROJECT_ROOT, startTestHub } from '../support/hub.js';
+import { Hl7AgentSite } from '../support/hl7AgentSite.js';
+import { startTestHub } from '../support/hub.js';
 import { removeDir, tempDir } from './journal-helpers.js';
-import { SyntheticDriver, TcpProxy, Viewer, expect, freePort, prefillJournal, siteToken, sleep, testAgentConfig, waitFor } from './uplink-helpers.js';
+import { SyntheticDriver, TcpProxy, Viewer, expect, freePort, prefillJournal, sleep, testAgentConfig, waitFor } from './uplink-helpers.js';
 
 function syntheticFactories(periodMs: number, drivers: SyntheticDriver[]) {
   return {
@@ -98,23 +96,9 @@ describe('uplink faults: nothing lost, nothing duplicated at the viewer', functi
     const viewer = await Viewer.join(hub.url, 'conf-uplink');
     cleanup.push(() => viewer.close());
     const hl7Port = await freePort();
-    const configFile = join(dir, 'site.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        siteId: 'site-kill',
-        conferenceId: 'conf-uplink',
-        hub: { url: hub.url, token: siteToken('site-kill', 'conf-uplink'), reconnectMinMs: 100, reconnectMaxMs: 1000 },
-        journal: { dir: join(dir, 'journal') },
-        devices: [{ id: 'mon-kill', type: 'vitals', model: 'Mindray (simulated)', protocol: 'hl7-mllp', settings: { mode: 'server', host: '127.0.0.1', port: hl7Port } }],
-      }),
-    );
-    let child: ChildProcess | undefined;
-    const startAgent = () => {
-      child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'agent', '--config', configFile], { stdio: 'ignore', env: { ...process.env, HOICHAN_LOG_LEVEL: 'silent' } });
-    };
-    cleanup.push(() => child?.kill('SIGKILL'));
-    startAgent();
+    const site = await Hl7AgentSite.create({ dir, hubUrl: hub.url, siteId: 'site-kill', conferenceId: 'conf-uplink', deviceId: 'mon-kill', hl7Port });
+    cleanup.push(() => site.stop());
+    site.start();
     const sim = await mindrayHl7Simulator.start(['--port', String(hl7Port), '--interval-ms', '100', '--ack-timeout-ms', '1000', '--seed', '5', '--nibp-every-ms', '1000']);
     cleanup.push(() => sim.stop());
     const sent: SentValues[] = [];
@@ -122,11 +106,12 @@ describe('uplink faults: nothing lost, nothing duplicated at the viewer', functi
     sim.on('error', () => undefined);
 
     await waitFor(() => viewer.count('mon-kill') > 100, 20_000, 'readings before the kill');
-    child!.kill('SIGKILL');
-    await new Promise((resolve) => child!.once('exit', resolve));
+    const killed = site.child!;
+    killed.kill('SIGKILL');
+    await new Promise((resolve) => killed.once('exit', resolve));
     const atKill = viewer.lastSeq('mon-kill');
     await sleep(1500);
-    startAgent();
+    site.start();
     await waitFor(() => viewer.lastSeq('mon-kill') > atKill + 100, 20_000, 'readings after the restart');
     await sim.stop();
     // Drained when the hub's watermark stops moving and the viewer has it.

@@ -4,7 +4,7 @@
 // every seq arrives once and in order, and the values are what the simulators sent.
 
 import type { Reading } from '../../src/devices/reading.js';
-import type { SentValues } from '../../src/devices/simulator.js';
+import type { SentValues } from '../../src/sim/simulator.js';
 import { DemoSite, type DemoSimulatorKind } from '../../src/demo/demoSite.js';
 import type { Hub } from '../../src/hub/Hub.js';
 import { startTestHub } from '../support/hub.js';

@@ -8,7 +8,7 @@ import { interpretObservations, readHeader } from '../../src/devices/hl7/observa
 import { createHl7Driver, type Hl7Driver } from '../../src/devices/hl7/index.js';
 import type { AlarmBody } from '../../src/devices/reading.js';
 import { EQUIPMENT, RecordingSink, TestClient, expect, frame } from './hl7-support.js';
-import { seededRandom } from '../../src/devices/simulation/random.js';
+import { seededRandom } from '../../src/sim/random.js';
 
 const RECEIVED = Date.UTC(2030, 0, 1);
 const PLUS7 = 420;

@@ -8,7 +8,7 @@ import { Hl7SyntaxError, parseHl7 } from '../../src/devices/hl7/message.js';
 import { Hl7ContentError, interpretObservations, readHeader } from '../../src/devices/hl7/observations.js';
 import { Hl7MessageProcessor } from '../../src/devices/hl7/processor.js';
 import { DeviceRouter } from '../../src/devices/hl7/routing.js';
-import { seededRandom } from '../../src/devices/hl7/simulator/physiology.js';
+import { seededRandom } from '../../src/sim/random.js';
 import { expect, frame, PCD01_EXAMPLE, R40_EXAMPLE, WAVEFORM_EXAMPLE } from './hl7-support.js';
 
 const SEED = Number(process.env.HL7_FUZZ_SEED ?? 20260912);

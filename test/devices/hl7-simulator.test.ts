@@ -2,9 +2,9 @@
 // simulator says it sent (after ACK AA) is exactly what the sink received,
 // through faults, listener restarts, and (PDS client mode) monitor restarts.
 
-import type { SentValues } from '../../src/devices/simulator.js';
-import { createHl7Driver, mindrayHl7Simulator, type Hl7Driver } from '../../src/devices/hl7/index.js';
-import type { MindrayHl7SimulatorHandle } from '../../src/devices/hl7/simulator/command.js';
+import type { SentValues } from '../../src/sim/simulator.js';
+import { createHl7Driver, type Hl7Driver } from '../../src/devices/hl7/index.js';
+import { mindrayHl7Simulator, type MindrayHl7SimulatorHandle } from '../../src/sim/hl7/command.js';
 import type { DeviceReadingBody } from '../../src/devices/driver.js';
 import type { AlarmBody } from '../../src/devices/reading.js';
 import { RecordingSink, expect, sleep, waitFor } from './hl7-support.js';

@@ -5,7 +5,8 @@
 import { expect } from 'chai';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createOpcuaDriver, opcuaDeviceConfigSchema, opcuaSimulator, OpcuaMonitorSimulator, SIMULATOR_MAPPINGS } from '../../src/devices/opcua/index.js';
+import { createOpcuaDriver, opcuaDeviceConfigSchema } from '../../src/devices/opcua/index.js';
+import { opcuaSimulator, OpcuaMonitorSimulator, SIMULATOR_MAPPINGS } from '../../src/sim/opcua/simulator.js';
 import type { DeviceDriver } from '../../src/devices/driver.js';
 import type { NumericBody } from '../../src/devices/reading.js';
 import { freePort, RecordingSink, TEST_PKI_DIR, waitFor, waitForStatus } from './opcuaFixtures.js';

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import path from 'node:path';
-import { createOpcuaDriver, opcuaSimulator, SIMULATOR_MAPPINGS } from '../../src/devices/opcua/index.js';
+import { createOpcuaDriver } from '../../src/devices/opcua/index.js';
+import { opcuaSimulator, SIMULATOR_MAPPINGS } from '../../src/sim/opcua/simulator.js';
 import type { DeviceDriver } from '../../src/devices/driver.js';
 import type { NumericBody, WaveformBody } from '../../src/devices/reading.js';
-import type { RunningSimulator, SentValues } from '../../src/devices/simulator.js';
+import type { RunningSimulator, SentValues } from '../../src/sim/simulator.js';
 import { CLIENT_PKI_DIR, freePort, RecordingSink, TEST_PKI_DIR, waitFor, waitForStatus } from './opcuaFixtures.js';
 
 const DEVICE = 'sim-monitor';

@@ -3,6 +3,7 @@ import { CMS50_CODES, Cms50Driver, cms50DeviceConfigSchema, createCms50Driver } 
 import { Cms50Framer, decodeCms50Packet } from '../../src/devices/serial/cms50/framer.js';
 import type { DeviceDriver, DeviceReadingBody } from '../../src/devices/driver.js';
 import { closePort, expect, hex, openDeviceEnd, RecordingSink, sleep, startPtyPair, waitFor, writeAndDrain, type PtyPair } from './serial-helpers.js';
+import { seededRandom } from '../../src/sim/random.js';
 
 // devices.md 4b examples.
 const PR72_SPO2_98 = hex('85 40 06 48 62');
@@ -98,14 +99,7 @@ describe('serial: Contec CMS50D+ driver', function () {
 
   it('fuzz: 10,000 random and mutated inputs never throw out of the framer or decoder', function () {
     this.timeout(30_000);
-    let seed = 0xc5050;
-    const random = (): number => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = seededRandom(0xc5050);
     const int = (n: number): number => Math.floor(random() * n);
     class ExposedCms50 extends Cms50Driver {
       run(chunk: Buffer, rt: number): DeviceReadingBody[] {

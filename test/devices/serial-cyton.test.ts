@@ -3,6 +3,7 @@ import { createCytonDriver, CytonDriver, cytonDeviceConfigSchema } from '../../s
 import { CytonFramer, decodeCytonPacket } from '../../src/devices/serial/cyton/framer.js';
 import type { DeviceDriver, DriverStatus } from '../../src/devices/driver.js';
 import { closePort, expect, hex, openDeviceEnd, RecordingSink, sleep, startPtyPair, waitFor, writeAndDrain, type PtyPair } from './serial-helpers.js';
+import { seededRandom } from '../../src/sim/random.js';
 
 // devices.md 4b: ch1 = +1000 counts, ch2 = -1000 counts, accel Z = 1 g.
 const EXAMPLE = hex('A0 01 00 03 E8 FF FC 18' + '00'.repeat(18) + '00 00 00 00 1F 40 C0');
@@ -136,14 +137,7 @@ describe('serial: OpenBCI Cyton driver', function () {
 
   it('fuzz: 10,000 random and mutated inputs never throw out of the framer or decoder', function () {
     this.timeout(30_000);
-    let seed = 0x5eed;
-    const random = (): number => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = seededRandom(0x5eed);
     const int = (n: number): number => Math.floor(random() * n);
     class ExposedCyton extends CytonDriver {
       run(chunk: Buffer, rt: number): number {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import type { DeviceReadingBody, ReadingSink } from '../../src/devices/driver.js';
-import { startPtyPair as startVirtualCable } from '../../src/devices/serial/ptyPair.js';
+import { startPtyPair as startVirtualCable } from '../../src/sim/ptyPair.js';
 import type { WaveformBody, NumericBody, StatusBody } from '../../src/devices/reading.js';
 
 // chai 5 ships no type declarations and @types/chai is not a dependency (same

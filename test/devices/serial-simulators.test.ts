@@ -1,6 +1,8 @@
-import { CMS50_CODES, cms50Simulator, createCms50Driver, createCytonDriver, cytonSimulator } from '../../src/devices/serial/index.js';
+import { CMS50_CODES, createCms50Driver, createCytonDriver } from '../../src/devices/serial/index.js';
+import { cms50Simulator } from '../../src/sim/serial/cms50.js';
+import { cytonSimulator } from '../../src/sim/serial/cyton.js';
 import type { DeviceDriver } from '../../src/devices/driver.js';
-import type { RunningSimulator, SentValues } from '../../src/devices/simulator.js';
+import type { RunningSimulator, SentValues } from '../../src/sim/simulator.js';
 import { expect, RecordingSink, sleep, startPtyPair, waitFor, type PtyPair } from './serial-helpers.js';
 
 const ECG_CODES = ['I', 'II', 'III', 'V1', 'V2', 'V3', 'V4', 'V5'].map((lead) => `MDC_ECG_ELEC_POTL_${lead}`);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import { DemoSite } from '../../src/demo/demoSite.js';
-import type { SentValues } from '../../src/devices/simulator.js';
+import type { SentValues } from '../../src/sim/simulator.js';
 import type { Hub } from '../../src/hub/Hub.js';
 import { launchChromium, openPage, screenshot } from '../support/browser.js';
 import { agentToken, startTestHub, token, waitUntil } from '../support/hub.js';

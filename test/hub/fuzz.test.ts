@@ -12,7 +12,7 @@ import type { Hub } from '../../src/hub/Hub.js';
 import type { Role } from '../../src/media/events.js';
 import { siteToken } from '../agent/uplink-helpers.js';
 import { TestClient, fakeDtlsParameters, rtpParametersFor, startTestHub, token } from '../support/hub.js';
-import { seededRandom } from '../../src/devices/simulation/random.js';
+import { seededRandom } from '../../src/sim/random.js';
 
 const CONF = 'fuzz-conf';
 const COUNT = Number(process.env.HOICHAN_FUZZ_COUNT ?? 12_000);

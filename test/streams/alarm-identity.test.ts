@@ -6,30 +6,13 @@
 import type { DeviceHistoryStore } from '../../src/streams/history/deviceHistory.js';
 import { MemoryDeviceHistory } from '../../src/streams/history/memoryDeviceHistory.js';
 import { RedisDeviceHistory } from '../../src/streams/history/redisDeviceHistory.js';
-import type { Reading } from '../../src/devices/reading.js';
+import { limitAlarm, type AlarmReading } from '../support/alarms.js';
 import { alarmNoticeSchema, batchSchema } from '../../src/streams/protocol.js';
 import { expect } from '../agent/uplink-helpers.js';
 import { TestRedis } from './redis-helpers.js';
 
-const T0 = 1_700_000_000_000;
-
-function alarm(seq: number, id: string, source: string, active: boolean, phase: string): Reading {
-  return {
-    deviceId: 'd1',
-    seq,
-    kind: 'alarm',
-    code: 'MDC_EVT_LO_VAL_LT_LIM',
-    unit: '',
-    t: T0 + seq * 1000,
-    rt: T0 + seq * 1000,
-    priority: 'medium',
-    text: `${source} thấp`,
-    active,
-    phase,
-    state: active ? 'active' : 'inactive',
-    alarmId: id,
-    source: { code: source, unit: '%', value: active ? 88 : null },
-  };
+function alarm(seq: number, id: string, source: string, active: boolean, phase: string): AlarmReading {
+  return limitAlarm(seq, id, active, phase, { text: `${source} thấp`, source: { code: source, unit: '%', value: active ? 88 : null } });
 }
 
 const SPO2 = 'MDC_EVT_LO_VAL_LT_LIM|MDC_PULS_OXIM_SAT_O2|1.3.1.150456';

@@ -7,6 +7,7 @@ import { readingBytes, type DeviceHistoryStore, type DeviceSession, type History
 import { MemoryDeviceHistory } from '../../src/streams/history/memoryDeviceHistory.js';
 import { RedisDeviceHistory } from '../../src/streams/history/redisDeviceHistory.js';
 import type { Reading } from '../../src/devices/reading.js';
+import { alarmReading, limitAlarm } from '../support/alarms.js';
 import { startTestHub, TestClient } from '../support/hub.js';
 import { Viewer, expect, siteToken, sleep, waitFor } from '../agent/uplink-helpers.js';
 import { TestRedis } from './redis-helpers.js';
@@ -20,7 +21,7 @@ function numeric(seq: number, t: number, code = 'MDC_ECG_HEART_RATE'): Reading {
   return { deviceId: 'd1', seq, kind: 'numeric', code, unit: '/min', t, rt: t, value: seq };
 }
 function alarm(seq: number, t: number, text: string): Reading {
-  return { deviceId: 'd1', seq, kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', t, rt: t, priority: 'high', text, active: true };
+  return alarmReading({ seq, t, text });
 }
 
 describe('device history store', function () {
@@ -89,20 +90,7 @@ describe('device history store', function () {
         const store = await make();
         try {
           const id = `d5-${kind}-${Date.now()}`;
-          const alarm = (seq: number, alarmId: string, active: boolean, phase: string): Reading => ({
-            deviceId: id,
-            seq,
-            kind: 'alarm',
-            code: 'MDC_EVT_LO_VAL_LT_LIM',
-            unit: '',
-            t: T0 + seq * 1000,
-            rt: T0 + seq * 1000,
-            priority: 'medium',
-            text: alarmId,
-            active,
-            phase,
-            alarmId,
-          });
+          const alarm = (seq: number, alarmId: string, active: boolean, phase: string): Reading => limitAlarm(seq, alarmId, active, phase, { deviceId: id });
           const s = session('conf-alarms');
           await store.startSession(id, s);
           // SpO2-low and HR-low share their event code; SpO2-low ends, HR-low goes on.

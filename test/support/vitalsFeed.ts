@@ -3,7 +3,7 @@ import type { DeviceInfo, Reading, ReadingBody } from '../../src/devices/reading
 /** A reading as the test writes it: seq and deviceId are filled in by send(). */
 export type TestReading = ReadingBody & { late?: boolean };
 import type { Hub } from '../../src/hub/Hub.js';
-import { EcgSynth } from '../../src/devices/opcua/ecgSynth.js';
+import { Ecg, Pleth } from '../../src/sim/physiology.js';
 
 export const MONITOR_VALUES = {
   MDC_ECG_HEART_RATE: 72,
@@ -52,9 +52,9 @@ export class VitalsFeed {
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #ecgT: number;
-  #ecg: EcgSynth;
+  readonly #ecg: Ecg;
   #plethT: number;
-  readonly #startT: number;
+  readonly #pleth: Pleth;
   #ticks = 0;
   values: Record<string, number | null> = { ...MONITOR_VALUES };
 
@@ -65,8 +65,9 @@ export class VitalsFeed {
   ) {
     this.#ecgT = Date.now();
     this.#plethT = this.#ecgT;
-    this.#startT = this.#ecgT;
-    this.#ecg = new EcgSynth(this.#ecgT / 1000, () => (this.values.MDC_ECG_HEART_RATE as number | null) ?? 72);
+    const heartRate = () => (this.values.MDC_ECG_HEART_RATE as number | null) ?? 72;
+    this.#ecg = new Ecg(this.#ecgT / 1000, heartRate);
+    this.#pleth = new Pleth(this.#plethT / 1000, heartRate, { offset: 0, span: 1 });
   }
 
   start(): void {
@@ -92,17 +93,14 @@ export class VitalsFeed {
     const ecgSamples: number[] = [];
     const ecgStart = this.#ecgT;
     while (this.#ecgT < now) {
-      ecgSamples.push(Math.round(this.#ecg.sample(this.#ecgT / 1000) * 1000) / 1000);
+      ecgSamples.push(Math.round(this.#ecg.leadII(this.#ecgT / 1000) * 1000) / 1000);
       this.#ecgT += 4; // 250 Hz
     }
     bodies.push({ kind: 'waveform', code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', t: ecgStart, rt: now, sampleRate: 250, samples: ecgSamples });
     const plethSamples: number[] = [];
     const plethStart = this.#plethT;
     while (this.#plethT < now) {
-      // A pulse with a dicrotic notch: two Gaussian bumps per beat at 72/min.
-      const phase = ((((this.#plethT - this.#startT) / 1000) * 72) / 60) % 1;
-      const pulse = Math.exp(-(((phase - 0.25) / 0.09) ** 2)) + 0.35 * Math.exp(-(((phase - 0.55) / 0.08) ** 2));
-      plethSamples.push(Math.round(1000 * pulse) / 1000);
+      plethSamples.push(Math.round(1000 * this.#pleth.sample(this.#plethT / 1000).value) / 1000);
       this.#plethT += 10; // 100 Hz
     }
     bodies.push({ kind: 'waveform', code: 'MDC_PULS_OXIM_PLETH', unit: '', t: plethStart, rt: now, sampleRate: 100, samples: plethSamples });

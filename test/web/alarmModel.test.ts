@@ -2,28 +2,14 @@
 // so tested here as it is; test/e2e/web-alarms.test.ts shows it drawn in Chromium.
 
 import { expect } from 'chai';
-import type { Reading } from '../../src/devices/reading.js';
+import { ALARM_T0 as T0, alarmReading, type AlarmReading } from '../support/alarms.js';
 import { ALARM_HISTORY_PER_DEVICE, AlarmBook } from '../../web/src/devices/alarmModel.js';
 
-type AlarmReading = Extract<Reading, { kind: 'alarm' }>;
-
-const T0 = 1_700_000_000_000;
 let seq = 0;
 
 function alarm(fields: Partial<AlarmReading> & Pick<AlarmReading, 'active'>): AlarmReading {
   seq++;
-  return {
-    deviceId: 'monitor-1',
-    seq,
-    kind: 'alarm',
-    code: 'MDC_EVT_LO_VAL_LT_LIM',
-    unit: '',
-    t: T0 + seq * 1000,
-    rt: T0 + seq * 1000,
-    priority: 'medium',
-    text: 'SpO2 thấp',
-    ...fields,
-  };
+  return alarmReading({ deviceId: 'monitor-1', seq, code: 'MDC_EVT_LO_VAL_LT_LIM', t: T0 + seq * 1000, priority: 'medium', text: 'SpO2 thấp', ...fields });
 }
 
 const live = (localT: number) => ({ localT, past: false });

@@ -14,7 +14,7 @@ import type { DeviceInfo, Reading } from '../../devices/reading.js';
 import { UPLINK_NAMESPACE, UPLINK_PROTOCOL_VERSION, type HelloMessage, type HelloResult, type StatusMessage, type UplinkReply } from '../../streams/protocol.js';
 import type { Logger } from '../../common/logger.js';
 import { hubUrlProblem, readToken, type HubSettings } from '../config.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../common/backoff.js';
 import { bestEstimate, type ClockEstimate, type ClockSample } from './clock.js';
 import { BacklogBudget, DeviceOutbox, type OutboxJournal } from './DeviceOutbox.js';
 
@@ -86,7 +86,8 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     this.#o = options;
     this.#log = options.logger;
     this.#budget = new BacklogBudget(options.hub.catchUpReadingsPerSecond);
-    this.#backoff = new Backoff(options.hub.reconnectMinMs, options.hub.reconnectMaxMs);
+    // Full jitter: many sites coming back after a hub restart must not all knock at once.
+    this.#backoff = new Backoff({ minMs: options.hub.reconnectMinMs, maxMs: options.hub.reconnectMaxMs, jitter: 'full' });
     this.#batchCap = options.hub.batchReadings;
   }
 

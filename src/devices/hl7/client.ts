@@ -3,6 +3,7 @@
 // and reconnect with backoff when the link drops or goes silent.
 
 import { connect, type Socket } from 'node:net';
+import { Backoff } from '../../common/backoff.js';
 import type { Logger } from '../../common/logger.js';
 import { MllpConnection } from './connection.js';
 import { LEGACY_PDS_CODES } from './codes.js';
@@ -52,7 +53,7 @@ export class PdsClient {
   #socket: Socket | undefined;
   #stopped = true;
   #everConnected = false;
-  #attempt = 0;
+  readonly #backoff: Backoff;
   #controlSeq = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -62,6 +63,8 @@ export class PdsClient {
     this.#options = options;
     this.#hooks = hooks;
     this.#log = log;
+    // +-20 % jitter so several agents do not hammer a rebooted monitor in step.
+    this.#backoff = new Backoff({ minMs: options.reconnectMinMs, maxMs: options.reconnectMaxMs, jitter: 0.2 });
   }
 
   start(): void {
@@ -103,7 +106,7 @@ export class PdsClient {
       this.#hooks.onConnected(reconnect);
       new MllpConnection(socket, this.#options.maxFrameBytes, {
         onFrame: async (frame, receivedAt) => {
-          this.#attempt = 0;
+          this.#backoff.reset();
           this.#armSilence(socket);
           return this.#hooks.onFrame(frame, receivedAt);
         },
@@ -138,12 +141,7 @@ export class PdsClient {
   }
 
   #scheduleReconnect(): void {
-    const { reconnectMinMs, reconnectMaxMs } = this.#options;
-    const base = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(this.#attempt, 20));
-    this.#attempt++;
-    // Jitter so several agents do not hammer a rebooted monitor in step.
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    this.#retryTimer = setTimeout(() => this.#connect(), this.#backoff.next());
   }
 
   #nextControlId(): string {

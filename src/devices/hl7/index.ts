@@ -1,3 +1,2 @@
 export { hl7DeviceConfigSchema, type Hl7DeviceConfig, type ResolvedHl7DeviceConfig } from './config.js';
 export { createHl7Driver, Hl7Driver, type Hl7DeviceEntry } from './driver.js';
-export { mindrayHl7Simulator } from './simulator/command.js';

@@ -17,6 +17,7 @@ import {
   type DataValue,
   type UserIdentityInfo,
 } from 'node-opcua';
+import { Backoff } from '../../common/backoff.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
 import { opcuaDeviceConfigSchema, type OpcuaDeviceConfig, type OpcuaDeviceConfigInput, type OpcuaMapping } from './config.js';
@@ -63,7 +64,8 @@ export class OpcuaDriver extends DeviceDriver {
   #flowing = false;
   #lastActivity = 0;
   #stallMs = MIN_STALL_MS;
-  #resetAttempts = 0;
+  /** Delays between our own client resets (node-opcua backs off its own reconnects). */
+  readonly #resetBackoff: Backoff;
   #offlineReason = 'not started';
   /** nodeId -> why it is not delivering good values. */
   readonly #problems = new Map<string, string>();
@@ -87,6 +89,7 @@ export class OpcuaDriver extends DeviceDriver {
     this.#deviceId = deviceId;
     this.deviceIds = [deviceId];
     this.#settings = opcuaDeviceConfigSchema.parse(settings);
+    this.#resetBackoff = new Backoff({ minMs: FIRST_RESET_DELAY_MS, maxMs: this.#settings.reconnectMaxDelayMs });
     this.#log = createLogger('opcua', { deviceId });
     for (const mapping of Object.values(this.#settings.mappings)) {
       this.declareChannel(deviceId, { code: mapping.code, unit: mapping.unit, kind: mapping.kind });
@@ -174,7 +177,7 @@ export class OpcuaDriver extends DeviceDriver {
         this.#log.warn('some OPC UA monitored items were not confirmed in time; continuing'),
       );
       if (!current()) return;
-      this.#resetAttempts = 0;
+      this.#resetBackoff.reset();
       // The link may have dropped meanwhile; connection_reestablished will mark it subscribed then.
       this.#subscribed = !client.isReconnecting;
       this.#lastActivity = Date.now();
@@ -284,7 +287,7 @@ export class OpcuaDriver extends DeviceDriver {
     this.#markOffline(reason);
     const old = this.#connection;
     this.#connection = undefined;
-    const delay = Math.min(this.#settings.reconnectMaxDelayMs, FIRST_RESET_DELAY_MS * 2 ** this.#resetAttempts++);
+    const delay = this.#resetBackoff.next();
     void (async () => {
       if (old) await closeConnection(old, this.#log);
       if (this.#stopped || generation !== this.#generation) return;

@@ -1,4 +1,4 @@
-// OPC UA devices: driver (subscription over opc.tcp) and an independent monitor simulator.
+// OPC UA devices: the driver (a subscription over opc.tcp). Its simulator lives in src/sim/opcua/.
 export {
   opcuaDeviceConfigSchema,
   opcuaMappingSchema,
@@ -7,4 +7,3 @@ export {
   type OpcuaMapping,
 } from './config.js';
 export { createOpcuaDriver, defaultOpcuaPkiDir, OpcuaDriver } from './driver.js';
-export { opcuaSimulator, OpcuaMonitorSimulator, SIM_NAMESPACE_URI, SIMULATOR_MAPPINGS, type OpcuaSimulatorOptions } from './simulator.js';

@@ -1,5 +1,5 @@
-// Serial driver factories, apart from serial/index.ts (which also exports the
-// simulators) so that an agent loading its serial drivers loads no simulator.
+// Serial driver factories, apart from serial/index.ts so that an agent loading
+// its serial drivers loads only the two drivers and their configs.
 
 import type { DeviceDriver, ReadingSink } from '../driver.js';
 import { cms50DeviceConfigSchema, type Cms50DeviceConfigInput } from './cms50/config.js';

@@ -1,4 +1,4 @@
-// Serial device drivers (OpenBCI Cyton, Contec CMS50D+) and their simulators.
+// Serial device drivers (OpenBCI Cyton, Contec CMS50D+). Their simulators live in src/sim/serial/.
 export { createCms50Driver, createCytonDriver } from './factories.js';
 
 export { cytonDeviceConfigSchema, cytonMillivoltsPerCount, type CytonDeviceConfig, type CytonDeviceConfigInput } from './cyton/config.js';
@@ -7,5 +7,3 @@ export { CMS50_CODES, CMS50_UNITS } from './cms50/codes.js';
 export { CytonDriver } from './cyton/driver.js';
 export { Cms50Driver } from './cms50/driver.js';
 export { SerialDeviceDriver } from './serialDriver.js';
-export { cytonSimulator } from './cyton/simulator.js';
-export { cms50Simulator } from './cms50/simulator.js';

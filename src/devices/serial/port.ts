@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { SerialPort } from 'serialport';
+import { Backoff } from '../../common/backoff.js';
 import type { Logger } from '../../common/logger.js';
 
 export interface ReconnectingPortOptions {
@@ -38,7 +39,7 @@ const CLOSE_TIMEOUT_MS = 2000;
 export class ReconnectingPort extends EventEmitter<ReconnectingPortEvents> {
   #port: SerialPort | undefined;
   #stopped = true;
-  #backoffMs: number;
+  readonly #backoff: Backoff;
   #retryTimer: NodeJS.Timeout | undefined;
   #pathTimer: NodeJS.Timeout | undefined;
   #state: PortState = { open: false, reason: 'not started' };
@@ -49,7 +50,8 @@ export class ReconnectingPort extends EventEmitter<ReconnectingPortEvents> {
     private readonly log: Logger,
   ) {
     super();
-    this.#backoffMs = options.reconnectMinMs;
+    // No jitter: one agent and one local port, nobody to collide with.
+    this.#backoff = new Backoff({ minMs: options.reconnectMinMs, maxMs: options.reconnectMaxMs });
   }
 
   get state(): PortState {
@@ -119,7 +121,7 @@ export class ReconnectingPort extends EventEmitter<ReconnectingPortEvents> {
         return;
       }
       this.#opens++;
-      this.#backoffMs = this.options.reconnectMinMs;
+      this.#backoff.reset();
       this.log.info({ path, opens: this.#opens }, 'serial port open');
       this.#setState({ open: true });
       this.#watchPath(port);
@@ -172,8 +174,7 @@ export class ReconnectingPort extends EventEmitter<ReconnectingPortEvents> {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connect();
-    }, this.#backoffMs);
-    this.#backoffMs = Math.min(this.#backoffMs * 2, this.options.reconnectMaxMs);
+    }, this.#backoff.next());
   }
 
   #setState(next: PortState): void {

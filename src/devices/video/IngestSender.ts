@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { IngestCodec, IngestInfo, IngestSource } from '../../media/ingest.js';
+import { Backoff } from '../../common/backoff.js';
 import { createLogger } from '../../common/logger.js';
 import { ffmpegIngestArgs, SIMULATED_ULTRASOUND_INPUT } from './ffmpegArgs.js';
 import { SrtpKeyFile } from './srtpKeyFile.js';
@@ -150,13 +151,15 @@ export class IngestSender extends EventEmitter<IngestSenderEvents> {
     this.#restarting = true;
     this.#killFfmpeg();
     this.#current = undefined;
+    // A fresh backoff per restart: the first retry after a working stretch waits 1 s again.
+    const backoff = new Backoff({ minMs: 1000, maxMs: 30_000 });
     try {
-      for (let attempt = 0; !this.#stopped; attempt++) {
+      while (!this.#stopped) {
         try {
           await this.#open();
           return;
         } catch (err) {
-          const delay = Math.min(30_000, 1000 * 2 ** attempt);
+          const delay = backoff.next();
           log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot open an ingest');
           await new Promise((resolve) => setTimeout(resolve, delay));
         }

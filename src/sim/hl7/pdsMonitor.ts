@@ -3,9 +3,9 @@
 
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { RunningSimulator, SimulatorEvents } from '../../simulator.js';
+import type { RunningSimulator, SimulatorEvents } from '../simulator.js';
 import { pdsResultMessage } from './messages.js';
-import { Patient } from './physiology.js';
+import { Patient } from '../physiology.js';
 import { FrameCollector, fieldOf, wrap } from './wire.js';
 
 export interface PdsMonitorOptions {

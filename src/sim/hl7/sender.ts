@@ -4,7 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import type { SentValues, SimulatorEvents } from '../../simulator.js';
+import type { SentValues, SimulatorEvents } from '../simulator.js';
 import type { BuiltMessage } from './messages.js';
 import { FrameCollector, fieldOf, wrap } from './wire.js';
 

@@ -4,10 +4,11 @@
 
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
-import type { RunningSimulator, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
+import type { RunningSimulator, SimulatorCommand, SimulatorEvents } from '../simulator.js';
 import { leadOffAlarmMessage, numericsMessage, spo2LowAlarmMessage, waveformMessage, type Sender } from './messages.js';
 import { PdsMonitorSimulator } from './pdsMonitor.js';
-import { EcgGenerator, Patient, PlethGenerator, seededRandom } from './physiology.js';
+import { Ecg, Patient, Pleth } from '../physiology.js';
+import { seededRandom } from '../random.js';
 import { MllpSender } from './sender.js';
 
 const usage = `Options:
@@ -66,8 +67,11 @@ class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements Runni
       if (this.listenerCount('error') > 0) this.emit('error', e);
     });
     const patient = new Patient(options.random);
-    const ecg = new EcgGenerator(options.ecgRate, options.random);
-    const pleth = new PlethGenerator(options.plethRate);
+    // Lead II with a little noise in mV; pleth in the monitor's 0..4095 units.
+    const ecg = new Ecg(0, () => patient.heartRate, { noiseMv: 0.005, random: options.random });
+    const pleth = new Pleth(0, () => patient.heartRate, { offset: 800, span: 2400 });
+    let ecgIndex = 0;
+    let plethIndex = 0;
     let seq = 0;
     let lastNibp = -Infinity;
     // One alarm at a time, alternating lead-off (technical) and SpO2 low (a
@@ -104,8 +108,8 @@ class MindrayHl7Simulator extends EventEmitter<SimulatorEvents> implements Runni
         const plethCount = Math.max(1, Math.round(seconds * options.plethRate));
         sender.enqueue(
           waveformMessage(nextId(), windowStart, now, options.identity,
-            { rate: options.ecgRate, millivolts: ecg.samples(ecgCount, patient.heartRate) },
-            { rate: options.plethRate, values: pleth.samples(plethCount, patient.heartRate) }),
+            { rate: options.ecgRate, millivolts: Array.from({ length: ecgCount }, () => ecg.leadII(ecgIndex++ / options.ecgRate)) },
+            { rate: options.plethRate, values: Array.from({ length: plethCount }, () => Math.round(pleth.sample(plethIndex++ / options.plethRate).value)) }),
         );
         windowStart = now;
       }

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
-import { createLogger } from '../../../common/logger.js';
-import { FaultInjector } from '../sim/faults.js';
-import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from '../sim/options.js';
-import { PacedLoop } from '../sim/pacedLoop.js';
-import { seededRandom, type Random } from '../../simulation/random.js';
-import { SimPort } from '../sim/simPort.js';
-import { EcgModel } from './ecgModel.js';
+import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../simulator.js';
+import { createLogger } from '../../common/logger.js';
+import { FaultInjector } from './faults.js';
+import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from './options.js';
+import { PacedLoop } from './pacedLoop.js';
+import { seededRandom, type Random } from '../random.js';
+import { SimPort } from './simPort.js';
+import { Ecg, type Lead } from '../physiology.js';
 
 // The simulator builds its own bytes from the OpenBCI data-format description;
 // it deliberately shares no framing or scaling code with the driver.
@@ -16,10 +16,9 @@ const COUNTS_MAX = 8388607;
 const COUNTS_MIN = -8388608;
 /** Accelerometer Z = 1 g (8000 * 0.002 / 16 g per count), as a board lying flat reports. */
 const AUX_ACCEL = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x1f, 0x40]);
-const SIM_CHANNEL_CODES = [
-  'MDC_ECG_ELEC_POTL_I', 'MDC_ECG_ELEC_POTL_II', 'MDC_ECG_ELEC_POTL_III', 'MDC_ECG_ELEC_POTL_V1',
-  'MDC_ECG_ELEC_POTL_V2', 'MDC_ECG_ELEC_POTL_V3', 'MDC_ECG_ELEC_POTL_V4', 'MDC_ECG_ELEC_POTL_V5',
-];
+/** The leads on channels 1-8, as the default montage wires them. */
+const SIM_LEADS: readonly Lead[] = ['I', 'II', 'III', 'V1', 'V2', 'V3', 'V4', 'V5'];
+const SIM_CHANNEL_CODES = SIM_LEADS.map((lead) => `MDC_ECG_ELEC_POTL_${lead}`);
 
 export interface CytonSimSettings extends CommonSimSettings {
   gain: number;
@@ -38,7 +37,7 @@ class CytonSimulation extends EventEmitter<SimulatorEvents> implements RunningSi
   readonly #port: SimPort;
   readonly #faults: FaultInjector;
   readonly #loop: PacedLoop;
-  readonly #ecg: EcgModel;
+  readonly #ecg: Ecg;
   readonly #millivoltsPerCount: number;
   #streaming: boolean;
   #sampleIndex = 0;
@@ -48,7 +47,8 @@ class CytonSimulation extends EventEmitter<SimulatorEvents> implements RunningSi
     super();
     this.#streaming = settings.autostart;
     this.#millivoltsPerCount = 4500 / settings.gain / 8388607;
-    this.#ecg = new EcgModel(settings.heartRate, random);
+    // Electrode noise and a respiratory baseline wander, as a real front end picks up.
+    this.#ecg = new Ecg(0, () => settings.heartRate, { noiseMv: 0.005, random, baselineWanderMv: 0.03 });
     this.#faults = new FaultInjector({ corruptRate: settings.corruptRate, dropRate: settings.dropRate }, random);
     this.#port = new SimPort({
       path: settings.path, baudRate: BAUD_RATE, parity: 'none', split: settings.split, splitSpreadMs: 8,
@@ -82,8 +82,9 @@ class CytonSimulation extends EventEmitter<SimulatorEvents> implements RunningSi
     const frames: Buffer[] = [];
     const sent: Record<string, number[]> = Object.fromEntries(SIM_CHANNEL_CODES.map((code) => [code, []]));
     for (let i = 0; i < count; i++) {
-      const millivolts = this.#ecg.sample(this.#sampleIndex++ / SAMPLE_RATE);
-      const counts = millivolts.map((mv) => Math.max(COUNTS_MIN, Math.min(COUNTS_MAX, Math.round(mv / this.#millivoltsPerCount))));
+      const millivolts = this.#ecg.leads(this.#sampleIndex++ / SAMPLE_RATE, SIM_LEADS);
+      // `+ 0` turns Math.round's -0 into the 0 a 24-bit integer on the wire is.
+      const counts = millivolts.map((mv) => Math.max(COUNTS_MIN, Math.min(COUNTS_MAX, Math.round(mv / this.#millivoltsPerCount))) + 0);
       frames.push(this.#faults.apply(buildPacket(this.#sampleNumber, counts)));
       // The board keeps counting while unplugged; the driver sees the gap.
       this.#sampleNumber = (this.#sampleNumber + 1) & 0xff;

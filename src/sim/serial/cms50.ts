@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../../simulator.js';
-import { createLogger } from '../../../common/logger.js';
-import { FaultInjector } from '../sim/faults.js';
-import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from '../sim/options.js';
-import { PacedLoop } from '../sim/pacedLoop.js';
-import { randomInt, seededRandom, type Random } from '../../simulation/random.js';
-import { SimPort } from '../sim/simPort.js';
-import { PlethModel } from './plethModel.js';
+import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../simulator.js';
+import { createLogger } from '../../common/logger.js';
+import { FaultInjector } from './faults.js';
+import { commonSimUsage, numberOption, parseSimArgs, type CommonSimSettings } from './options.js';
+import { PacedLoop } from './pacedLoop.js';
+import { seededRandom, type Random } from '../random.js';
+import { SimPort } from './simPort.js';
+import { Patient, Pleth } from '../physiology.js';
 
 // Built from the CMS50D+ live-packet description; shares no code with the driver.
 const PACKET_RATE = 60;
@@ -44,9 +44,8 @@ class Cms50Simulation extends EventEmitter<SimulatorEvents> implements RunningSi
   readonly #port: SimPort;
   readonly #faults: FaultInjector;
   readonly #loop: PacedLoop;
-  readonly #pleth = new PlethModel();
-  readonly #random: Random;
-  readonly #targetRate: number;
+  readonly #patient: Patient;
+  readonly #pleth: Pleth;
   readonly #fingerOutEveryMs: number;
   #startedAt = 0;
   #sampleIndex = 0;
@@ -56,11 +55,13 @@ class Cms50Simulation extends EventEmitter<SimulatorEvents> implements RunningSi
 
   constructor(settings: Cms50SimSettings, random: Random) {
     super();
-    this.#random = random;
-    this.#targetRate = settings.heartRate;
     this.#fingerOutEveryMs = settings.fingerOutEveryMs;
-    this.#spo2 = randomInt(random, 95, 99);
-    this.#pulseRate = Math.round(settings.heartRate);
+    this.#patient = new Patient(random, { heartRate: settings.heartRate });
+    this.#spo2 = 0;
+    this.#pulseRate = 0;
+    this.#takeVitals();
+    // The CMS50's 0..127 pleth byte: a trough near 8 and peaks below 100.
+    this.#pleth = new Pleth(0, () => this.#pulseRate, { offset: 8, span: 85 });
     this.#faults = new FaultInjector({ corruptRate: settings.corruptRate, dropRate: settings.dropRate }, random);
     this.#port = new SimPort({
       path: settings.path, baudRate: BAUD_RATE, parity: 'odd', split: settings.split, splitSpreadMs: 8,
@@ -89,10 +90,10 @@ class Cms50Simulation extends EventEmitter<SimulatorEvents> implements RunningSi
     const pleth: number[] = [];
     for (let i = 0; i < count; i++) {
       const t = this.#sampleIndex++ / PACKET_RATE;
-      const wave = this.#pleth.sample(t, this.#pulseRate, 1 / PACKET_RATE);
+      const wave = this.#pleth.sample(t);
       const live: LiveValues = fingerOut
         ? { pleth: 0, beep: false, spo2: NO_SPO2, pulseRate: NO_PULSE_RATE, fingerOut: true, signal: 0 }
-        : { pleth: wave.pleth, beep: wave.beep, spo2: this.#spo2, pulseRate: this.#pulseRate, fingerOut: false, signal: 6 };
+        : { pleth: Math.round(wave.value), beep: wave.beep, spo2: this.#spo2, pulseRate: this.#pulseRate, fingerOut: false, signal: 6 };
       frames.push(this.#faults.apply(buildPacket(live)));
       pleth.push(live.pleth);
     }
@@ -112,10 +113,14 @@ class Cms50Simulation extends EventEmitter<SimulatorEvents> implements RunningSi
   #walkVitals(now: number): void {
     if (now - this.#lastWalkAt < VITALS_WALK_MS) return;
     this.#lastWalkAt = now;
-    this.#spo2 = Math.max(95, Math.min(99, this.#spo2 + randomInt(this.#random, -1, 1)));
-    const low = Math.max(30, this.#targetRate - 8);
-    const high = Math.min(250, this.#targetRate + 8);
-    this.#pulseRate = Math.max(low, Math.min(high, Math.round(this.#pulseRate + randomInt(this.#random, -2, 2))));
+    this.#takeVitals();
+  }
+
+  #takeVitals(): void {
+    const vitals = this.#patient.vitals();
+    this.#spo2 = vitals.spo2;
+    // 255 means "no pulse rate" on the wire, and below 30 the device shows none.
+    this.#pulseRate = Math.max(30, Math.min(250, vitals.pulseRate));
   }
 }
 

@@ -1,8 +1,8 @@
 // PCD-01 / PCD-04 message text as a Mindray eGateway writes it, and legacy PDS
 // (HL7 2.3.1) results. Each builder also returns what the driver should decode.
 
-import type { SentValues } from '../../simulator.js';
-import type { BloodPressure, Vitals } from './physiology.js';
+import type { SentValues } from '../simulator.js';
+import type { BloodPressure, Vitals } from '../physiology.js';
 import { hl7Time } from './wire.js';
 
 export interface BuiltMessage {

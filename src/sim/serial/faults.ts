@@ -1,4 +1,4 @@
-import { randomInt, type Random } from '../../simulation/random.js';
+import { randomInt, type Random } from '../random.js';
 
 export interface FaultOptions {
   /** Per frame: probability of flipping one byte or inserting a random byte. */

@@ -1,6 +1,7 @@
-import { mindrayHl7Simulator } from './hl7/index.js';
-import { opcuaSimulator } from './opcua/index.js';
-import { cms50Simulator, cytonSimulator } from './serial/index.js';
+import { mindrayHl7Simulator } from './hl7/command.js';
+import { opcuaSimulator } from './opcua/simulator.js';
+import { cms50Simulator } from './serial/cms50.js';
+import { cytonSimulator } from './serial/cyton.js';
 import type { SimulatorCommand } from './simulator.js';
 
 /** Every `hoichan simulate <kind>`, by kind. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
 import { splitRandomly } from './faults.js';
-import type { Random } from '../../simulation/random.js';
+import type { Random } from '../random.js';
 
 export interface SimPortOptions {
   path: string;

@@ -1,4 +1,4 @@
-import { seededRandom } from '../simulation/random.js';
+import { seededRandom } from '../random.js';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import {
 } from 'node-opcua';
 import { createLogger } from '../../common/logger.js';
 import type { RunningSimulator, SentValues, SimulatorCommand, SimulatorEvents } from '../simulator.js';
-import { EcgSynth } from './ecgSynth.js';
+import { Ecg, Patient } from '../physiology.js';
 
 // A patient monitor behind an OPC UA server. Written without the driver's code:
 // its node layout and timestamp convention are its own, documented in
@@ -162,19 +162,20 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
   #restarting?: Promise<void>;
   readonly #lastWritten = new Map<string, { variant: { dataType: DataType; arrayType: VariantArrayType; value: number | Float32Array }; status: StatusCode; time: Date }>();
   // Physiology carried across server restarts.
-  #hr: number;
+  readonly #patient: Patient;
   #values: Record<NumericName, number>;
-  #ecg: EcgSynth;
+  #ecg: Ecg;
   #ecgNextSampleMs: number;
 
   constructor(options: OpcuaSimulatorOptions) {
     super();
     this.options = options;
     this.#random = seededRandom(options.seed);
-    this.#hr = options.heartRate;
-    this.#values = { HR: Math.round(this.#hr), SpO2: 98, RR: 16, Temp: 36.9, 'NIBP.Sys': 120, 'NIBP.Dia': 78, 'NIBP.Mean': 92 };
+    this.#patient = new Patient(this.#random, { heartRate: options.heartRate });
+    this.#values = { HR: 0, SpO2: 0, RR: 0, Temp: 0, 'NIBP.Sys': 0, 'NIBP.Dia': 0, 'NIBP.Mean': 0 };
+    this.#takeVitals();
     this.#ecgNextSampleMs = Date.now();
-    this.#ecg = new EcgSynth(this.#ecgNextSampleMs / 1000, () => this.#hr);
+    this.#ecg = this.#newEcg();
   }
 
   get endpointUrl(): string {
@@ -206,7 +207,7 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
     this.#nodes = await this.#startServer();
     // The waveform starts now, not before the (slow) server start, so there is no backlog to catch up.
     this.#ecgNextSampleMs = Date.now();
-    this.#ecg = new EcgSynth(this.#ecgNextSampleMs / 1000, () => this.#hr);
+    this.#ecg = this.#newEcg();
     this.#writeNumerics(true, false);
     this.#timers.push(setInterval(() => this.#writeNumerics(false), this.options.numericIntervalMs));
     this.#timers.push(
@@ -316,30 +317,31 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
     return !bad;
   }
 
-  #drift(value: number, step: number, min: number, max: number): number {
-    return Math.min(max, Math.max(min, value + (this.#random() * 2 - 1) * step));
+  /** A clean lead II (the monitor filters it) following the patient's heart rate. */
+  #newEcg(): Ecg {
+    return new Ecg(this.#ecgNextSampleMs / 1000, () => this.#patient.heartRate);
+  }
+
+  #takeVitals(): void {
+    const vitals = this.#patient.vitals();
+    this.#values.HR = vitals.heartRate;
+    this.#values.SpO2 = vitals.spo2;
+    this.#values.RR = vitals.respRate;
+    this.#values.Temp = vitals.temperature;
   }
 
   #measureNibp(): void {
-    const sys = Math.round(this.#drift(118, 8, 90, 160));
-    const dia = Math.round(this.#drift(76, 6, 50, 100));
-    this.#values['NIBP.Sys'] = sys;
-    this.#values['NIBP.Dia'] = dia;
-    this.#values['NIBP.Mean'] = Math.round(dia + (sys - dia) / 3);
+    const bp = this.#patient.bloodPressure();
+    this.#values['NIBP.Sys'] = bp.systolic;
+    this.#values['NIBP.Dia'] = bp.diastolic;
+    this.#values['NIBP.Mean'] = bp.mean;
   }
 
   /** @param resample false to rewrite the current values (server restart) */
   #writeNumerics(withNibp: boolean, resample = true): void {
     const nodes = this.#nodes;
     if (!nodes || this.#stopped) return;
-    if (resample) {
-      const base = this.options.heartRate;
-      this.#hr = this.#drift(this.#hr, 1.5, base - 8, base + 8);
-      this.#values.HR = Math.round(this.#hr);
-      this.#values.SpO2 = Math.round(this.#drift(this.#values.SpO2, 1, 95, 100));
-      this.#values.RR = Math.round(this.#drift(this.#values.RR, 1, 12, 20));
-      this.#values.Temp = Math.round(this.#drift(this.#values.Temp * 10, 1, 365, 375)) / 10;
-    }
+    if (resample) this.#takeVitals();
     const names: NumericName[] = ['HR', 'SpO2', 'RR', 'Temp', ...(withNibp ? (['NIBP.Sys', 'NIBP.Dia', 'NIBP.Mean'] as const) : [])];
     this.#emitNumerics(nodes, names);
   }
@@ -365,7 +367,7 @@ export class OpcuaMonitorSimulator extends EventEmitter<SimulatorEvents> impleme
     while (this.#ecgNextSampleMs + (ECG_BLOCK - 1) * ECG_PERIOD_MS <= Date.now()) {
       const firstMs = this.#ecgNextSampleMs;
       const block = new Float32Array(ECG_BLOCK);
-      for (let i = 0; i < ECG_BLOCK; i++) block[i] = this.#ecg.sample((firstMs + i * ECG_PERIOD_MS) / 1000);
+      for (let i = 0; i < ECG_BLOCK; i++) block[i] = this.#ecg.leadII((firstMs + i * ECG_PERIOD_MS) / 1000);
       this.#ecgNextSampleMs += ECG_BLOCK * ECG_PERIOD_MS;
       const lastSampleTime = new Date(firstMs + (ECG_BLOCK - 1) * ECG_PERIOD_MS);
       if (this.#writeValue(nodes.ecg, DataType.Float, block, lastSampleTime)) {
