@@ -1,16 +1,7 @@
-/** Error codes of the signaling contract (DESIGN.md section 3). */
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'rate_limited'
-  /** A configured bound per principal was reached (devices per site, conferences, peers, consumers, ingests...); the message names the setting. */
-  | 'limit_exceeded'
-  /** The hub has no room for it now (e.g. the ingest port range is used up); retry later. */
-  | 'unavailable'
-  | 'internal';
+import type { ErrorCode } from '../contract/signaling.js';
+
+/** Error codes of the signaling contract (docs/PROTOCOL.md, "Requests and replies"). */
+export type { ErrorCode };
 
 /** An error a caller caused and should be told about as-is. Anything else becomes 'internal'. */
 export class HoichanError extends Error {

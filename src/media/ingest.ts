@@ -1,36 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { types } from 'mediasoup';
+import type { IngestCodec } from '../contract/ingest.js';
 
-export type IngestSource = 'ultrasound' | 'device-video';
-export type IngestCodec = 'VP8' | 'H264';
-
-export interface IngestRequest {
-  /** The site device the video comes from, e.g. 'us-1'. */
-  deviceId: string;
-  /** Shown to viewers, e.g. 'Ultrasound (Tram Y te Con Dao)'. */
-  displayName: string;
-  source: IngestSource;
-  codec: IngestCodec;
-  /** SRTP (AES_CM_128_HMAC_SHA1_80); plain RTP only where the hub allows it (media.ingestRequireSrtp false) on a trusted LAN. */
-  srtp: boolean;
-}
-
-/** Where and how a capture device (e.g. ffmpeg) must send its RTP. */
-export interface IngestInfo {
-  ingestId: string;
-  producerId: string;
-  deviceId: string;
-  source: IngestSource;
-  ip: string;
-  port: number;
-  rtcpPort: number;
-  codec: IngestCodec;
-  payloadType: number;
-  ssrc: number;
-  clockRate: number;
-  /** For ffmpeg's srtp_out_suite / srtp_out_params (hoichan ingest passes them by file, not on the command line). Absent for plain RTP. */
-  srtp?: { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80'; keyBase64: string };
-}
+// The ingest request and answer are part of the public contract.
+export type { IngestCodec, IngestInfo, IngestRequest, IngestSource } from '../contract/ingest.js';
 
 const CODECS: Record<IngestCodec, { payloadType: number; codec: types.RtpCodecParameters }> = {
   VP8: {

@@ -3,10 +3,9 @@ import type { Server, Socket } from 'socket.io';
 import { refusalReason, type Actor, type AuditSink } from '../audit/events.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
-import type { DeviceInfo } from '../devices/reading.js';
+import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RequestReply } from '../contract/index.js';
 import type { Conference } from '../media/Conference.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
-import type { PeerNotify } from '../media/events.js';
 import { Peer } from '../media/Peer.js';
 import { createLogger } from '../common/logger.js';
 import { recordSignalingRequest } from '../telemetry/metrics.js';
@@ -15,7 +14,7 @@ import { socketClientAddress } from '../common/clientAddress.js';
 import { KeyedBuckets, TokenBucket } from '../common/tokenBucket.js';
 import { ConnectionCounter } from './connectionCounter.js';
 import { describeIssue } from '../common/zodIssues.js';
-import { requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
+import { requestSchemaFor, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
 
 const log = createLogger('signaling');
 
@@ -30,7 +29,8 @@ export interface DeviceDirectory {
   replay?(conferenceId: string, peerId: string, notify: PeerNotify, resume: unknown): void;
 }
 
-export type Ack = (response: { ok: true; [key: string]: unknown } | { ok: false; error: { code: ErrorCode; message: string } }) => void;
+/** The ack of request N: its contract reply, or an error. */
+export type Ack<N extends RequestName = RequestName> = (response: ({ ok: true } & RequestReply<N>) | ErrorReply) => void;
 
 /** Per-socket state; socket.io restores it when a dropped client recovers its connection. */
 export interface SessionData {
@@ -38,6 +38,9 @@ export interface SessionData {
   peerId?: string;
   conferenceId?: string;
 }
+
+/** An ack as a refusal answers it (unknown requests have no reply type). */
+type ErrorAck = (response: ErrorReply) => void;
 
 interface Session {
   socket: Socket;
@@ -49,7 +52,11 @@ interface Session {
   joined?: { peer: Peer; conference: Conference };
 }
 
-type Handler<N extends RequestName> = (session: Session, payload: RequestPayload<N>) => Promise<Record<string, unknown>>;
+/** One handler per request: the payload its schema let through, the reply the contract names. */
+type Handler<N extends RequestName> = (session: Session, payload: RequestPayload<N>) => Promise<RequestReply<N>>;
+
+/** The handler table: a request of the contract without a handler, or a handler with the wrong reply, does not compile. */
+type Handlers = { [N in RequestName]: Handler<N> };
 
 /** Requests a peer may make before joining; all others need a joined peer. */
 const PRE_JOIN: ReadonlySet<RequestName> = new Set(['join', 'leave', 'refreshToken']);
@@ -58,7 +65,7 @@ const PRE_JOIN: ReadonlySet<RequestName> = new Set(['join', 'leave', 'refreshTok
 const ENGINEER_MAY: ReadonlySet<RequestName> = new Set(['leave', 'refreshToken']);
 
 /**
- * socket.io signaling (DESIGN.md section 3). It validates each message against
+ * socket.io signaling (docs/PROTOCOL.md, "Signaling"). It validates each message against
  * its schema and calls one method of the media layer; no media logic lives here.
  */
 export class SignalingServer {
@@ -70,7 +77,7 @@ export class SignalingServer {
   readonly #tokens: SocketTokens;
   /** Peers whose socket dropped, kept for reconnectGraceMs so a recovering client gets them back. */
   readonly #orphans = new Map<string, { peer: Peer; conference: Conference; timer: NodeJS.Timeout }>();
-  readonly #handlers: { [N in RequestName]: Handler<N> };
+  readonly #handlers: Handlers;
   readonly #audit: AuditSink;
   /** Shared by all sockets of one token subject, and of one client address: more sockets buy no more requests. */
   readonly #userBuckets: KeyedBuckets;
@@ -224,7 +231,7 @@ export class SignalingServer {
     }
     socket.onAny((event: string, ...args: unknown[]) => {
       if (Object.hasOwn(this.#handlers, event)) return;
-      const ack = args.findLast((a) => typeof a === 'function') as Ack | undefined;
+      const ack = args.findLast((a) => typeof a === 'function') as ErrorAck | undefined;
       const admitted = this.#admitRequest(session);
       recordSignalingRequest('unknown', admitted ? 'bad_request' : 'rate_limited', 0);
       if (!admitted) ack?.({ ok: false, error: { code: 'rate_limited', message: 'too many requests; slow down' } });
@@ -233,10 +240,10 @@ export class SignalingServer {
     socket.on('disconnect', (reason) => this.#onDisconnect(session, reason));
   }
 
-  async #dispatch(session: Session, name: RequestName, args: unknown[]): Promise<void> {
+  async #dispatch<N extends RequestName>(session: Session, name: N, args: unknown[]): Promise<void> {
     // socket.io puts the ack last, after however many arguments the client sent:
     // emit(name, ack) has no payload, emit(name, payload, ack) the usual one.
-    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack<N>) : undefined;
     const payload = args[0];
     // Counted before anything else: a flood without acks costs the sender as much as one with.
     const admitted = this.#admitRequest(session);
@@ -250,14 +257,14 @@ export class SignalingServer {
     try {
       if (!admitted) throw new HoichanError('rate_limited', 'too many requests; slow down');
       if (args.length > 1) throw badRequest(`'${name}' takes one payload argument, got ${args.length}`);
-      const parsed = requestSchemas[name].safeParse(payload ?? {});
+      const parsed = requestSchemaFor[name].safeParse(payload ?? {});
       if (!parsed.success) throw badRequest(describeIssue(parsed.error));
       if (session.claims.role === 'engineer' && !ENGINEER_MAY.has(name)) {
         throw forbidden('the engineer role may not join media');
       }
       if (!PRE_JOIN.has(name) && !session.joined) throw new HoichanError('bad_request', `join a conference before '${name}'`);
-      const handler = this.#handlers[name] as Handler<typeof name>;
-      const result = await handler(session, parsed.data as never);
+      const handler: Handler<N> = this.#handlers[name];
+      const result = await handler(session, parsed.data);
       reply({ ok: true, ...result });
     } catch (err) {
       const known = err instanceof HoichanError;
@@ -277,7 +284,7 @@ export class SignalingServer {
     return session.joined;
   }
 
-  async #join(session: Session, payload: RequestPayload<'join'>): Promise<Record<string, unknown>> {
+  async #join(session: Session, payload: RequestPayload<'join'>): Promise<JoinReply> {
     const { claims, socket } = session;
     if (!canAccessConference(claims, payload.conferenceId)) {
       throw forbidden(`this token does not grant conference ${payload.conferenceId}`);
@@ -331,7 +338,7 @@ export class SignalingServer {
     }
   }
 
-  async #refresh(session: Session, token: string): Promise<Record<string, unknown>> {
+  async #refresh(session: Session, token: string): Promise<RequestReply<'refreshToken'>> {
     let next: Claims;
     try {
       next = await this.#auth.verifyRefresh(token, 'signaling', session.claims, socketClientAddress(session.socket));

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import type { Assert, Equivalent, RequestName as ContractRequestName, RequestPayload as ContractPayload } from '../contract/index.js';
 
-// One schema per request of the signaling contract (DESIGN.md section 3).
+// One schema per request of the signaling contract (docs/PROTOCOL.md,
+// "Requests and replies"; the types are in src/contract/signaling.ts).
 // mediasoup's own parameter objects are checked for shape here and for
 // meaning by mediasoup itself; unknown top-level keys are ignored so clients
 // written against later extensions still work.
@@ -75,4 +77,22 @@ export const requestSchemas = {
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
+/** A payload as its schema let it through: the contract's payload, with mediasoup's objects as checked for shape. */
 export type RequestPayload<N extends RequestName> = z.infer<(typeof requestSchemas)[N]>;
+
+/** Indexable by a generic request name: what parsing request N yields is RequestPayload<N>. */
+export const requestSchemaFor: { [N in RequestName]: z.ZodType<RequestPayload<N>, z.ZodTypeDef, unknown> } = requestSchemas;
+
+// ---- compile-time agreement with src/contract -------------------------------
+// A request without a schema, a schema without a request, or a payload field
+// whose type differs from the contract's fails the build. mediasoup's parameter
+// objects (the schema checks their shape, passthrough, and mediasoup their
+// meaning) are compared by presence, not by type.
+
+type MediasoupField = 'dtlsParameters' | 'rtpParameters' | 'rtpCapabilities';
+type Comparable<T> = { [K in keyof T]: K extends MediasoupField ? unknown : T[K] };
+
+export type SchemasCoverContract = Assert<Equivalent<RequestName, ContractRequestName>>;
+export type SchemasAgreeWithContract = Assert<
+  { [N in RequestName]: Equivalent<Comparable<RequestPayload<N>>, Comparable<ContractPayload<N>>> }[RequestName]
+>;

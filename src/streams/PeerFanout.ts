@@ -8,11 +8,9 @@
 // hub must not buffer for it without bound, and numerics, alarms and status
 // are what a specialist needs first. What it missed is announced as a gap.
 
-import type { DeviceInfo, Reading } from '../devices/reading.js';
+import type { DeviceGap, DeviceInfo, DeviceReadingsEvent, PeerEventMap, PeerEventName, PeerNotify, Reading } from '../contract/index.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
-import type { PeerNotify } from '../media/events.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
-import type { Gap } from './protocol.js';
 
 /** Bytes queued on a peer's socket(s) and not yet handed to the network. */
 export type PeerBacklog = (peerId: string) => number;
@@ -24,11 +22,7 @@ export interface PeerFanoutOptions {
 }
 
 /** Extension: seqs the hub withheld from this peer because it was not reading fast enough. */
-export interface SlowReaderGap {
-  from: number;
-  to: number;
-  reason: 'slow-reader';
-}
+export type SlowReaderGap = DeviceGap & { reason: 'slow-reader' };
 
 /** What a joining peer's replay is loaded for, per device. */
 export interface JoinDevice {
@@ -37,24 +31,18 @@ export interface JoinDevice {
   resumeAfter?: number;
 }
 
-/** deviceReadings as emitted: the DESIGN.md payload plus documented extensions. */
-export interface DeviceReadingsEvent {
-  deviceId: string;
-  readings: Reading[];
-  /** Extension: seqs of this span the peer will never get (journal cap, corruption, a slow reader). */
-  gaps?: Array<Gap | SlowReaderGap>;
-  /** Extension: history sent at join, not new readings. */
-  replay?: true;
-}
+/** deviceReadings as emitted: the contract's payload with its gaps and replay extensions. */
+export type { DeviceReadingsEvent };
 
-type Emit = (event: string, data: unknown) => void;
+/** An event held while a peer's replay loads: a name and the payload the contract gives it. */
+type HeldEvent<E extends PeerEventName = PeerEventName> = { [K in E]: { event: K; data: PeerEventMap[K] } }[E];
 
 interface PeerState {
   conferenceId: string;
   /** Per device: do not emit seqs at or below this (the peer has them from its replay or before a hub restart). */
   floors: Map<string, number>;
   /** Set while the replay loads: live events wait here, then follow it. */
-  held?: Array<{ event: string; data: unknown }>;
+  held?: HeldEvent[];
   /** Estimated bytes in held. */
   heldBytes: number;
 }
@@ -90,7 +78,7 @@ export class PeerFanout {
         data = { ...event, readings };
       }
       if (this.#backedUp(peer.id, state)) data = withoutWaveforms(data);
-      this.#send(peer.id, (e, d) => peer.notify(e as 'deviceReadings', d as never), 'deviceReadings', data);
+      this.#send(peer.id, peer.notify.bind(peer), { event: 'deviceReadings', data });
       peers++;
     }
     return peers;
@@ -100,16 +88,13 @@ export class PeerFanout {
   alarm(conferenceId: string, deviceId: string, reading: Reading): void {
     const conference = this.#conferences.get(conferenceId);
     if (!conference || conference.closed) return;
-    for (const peer of conference.peers) {
-      const notify = peer.notify.bind(peer) as unknown as Emit;
-      this.#send(peer.id, notify, 'deviceAlarm', { deviceId, reading });
-    }
+    for (const peer of conference.peers) this.#send(peer.id, peer.notify.bind(peer), { event: 'deviceAlarm', data: { deviceId, reading } });
   }
 
   status(info: DeviceInfo): void {
     const conference = this.#conferences.get(info.conferenceId);
     if (!conference || conference.closed) return;
-    for (const peer of conference.peers) this.#send(peer.id, (e, d) => peer.notify(e as 'deviceStatus', d as never), 'deviceStatus', info);
+    for (const peer of conference.peers) this.#send(peer.id, peer.notify.bind(peer), { event: 'deviceStatus', data: info });
   }
 
   /**
@@ -124,7 +109,6 @@ export class PeerFanout {
       if (d.resumeAfter !== undefined && d.resumeAfter > d.upTo) state.floors.set(d.deviceId, d.resumeAfter);
     }
     this.#peers.set(peerId, state);
-    const emit = notify as unknown as Emit;
     // After the join reply has gone out, so the peer knows its devices before their readings.
     setImmediate(() => {
       void (async () => {
@@ -132,14 +116,14 @@ export class PeerFanout {
           if (device.resumeAfter !== undefined && device.resumeAfter >= device.upTo) continue;
           try {
             const readings = await load(device);
-            if (readings.length > 0) emit('deviceReadings', { deviceId: device.deviceId, readings, replay: true } satisfies DeviceReadingsEvent);
+            if (readings.length > 0) notify('deviceReadings', { deviceId: device.deviceId, readings, replay: true });
           } catch (err) {
             onError(err as Error);
           }
         }
         const held = state.held ?? [];
         state.held = undefined;
-        for (const { event, data } of held) emit(event, data);
+        for (const entry of held) emitHeld(notify, entry);
       })();
     });
   }
@@ -149,12 +133,12 @@ export class PeerFanout {
     this.#peers.clear();
   }
 
-  #send(peerId: string, notify: Emit, event: string, data: unknown): void {
+  #send(peerId: string, notify: PeerNotify, entry: HeldEvent): void {
     const state = this.#peers.get(peerId);
     if (state?.held) {
-      state.held.push({ event, data });
-      if (event === 'deviceReadings') state.heldBytes += eventBytes(data as DeviceReadingsEvent);
-    } else notify(event, data);
+      state.held.push(entry);
+      if (entry.event === 'deviceReadings') state.heldBytes += eventBytes(entry.data);
+    } else emitHeld(notify, entry);
   }
 
   /** Whether this peer's waveforms are withheld now: its socket (or its held queue while the replay loads) is over the bound. */
@@ -169,6 +153,11 @@ export class PeerFanout {
       if (!conference || conference.closed || !conference.getPeer(peerId)) this.#peers.delete(peerId);
     }
   }
+}
+
+/** Emits one event; generic over its name so the payload stays tied to it. */
+function emitHeld<E extends PeerEventName>(notify: PeerNotify, entry: HeldEvent<E>): void {
+  notify(entry.event, entry.data);
 }
 
 /** The event without its waveforms, which become gaps (merged where adjacent); counted as slow_reader. */
