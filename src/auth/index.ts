@@ -23,4 +23,4 @@ export { AuthEvents, type AuthEventMap, type AuthExpired, type AuthRefreshed, ty
 export { DEFAULT_KID, KeyConfigError, KeyRing } from './keys.js';
 export { ALGORITHMS, signJws, type Algorithm } from './jws.js';
 export { AnyRevocations, FileRevocations, MemoryRevocations, RedisRevocations, appendRevocation, openRevocations, type Revocation, type RevocationStore } from './revocation.js';
-export { SocketTokens, TOKEN_EXPIRED_EVENT, TOKEN_REVOKED_EVENT } from './sockets.js';
+export { SocketTokens, TOKEN_EXPIRED_EVENT, TOKEN_REVOKED_EVENT, tokenHandshake, type HandshakeOptions } from './sockets.js';

@@ -1,13 +1,14 @@
 // Keeps a socket.io namespace's sockets within their tokens: each socket is
 // cut when its token expires (unless a refreshed token moved the deadline) and
 // when a revocation names its token or subject. Both namespaces (signaling and
-// /uplink) use one of these.
+// /uplink) use one of these, and the one handshake check below.
 
 import type { Namespace, Socket } from 'socket.io';
+import { refusalReason, type AuditSink } from '../audit/events.js';
 import { socketClientAddress } from '../common/clientAddress.js';
 import { createLogger } from '../common/logger.js';
-import type { Authenticator } from './Authenticator.js';
-import type { AnyClaims, Endpoint } from './claims.js';
+import { AuthError, type Authenticator } from './Authenticator.js';
+import type { AnyClaims, ClaimsFor, Endpoint } from './claims.js';
 import type { AuthSocket } from './events.js';
 import type { Revocation } from './revocation.js';
 
@@ -19,6 +20,45 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Events a client gets just before the hub closes its socket for its token. */
 export const TOKEN_EXPIRED_EVENT = 'tokenExpired';
 export const TOKEN_REVOKED_EVENT = 'tokenRevoked';
+
+export interface HandshakeOptions<E extends Endpoint> {
+  /** Keeps the verified claims on the socket (socket.data), where the namespace's handlers read them. */
+  accept(socket: Socket, claims: ClaimsFor<E>): void;
+  /** A further check of a valid token (e.g. connection caps): the refusal message, or undefined to admit. */
+  admit?(socket: Socket, claims: ClaimsFor<E>): string | undefined;
+  audit: AuditSink;
+  /** The log line of a refusal, e.g. 'handshake refused'. */
+  refusedMessage: string;
+}
+
+/**
+ * The token check on connect, for a namespace's `use`: a missing, invalid,
+ * expired or revoked token fails the handshake with `unauthorized`, logged
+ * (reason and address, never the token) and audited. socket.io 4.8 runs it for
+ * a recovered connection too, so a resuming client presents its token again.
+ */
+export function tokenHandshake<E extends 'signaling' | 'uplink'>(auth: Authenticator, endpoint: E, options: HandshakeOptions<E>): (socket: Socket, next: (err?: Error) => void) => void {
+  return (socket, next) => {
+    const address = socketClientAddress(socket);
+    auth.verify(socket.handshake.auth?.token, endpoint, address).then(
+      (claims) => {
+        const refusal = options.admit?.(socket, claims);
+        if (refusal) {
+          next(new Error(refusal));
+          return;
+        }
+        options.accept(socket, claims);
+        next();
+      },
+      (err: unknown) => {
+        const message = err instanceof AuthError ? err.message : undefined;
+        log.info({ reason: message ?? 'error', address }, options.refusedMessage);
+        options.audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: address }, outcome: 'unauthorized', target: { via: endpoint, reason: refusalReason(message) } });
+        next(new Error('unauthorized'));
+      },
+    );
+  };
+}
 
 export class SocketTokens {
   readonly #auth: Authenticator;

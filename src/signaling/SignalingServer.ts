@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
-import { refusalReason, type Actor, type AuditSink } from '../audit/events.js';
+import type { Actor, AuditSink } from '../audit/events.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
 import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RequestReply } from '../contract/index.js';
@@ -9,7 +9,7 @@ import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { Peer } from '../media/Peer.js';
 import { createLogger } from '../common/logger.js';
 import { recordSignalingRequest } from '../telemetry/metrics.js';
-import { AuthError, SocketTokens, canAccessConference, type Authenticator, type Claims } from '../auth/index.js';
+import { AuthError, SocketTokens, canAccessConference, tokenHandshake, type Authenticator, type Claims } from '../auth/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
 import { KeyedBuckets, TokenBucket } from '../common/tokenBucket.js';
 import { ConnectionCounter } from './connectionCounter.js';
@@ -156,25 +156,16 @@ export class SignalingServer {
     // (connectionStateRecovery.skipMiddlewares is false in Hub.ts): a client
     // resuming after a blip presents its token again, and an expired or revoked
     // one does not get its session back.
-    io.use((socket, next) => {
-      this.#auth.verify(socket.handshake.auth?.token, 'signaling', socketClientAddress(socket)).then(
-        (claims) => {
-          const refusal = this.#admitConnection(socket, claims);
-          if (refusal) {
-            next(new Error(refusal));
-            return;
-          }
+    io.use(
+      tokenHandshake(auth, 'signaling', {
+        admit: (socket, claims) => this.#admitConnection(socket, claims),
+        accept: (socket, claims) => {
           (socket.data as SessionData).claims = claims;
-          next();
         },
-        (err: unknown) => {
-          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socketClientAddress(socket) }, 'handshake refused');
-          const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socketClientAddress(socket) }, outcome: 'unauthorized', target: { via: 'signaling', reason } });
-          next(new Error('unauthorized'));
-        },
-      );
-    });
+        audit: this.#audit,
+        refusedMessage: 'handshake refused',
+      }),
+    );
     io.on('connection', (socket) => this.#onConnection(socket));
   }
 

@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { z } from 'zod';
-import { OUTCOMES, refusalReason, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
+import { OUTCOMES, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
-import { AuthError, SocketTokens, uplinkGrantOf, type AgentClaims, type Authenticator } from '../auth/index.js';
+import { AuthError, SocketTokens, tokenHandshake, uplinkGrantOf, type AgentClaims, type Authenticator } from '../auth/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
 import { TokenBucket } from '../common/tokenBucket.js';
 import { describeIssue } from '../common/zodIssues.js';
@@ -70,20 +70,15 @@ export class UplinkServer {
     this.#auth = auth;
     this.#nsp = io.of(UPLINK_NAMESPACE);
     this.#tokens = new SocketTokens(auth, this.#nsp, 'uplink', (socket) => (socket.data as Partial<UplinkSession>).claims);
-    this.#nsp.use((socket, next) => {
-      auth.verify(socket.handshake.auth?.token, 'uplink', socketClientAddress(socket)).then(
-        (claims) => {
+    this.#nsp.use(
+      tokenHandshake(auth, 'uplink', {
+        accept: (socket, claims) => {
           (socket.data as UplinkSession).claims = claims;
-          next();
         },
-        (err: unknown) => {
-          log.info({ reason: err instanceof AuthError ? err.message : 'error', address: socketClientAddress(socket) }, 'uplink handshake refused');
-          const reason = refusalReason(err instanceof AuthError ? err.message : undefined);
-          this.#audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: socketClientAddress(socket) }, outcome: 'unauthorized', target: { via: 'uplink', reason } });
-          next(new Error('unauthorized'));
-        },
-      );
-    });
+        audit: this.#audit,
+        refusedMessage: 'uplink handshake refused',
+      }),
+    );
     this.#nsp.on('connection', (socket) => this.#onConnection(socket));
   }
 

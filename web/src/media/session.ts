@@ -1,16 +1,11 @@
 import { Device } from 'mediasoup-client';
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
-import type { DeviceInfo, JoinReply, PeerEventMap, PeerSummary, ProducerInfo, ProducerSource, Reading } from '../contract';
+import type { JoinReply, PeerSummary, ProducerInfo, ProducerSource, TransportOptions } from '../contract';
 import { RequestFailed, SignalingClient } from '../signaling';
 import { telemetry } from '../telemetry';
 import { Emitter } from '../ui/emitter';
-
-interface TransportOptions {
-  id: string;
-  iceParameters: any;
-  iceCandidates: any[];
-  dtlsParameters: any;
-}
+import { DeviceFeed, type DeviceFeedEvents } from './deviceFeed';
+import { LocalMedia, type InputChoice } from './localMedia';
 
 export type ConnectionState = 'connecting' | 'joining' | 'live' | 'reconnecting' | 'disconnected' | 'left' | 'error' | 'ended';
 
@@ -35,68 +30,67 @@ export type SessionEvents = {
   localMedia: [MediaStream | undefined];
   ownProducersChanged: [];
   activeSpeaker: [string];
-  devices: [DeviceInfo[]];
-  deviceStatus: [DeviceInfo];
-  /** history: a replay sent at join (extension `replay: true`), not new readings. */
-  deviceReadings: [string, Reading[], { history: boolean }];
-};
+} & DeviceFeedEvents;
 
-export interface SessionOptions {
+export interface SessionOptions extends InputChoice {
   token: string;
   conferenceId: string;
   displayName: string;
-  /** Camera/microphone to open (from the site's device picker); undefined = default. */
-  cameraId?: string;
-  microphoneId?: string;
 }
-
-// Two simulcast layers (Chromium allows two at 640x480): the low one is what
-// the low-bandwidth switch asks for with setConsumerLayers(spatialLayer 0).
-const CAMERA_ENCODINGS = [
-  { scaleResolutionDownBy: 2, maxBitrate: 150_000 },
-  { scaleResolutionDownBy: 1, maxBitrate: 900_000 },
-];
 
 // A transport that stays 'disconnected' this long gets an ICE restart without
 // waiting for 'failed' (Chromium takes ~30 s to declare failure).
 const ICE_RESTART_AFTER_DISCONNECTED_MS = 2500;
 
 /**
- * One peer's life in a conference over the public contract (DESIGN.md 3): join,
- * a send and a recv transport, own producers, consumers of everyone else, and
- * recovery after network drops. Views listen to its events and call its actions.
+ * One peer's life in a conference over the public contract (docs/PROTOCOL.md,
+ * "Signaling"): join, a send and a recv transport, consumers of everyone else,
+ * and recovery after network drops. Its own camera, microphone and screen are
+ * LocalMedia's, the device stream DeviceFeed's. Views listen to its events and
+ * call its actions.
  */
 export class ConferenceSession extends Emitter<SessionEvents> {
   readonly signaling: SignalingClient;
   readonly peers = new Map<string, PeerSummary>();
   readonly producers = new Map<string, ProducerInfo>();
   readonly consumers = new Map<string, RemoteConsumer>();
-  readonly ownProducers = new Map<ProducerSource, Producer>();
   state: ConnectionState = 'connecting';
   receiveMode: ReceiveMode = 'full';
-  localStream: MediaStream | undefined;
-  micEnabled = true;
-  cameraEnabled = true;
 
   readonly #options: SessionOptions;
   readonly #device = new Device();
+  readonly #local: LocalMedia;
+  readonly #feed: DeviceFeed;
   #sendTransport: Transport | undefined;
   #recvTransport: Transport | undefined;
-  #screenTrack: MediaStreamTrack | undefined;
   #joined = false;
   #left = false;
   #sessionLost = false;
   #queue: Promise<void> = Promise.resolve();
   readonly #consuming = new Set<string>();
   readonly #iceTimers = new Map<string, number>();
-  /** Per device, the highest seq received. */
-  readonly #deviceSeqs = new Map<string, number>();
 
   constructor(options: SessionOptions) {
     super();
     this.#options = options;
-    // Hub extension: auth.deviceSeqs tells the hub which device readings we already have.
-    this.signaling = new SignalingClient(options.token, () => (this.#deviceSeqs.size ? { deviceSeqs: Object.fromEntries(this.#deviceSeqs) } : {}));
+    // Read at every (re)connect, after the constructor: the feed exists by then.
+    this.signaling = new SignalingClient(options.token, () => this.#feed.handshakeAuth());
+    this.#feed = new DeviceFeed(this.signaling, {
+      devices: (devices) => this.emit('devices', devices),
+      deviceStatus: (info) => this.emit('deviceStatus', info),
+      deviceReadings: (deviceId, readings, how) => this.emit('deviceReadings', deviceId, readings, how),
+    });
+    this.#local = new LocalMedia(
+      {
+        signaling: this.signaling,
+        device: this.#device,
+        sendTransport: () => this.#sendTransport,
+        run: (task) => this.#run(task),
+        localMedia: (stream) => this.emit('localMedia', stream),
+        ownProducersChanged: () => this.emit('ownProducersChanged'),
+      },
+      options,
+    );
     this.#listen();
     // Closing or reloading the page ends the session now (a deliberate disconnect),
     // rather than leaving a ghost tile for the hub's reconnect grace period.
@@ -116,42 +110,50 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     return this.#recvTransport;
   }
 
+  // ---- local media (LocalMedia) ----
+
+  get ownProducers(): ReadonlyMap<ProducerSource, Producer> {
+    return this.#local.producers;
+  }
+
+  get localStream(): MediaStream | undefined {
+    return this.#local.stream;
+  }
+
+  get micEnabled(): boolean {
+    return this.#local.micEnabled;
+  }
+
+  get cameraEnabled(): boolean {
+    return this.#local.cameraEnabled;
+  }
+
   get sharingScreen(): boolean {
-    return this.ownProducers.has('screen');
+    return this.#local.sharingScreen;
+  }
+
+  setMicEnabled(on: boolean): Promise<void> {
+    return this.#local.setMicEnabled(on);
+  }
+
+  setCameraEnabled(on: boolean): Promise<void> {
+    return this.#local.setCameraEnabled(on);
+  }
+
+  startScreenShare(): Promise<void> {
+    return this.#local.startScreenShare();
+  }
+
+  stopScreenShare(): Promise<void> {
+    return this.#local.stopScreenShare();
+  }
+
+  /** Replaces the camera or microphone track (device picker) without renegotiating. */
+  switchInput(kind: 'audio' | 'video', deviceId: string): Promise<void> {
+    return this.#local.switchInput(kind, deviceId);
   }
 
   // ---- actions ----
-
-  async setMicEnabled(on: boolean): Promise<void> {
-    this.micEnabled = on;
-    await this.#setProducerPaused('microphone', !on);
-  }
-
-  async setCameraEnabled(on: boolean): Promise<void> {
-    this.cameraEnabled = on;
-    await this.#setProducerPaused('camera', !on);
-  }
-
-  async startScreenShare(): Promise<void> {
-    if (this.sharingScreen || !this.#sendTransport) return;
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-    const track = stream.getVideoTracks()[0];
-    if (!track) return;
-    this.#screenTrack = track;
-    track.addEventListener('ended', () => void this.stopScreenShare());
-    await this.#run(() => this.#produce(track, 'screen'));
-  }
-
-  async stopScreenShare(): Promise<void> {
-    const producer = this.ownProducers.get('screen');
-    this.#screenTrack?.stop();
-    this.#screenTrack = undefined;
-    if (!producer) return;
-    this.ownProducers.delete('screen');
-    producer.close();
-    this.emit('ownProducersChanged');
-    await this.signaling.request('closeProducer', { producerId: producer.id }).catch(() => undefined);
-  }
 
   /** Switches what this viewer receives; 'audio' rebuilds the recv transport so video stops flowing. */
   setReceiveMode(mode: ReceiveMode): Promise<void> {
@@ -171,35 +173,11 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     });
   }
 
-  /** Replaces the camera or microphone track (device picker) without renegotiating. */
-  async switchInput(kind: 'audio' | 'video', deviceId: string): Promise<void> {
-    if (kind === 'audio') this.#options.microphoneId = deviceId;
-    else this.#options.cameraId = deviceId;
-    const constraints = kind === 'audio' ? { audio: { deviceId: { exact: deviceId } } } : { video: { deviceId: { exact: deviceId }, width: 640, height: 480 } };
-    const fresh = await navigator.mediaDevices.getUserMedia(constraints);
-    const track = fresh.getTracks()[0]!;
-    const source: ProducerSource = kind === 'audio' ? 'microphone' : 'camera';
-    const old = this.localStream?.getTracks().find((t) => t.kind === kind);
-    if (old) {
-      this.localStream!.removeTrack(old);
-      old.stop();
-    }
-    this.localStream ??= new MediaStream();
-    this.localStream.addTrack(track);
-    track.enabled = kind === 'audio' ? this.micEnabled : this.cameraEnabled;
-    const producer = this.ownProducers.get(source);
-    if (producer) await producer.replaceTrack({ track });
-    else await this.#run(() => this.#produce(track, source));
-    this.emit('localMedia', this.localStream);
-  }
-
   async leave(): Promise<void> {
     this.#left = true;
     await this.signaling.request('leave', {}, 3000).catch(() => undefined);
     this.#closeMedia();
-    this.localStream?.getTracks().forEach((t) => t.stop());
-    this.localStream = undefined;
-    this.emit('localMedia', undefined);
+    this.#local.release(false);
     this.signaling.socket.disconnect();
     this.#joined = false;
     this.#setState('left');
@@ -216,10 +194,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     this.signaling.socket.io.reconnection(false);
     this.signaling.socket.disconnect();
     this.#closeMedia();
-    this.#screenTrack?.stop();
-    this.localStream?.getTracks().forEach((t) => t.stop());
-    this.localStream = undefined;
-    this.emit('localMedia', undefined);
+    this.#local.release(true);
     this.#joined = false;
     this.#setState('ended', why);
   }
@@ -242,34 +217,24 @@ export class ConferenceSession extends Emitter<SessionEvents> {
       telemetry.events.push(entry);
       if (telemetry.events.length > 2000) telemetry.events.splice(0, 1000);
     });
-    const on = <E extends keyof PeerEventMap>(event: E, handler: (data: PeerEventMap[E]) => void) =>
-      socket.on(event as string, handler as (data: unknown) => void);
-
-    on('peerJoined', (p) => {
+    socket.on('peerJoined', (p) => {
       this.peers.set(p.peerId, p);
       this.emit('peerJoined', p);
     });
-    on('peerLeft', ({ peerId }) => {
+    socket.on('peerLeft', ({ peerId }) => {
       this.peers.delete(peerId);
       this.emit('peerLeft', peerId);
     });
-    on('newProducer', (info) => {
+    socket.on('newProducer', (info) => {
       this.producers.set(info.producerId, info);
       void this.#run(() => this.#consumeSafely(info));
     });
-    on('producerClosed', ({ producerId }) => {
+    socket.on('producerClosed', ({ producerId }) => {
       this.producers.delete(producerId);
-      for (const [source, own] of this.ownProducers) {
-        if (own.id !== producerId) continue;
-        // The hub lost it (worker restart) without our asking: publish again.
-        own.close();
-        this.ownProducers.delete(source);
-        const track = source === 'screen' ? this.#screenTrack : this.localStream?.getTracks().find((t) => sourceOf(t) === source);
-        if (track && track.readyState === 'live') void this.#run(() => this.#produce(track, source));
-      }
+      this.#local.producerClosed(producerId);
     });
-    on('consumerClosed', ({ consumerId }) => this.#dropConsumer(consumerId));
-    on('transportClosed', ({ transportId }) => {
+    socket.on('consumerClosed', ({ consumerId }) => this.#dropConsumer(consumerId));
+    socket.on('transportClosed', ({ transportId }) => {
       // Only our current transports matter; an abandoned one closing is expected.
       if (transportId === this.#sendTransport?.id) {
         this.#setState('reconnecting');
@@ -285,16 +250,8 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         });
       }
     });
-    on('activeSpeaker', ({ peerId }) => this.emit('activeSpeaker', peerId));
-    on('deviceStatus', (info) => this.emit('deviceStatus', info));
-    on('deviceReadings', (event) => {
-      const { deviceId, readings } = event;
-      const last = readings[readings.length - 1]?.seq;
-      if (last !== undefined && last > (this.#deviceSeqs.get(deviceId) ?? 0)) this.#deviceSeqs.set(deviceId, last);
-      this.emit('deviceReadings', deviceId, readings, { history: (event as { replay?: boolean }).replay === true });
-    });
-    // Hub extension: an alarm that jumped its device's backlog (it comes again, in order, later).
-    socket.on('deviceAlarm', ({ deviceId, reading }: { deviceId: string; reading: Reading }) => this.emit('deviceReadings', deviceId, [reading], { history: false }));
+    socket.on('activeSpeaker', ({ peerId }) => this.emit('activeSpeaker', peerId));
+    // Device events are DeviceFeed's.
 
     // The hub cuts a socket whose token expired or was revoked (docs/PROTOCOL.md):
     // the token will not work again, so the page stops for good.
@@ -352,7 +309,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     for (const transport of [this.#sendTransport, this.#recvTransport]) {
       if (!transport || transport.closed) continue;
       try {
-        const { iceParameters } = await this.signaling.request<{ iceParameters: any }>('restartIce', { transportId: transport.id });
+        const { iceParameters } = await this.signaling.request('restartIce', { transportId: transport.id });
         await transport.restartIce({ iceParameters });
       } catch (err) {
         if (err instanceof RequestFailed && err.code === 'bad_request') return false; // "join a conference first"
@@ -367,7 +324,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   async #join(): Promise<void> {
     this.#setState('joining');
     telemetry.joinRequestedAt ||= performance.now();
-    const joined = await this.signaling.request<JoinReply>('join', {
+    const joined = await this.signaling.request('join', {
       conferenceId: this.#options.conferenceId,
       displayName: this.#options.displayName,
     });
@@ -386,7 +343,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     const sendOptions = this.#requestTransport('send');
     if (!this.#device.loaded) await this.#device.load({ routerRtpCapabilities: joined.routerRtpCapabilities });
     this.emit('joined', { ...joined, peers: [...this.peers.values()], producers: [...this.producers.values()] });
-    this.emit('devices', joined.devices ?? []);
+    this.#feed.joined(joined.devices ?? []);
     // Receive before publishing: getUserMedia and the simulcast encoders compete for the
     // CPU with the first remote frames (measured: in parallel, the resumes came later).
     await this.#rebuildRecvTransport(recvOptions);
@@ -395,13 +352,10 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   }
 
   async #rebuildSendTransport(options?: Promise<TransportOptions>): Promise<void> {
-    for (const producer of this.ownProducers.values()) producer.close();
-    this.ownProducers.clear();
+    this.#local.closeProducers();
     this.#sendTransport?.close();
     this.#sendTransport = await this.#createTransport('send', options);
-    await this.#openLocalMedia();
-    for (const track of this.localStream?.getTracks() ?? []) await this.#produce(track, sourceOf(track));
-    if (this.#screenTrack?.readyState === 'live') await this.#produce(this.#screenTrack, 'screen');
+    await this.#local.publish();
   }
 
   async #rebuildRecvTransport(options?: Promise<TransportOptions>): Promise<void> {
@@ -421,23 +375,8 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     await Promise.all(infos.map((info) => this.#consumeSafely(info)));
   }
 
-  async #openLocalMedia(): Promise<void> {
-    if (this.localStream || !this.#device.canProduce('video')) return;
-    const { cameraId, microphoneId } = this.#options;
-    const video = { width: 640, height: 480, ...(cameraId ? { deviceId: { exact: cameraId } } : {}) };
-    const audio = microphoneId ? { deviceId: { exact: microphoneId } } : true;
-    try {
-      this.localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
-    } catch {
-      // Maybe only one of the two exists (a specialist's desktop without camera).
-      this.localStream = await navigator.mediaDevices.getUserMedia({ audio }).catch(() => undefined);
-    }
-    for (const track of this.localStream?.getTracks() ?? []) track.enabled = track.kind === 'audio' ? this.micEnabled : this.cameraEnabled;
-    this.emit('localMedia', this.localStream);
-  }
-
   #requestTransport(direction: 'send' | 'recv'): Promise<TransportOptions> {
-    const options = this.signaling.request<{ transport: TransportOptions }>('createTransport', { direction }).then((r) => r.transport);
+    const options = this.signaling.request('createTransport', { direction }).then((r) => r.transport);
     options.catch(() => undefined); // awaited later; a failure must not surface as unhandled meanwhile
     return options;
   }
@@ -451,7 +390,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     if (direction === 'send') {
       transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
         this.signaling
-          .request<{ producerId: string }>('produce', { transportId: transport.id, kind, rtpParameters, source: appData.source })
+          .request('produce', { transportId: transport.id, kind, rtpParameters, source: sourceOf(appData) })
           .then(({ producerId }) => callback({ id: producerId }), errback);
       });
     }
@@ -480,39 +419,12 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   async #restartIce(transport: Transport): Promise<void> {
     if (transport.closed || !this.signaling.socket.connected) return;
     try {
-      const { iceParameters } = await this.signaling.request<{ iceParameters: any }>('restartIce', { transportId: transport.id });
+      const { iceParameters } = await this.signaling.request('restartIce', { transportId: transport.id });
       await transport.restartIce({ iceParameters });
     } catch (err) {
       // not_found: the hub already closed it; transportClosed will rebuild it.
       if (!(err instanceof RequestFailed && err.code === 'not_found')) console.warn('ICE restart failed', err);
     }
-  }
-
-  async #produce(track: MediaStreamTrack, source: ProducerSource): Promise<void> {
-    const transport = this.#sendTransport;
-    if (!transport || this.ownProducers.has(source) || !this.#device.canProduce(track.kind as 'audio' | 'video')) return;
-    const producer = await transport.produce({
-      track,
-      appData: { source },
-      stopTracks: false,
-      ...(source === 'camera' ? { encodings: CAMERA_ENCODINGS, codecOptions: { videoGoogleStartBitrate: 1000 } } : {}),
-    });
-    this.ownProducers.set(source, producer);
-    if ((source === 'microphone' && !this.micEnabled) || (source === 'camera' && !this.cameraEnabled)) {
-      await this.#setProducerPaused(source, true);
-    }
-    this.emit('ownProducersChanged');
-  }
-
-  async #setProducerPaused(source: ProducerSource, paused: boolean): Promise<void> {
-    const track = this.localStream?.getTracks().find((t) => sourceOf(t) === source);
-    if (track) track.enabled = !paused; // also blanks the local preview
-    const producer = this.ownProducers.get(source);
-    if (!producer) return;
-    if (paused) producer.pause();
-    else producer.resume();
-    this.emit('ownProducersChanged');
-    await this.signaling.request(paused ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
   }
 
   #wanted(info: ProducerInfo): boolean {
@@ -528,10 +440,11 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     if (this.#consuming.has(key)) return;
     this.#consuming.add(key);
     try {
-      const { consumer: params } = await this.signaling.request<{ consumer: { id: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: any } }>(
-        'consume',
-        { transportId: transport.id, producerId: info.producerId, rtpCapabilities: this.#device.rtpCapabilities },
-      );
+      const { consumer: params } = await this.signaling.request('consume', {
+        transportId: transport.id,
+        producerId: info.producerId,
+        rtpCapabilities: this.#device.rtpCapabilities,
+      });
       const consumer = await transport.consume(params);
       const entry = { consumer, info };
       this.consumers.set(consumer.id, entry);
@@ -564,8 +477,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
 
   #closeMedia(): void {
     for (const id of [...this.consumers.keys()]) this.#dropConsumer(id);
-    for (const producer of this.ownProducers.values()) producer.close();
-    this.ownProducers.clear();
+    this.#local.closeProducers();
     this.#sendTransport?.close();
     this.#recvTransport?.close();
     this.#sendTransport = this.#recvTransport = undefined;
@@ -596,7 +508,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
       let framesDecoded = 0;
       let packetsReceived = 0;
       let bytesReceived = 0;
-      (await consumer.getStats()).forEach((s: any) => {
+      (await consumer.getStats()).forEach((s: { type: string; framesDecoded?: number; packetsReceived?: number; bytesReceived?: number }) => {
         if (s.type !== 'inbound-rtp') return;
         framesDecoded += s.framesDecoded ?? 0;
         packetsReceived += s.packetsReceived ?? 0;
@@ -608,7 +520,9 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   }
 }
 
-/** Camera and microphone tracks map to their contract source; the screen is tracked apart. */
-function sourceOf(track: MediaStreamTrack): ProducerSource {
-  return track.kind === 'audio' ? 'microphone' : 'camera';
+const SOURCES: readonly ProducerSource[] = ['camera', 'microphone', 'screen', 'ultrasound', 'device-video'];
+
+/** The source a producer was created with (LocalMedia puts it in appData). */
+function sourceOf(appData: Record<string, unknown>): ProducerSource | undefined {
+  return SOURCES.find((s) => s === appData.source);
 }
