@@ -1,5 +1,5 @@
-// The hub's signaling as a synthetic client speaks it (docs/PROTOCOL.md
-// section 1): socket.io with the JWT in the handshake, request/ack with a
+// The hub's signaling as a synthetic client speaks it (docs/PROTOCOL.md,
+// "Signaling"): socket.io with the JWT in the handshake, request/ack with a
 // timeout, and one zod schema per reply the load generator relies on.
 
 import { readFileSync } from 'node:fs';

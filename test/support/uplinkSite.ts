@@ -11,7 +11,7 @@ export interface UplinkDevice {
 }
 
 /**
- * A site agent reduced to its wire protocol (docs/PROTOCOL.md section 5): it
+ * A site agent reduced to its wire protocol (docs/PROTOCOL.md, "Uplink protocol"): it
  * says hello, sends each reading as a one-reading batch in seq order and can
  * drop its connection, so a test drives the hub's real uplink path (schemas,
  * watermark, fan-out, "site agent disconnected") without drivers or a journal.

@@ -1,6 +1,7 @@
 // Code tables: MDC observation codes, MDC_DIM units -> UCUM, Mindray private
 // (99MNDRY) and legacy PDS codes -> MDC, and the invalid-value sentinels.
-// Sources: /work/shared/protocols/devices.md sections 3 and 4a.
+// Sources: IEEE 11073-10101 (MDC codes), IHE PCD-01 (MDC_DIM units) and the
+// Mindray and PDS tables documented in docs/devices/hl7.md, "Codes".
 
 export interface CodeInfo {
   /** IEEE 11073-10101 reference id used as the reading code. */
