@@ -5,6 +5,7 @@
 
 import type { Namespace, Socket } from 'socket.io';
 import { refusalReason, type AuditSink } from '../audit/events.js';
+import type { PeerEventMap, PeerEventName } from '../contract/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
 import { createLogger } from '../common/logger.js';
 import { AuthError, type Authenticator } from './Authenticator.js';
@@ -18,8 +19,8 @@ const log = createLogger('auth');
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Events a client gets just before the hub closes its socket for its token. */
-export const TOKEN_EXPIRED_EVENT = 'tokenExpired';
-export const TOKEN_REVOKED_EVENT = 'tokenRevoked';
+export const TOKEN_EXPIRED_EVENT = 'tokenExpired' satisfies PeerEventName;
+export const TOKEN_REVOKED_EVENT = 'tokenRevoked' satisfies PeerEventName;
 
 export interface HandshakeOptions<E extends Endpoint> {
   /** Keeps the verified claims on the socket (socket.data), where the namespace's handlers read them. */
@@ -114,7 +115,7 @@ export class SocketTokens {
         if (!socket.connected || !claims) return;
         this.#auth.events.emit('expired', this.#describe(socket, claims));
         log.info({ endpoint: this.#endpoint, jti: claims.jti, socket: socket.id }, 'token expired; closing its socket');
-        socket.emit(TOKEN_EXPIRED_EVENT, { exp: claims.exp });
+        socket.emit(TOKEN_EXPIRED_EVENT, { exp: claims.exp } satisfies PeerEventMap['tokenExpired']);
         socket.disconnect(true);
       }, Math.max(0, wait)),
     );
@@ -135,7 +136,7 @@ export class SocketTokens {
       if (!claims || !socket.connected || !names(claims)) continue;
       cut++;
       this.#auth.events.emit('socketRevoked', this.#describe(socket, claims));
-      socket.emit(TOKEN_REVOKED_EVENT, {});
+      socket.emit(TOKEN_REVOKED_EVENT, {} satisfies PeerEventMap['tokenRevoked']);
       socket.disconnect(true);
     }
     if (cut > 0) log.info({ endpoint: this.#endpoint, sockets: cut }, 'revoked tokens: sockets closed');

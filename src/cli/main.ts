@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 // mediasoup or jsonwebtoken.
 import type { Authenticator, Revocation } from '../auth/index.js';
 import type { HoichanConfig } from '../config/schema.js';
-import type { Role } from '../media/events.js';
+import type { Role } from '../contract/conference.js';
 import type { Hub } from '../hub/Hub.js';
 
 interface Command {

@@ -12,7 +12,7 @@ import { AuthError, bearerToken, type Authenticator, type Claims } from '../auth
 import { requestClientAddress, trustProxiesForApp, type TrustedProxies } from '../common/clientAddress.js';
 import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
-import type { Role } from '../media/events.js';
+import type { Role } from '../contract/conference.js';
 import { ingestRoutes } from './ingestRoutes.js';
 import { securityHeadersMiddleware } from './security.js';
 

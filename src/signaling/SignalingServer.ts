@@ -108,10 +108,12 @@ export class SignalingServer {
       },
       produce: async (s, p) => {
         const { peer, conference } = this.#media(s);
+        // rtpParameters passed the schema's shape check; mediasoup checks their meaning (a bad codec is its error).
         return { producerId: await conference.produce(peer, p as Parameters<Conference['produce']>[1]) };
       },
       consume: async (s, p) => {
         const { peer, conference } = this.#media(s);
+        // Likewise rtpCapabilities: shape checked by the schema, meaning by mediasoup's canConsume.
         const consumer = await conference.consume(peer, p as Parameters<Conference['consume']>[1]);
         this.#auditConsume(s, peer, conference, consumer.producerId, consumer.kind);
         return { consumer };

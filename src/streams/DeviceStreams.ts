@@ -17,7 +17,7 @@ import type { DeviceDirectory } from '../signaling/SignalingServer.js';
 import { DEVICE_PROTOCOLS } from '../devices/siteConfig.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../common/logger.js';
-import type { DeviceStreamStats } from '../telemetry/opsReport.js';
+import type { DeviceStreamStats } from '../contract/ops.js';
 import { PeerFanout, type PeerBacklog } from './PeerFanout.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
 
@@ -255,7 +255,7 @@ export class DeviceStreams implements DeviceDirectory {
           earlier++;
           continue;
         }
-        const reading = r as Reading;
+        const reading: Reading = r;
         const lagMs = receivedAt - (reading.rt + conn.clockOffsetMs);
         if (lagMs > this.#lateAfterMs) reading.late = true;
         deviceMetrics.uplinkLag.observe(Math.max(0, lagMs) / 1000);
@@ -289,7 +289,7 @@ export class DeviceStreams implements DeviceDirectory {
     // An alarm journaled before the device moved here is the previous conference's patient.
     if (notice.reading.seq < (state.session?.startSeq ?? Number.MAX_SAFE_INTEGER)) return;
     state.noticedAlarmSeq = notice.reading.seq;
-    this.#fanout.alarm(state.conferenceId, state.deviceId, notice.reading as Reading);
+    this.#fanout.alarm(state.conferenceId, state.deviceId, notice.reading);
   }
 
   status(conn: AgentConnection, message: StatusMessage): void {

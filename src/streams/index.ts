@@ -13,7 +13,7 @@ import { UplinkServer, type UplinkLimits } from './UplinkServer.js';
 
 export { DeviceStreams } from './DeviceStreams.js';
 export type { DeviceStreamsOptions } from './DeviceStreams.js';
-export type { DeviceStreamStats } from '../telemetry/opsReport.js';
+export type { DeviceStreamStats } from '../contract/ops.js';
 export { UplinkServer } from './UplinkServer.js';
 
 /** The hub's device flow: history store (Redis when redisUrl is set), streams service, /uplink namespace. */

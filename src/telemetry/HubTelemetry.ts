@@ -2,7 +2,7 @@ import type { Server as SocketServer } from 'socket.io';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { WorkerPool } from '../media/WorkerPool.js';
 import { MediaStatsPoller } from './mediaStats.js';
-import type { DeviceStreamStats, OpsReport } from './opsReport.js';
+import type { DeviceStreamStats, OpsReport } from '../contract/ops.js';
 import {
   conferencePeers,
   conferencesGauge,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Hub } from '../../src/hub/Hub.js';
-import type { OpsReport } from '../../src/telemetry/opsReport.js';
+import type { OpsReport } from '../../src/contract/ops.js';
 import { launchChromium, openPage } from '../support/browser.js';
 import { TestClient, joinWithTransports, rtpParametersFor, startTestHub, token, waitUntil } from '../support/hub.js';
 import { has, parseProm, sumOf, type Sample } from './promText.js';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { IngestCodec, IngestInfo, IngestSource } from '../../media/ingest.js';
+import type { IngestCodec, IngestInfo, IngestSource } from '../../contract/ingest.js';
 import { Backoff } from '../../common/backoff.js';
 import { createLogger } from '../../common/logger.js';
 import { ffmpegIngestArgs, SIMULATED_ULTRASOUND_INPUT } from './ffmpegArgs.js';

@@ -1,4 +1,4 @@
-import type { IngestInfo } from '../../media/ingest.js';
+import type { IngestInfo } from '../../contract/ingest.js';
 
 /**
  * A simulated ultrasound picture: Conway's life in grey on black looks enough

@@ -5,7 +5,7 @@ import { h, setText } from '../ui/dom';
 import type { DeviceStreamStats as OpsDevice, OpsWorker } from '../contract';
 import { messageBox, pageHeader } from '../ui/header';
 
-// The engineer's status page: GET /api/ops every 2 s (src/telemetry/HubTelemetry.ts
+// The engineer's status page: GET /api/ops every 2 s (src/contract/ops.ts
 // OpsReport). A hub without /api/ops (older build) falls back to /api/conferences.
 
 const REFRESH_MS = 2000;
