@@ -35,7 +35,13 @@ export const telemetry: Telemetry = {
   devices: () => [],
 };
 
-(window as unknown as { hoichan: Telemetry }).hoichan = telemetry;
+declare global {
+  interface Window {
+    hoichan: Telemetry;
+  }
+}
+
+window.hoichan = telemetry;
 
 /** Records the first decoded remote video frame (load-time metric). */
 export function watchFirstFrame(video: HTMLVideoElement): void {

@@ -1,5 +1,18 @@
 import type { ConferenceSession } from './session';
 
+/** The fields of an RTCStats entry (inbound/outbound RTP, remote reports, candidate pairs) this reads. */
+interface StatsEntry {
+  type: string;
+  bytesReceived?: number;
+  packetsReceived?: number;
+  packetsLost?: number;
+  bytesSent?: number;
+  packetsSent?: number;
+  roundTripTime?: number;
+  nominated?: boolean;
+  currentRoundTripTime?: number;
+}
+
 export type QualityLevel = 'good' | 'fair' | 'poor' | 'none';
 
 export interface NetworkQuality {
@@ -71,7 +84,7 @@ export class NetworkQualityMonitor {
       const report = await consumer.getStats();
       let pairRtt: number | undefined;
       let remoteRtt: number | undefined;
-      report.forEach((s: any) => {
+      report.forEach((s: StatsEntry) => {
         if (s.type === 'inbound-rtp') add(info.peerId, s.bytesReceived ?? 0, s.packetsReceived ?? 0, Math.max(0, s.packetsLost ?? 0));
         else if (s.type === 'remote-outbound-rtp' && s.roundTripTime) remoteRtt = s.roundTripTime;
         else if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime !== undefined) pairRtt = s.currentRoundTripTime;
@@ -82,7 +95,7 @@ export class NetworkQualityMonitor {
     const self = this.#session.peerId;
     for (const producer of this.#session.ownProducers.values()) {
       const report = await producer.getStats();
-      report.forEach((s: any) => {
+      report.forEach((s: StatsEntry) => {
         if (s.type === 'outbound-rtp') {
           add(self, s.bytesSent ?? 0, s.packetsSent ?? 0, 0);
         } else if (s.type === 'remote-inbound-rtp') {
