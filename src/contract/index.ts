@@ -10,4 +10,4 @@ export type * from './ingest.js';
 export type * from './ops.js';
 export type * from './readings.js';
 export type * from './signaling.js';
-export { PEER_EVENT_NAMES, REQUEST_NAMES, type Assert, type Equivalent } from './names.js';
+export { PEER_EVENT_NAMES, REQUEST_NAMES, type Assert, type Equivalent, type KeysOf, type SameShape } from './names.js';

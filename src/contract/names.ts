@@ -38,6 +38,10 @@ export const PEER_EVENT_NAMES = [
 
 /** true when A and B are each assignable to the other. */
 export type Equivalent<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Every key of every member of a union (keyof of a union gives only the shared ones). */
+export type KeysOf<T> = T extends unknown ? keyof T : never;
+/** Equivalent, and with the same keys: an optional field one side lacks counts as a difference. */
+export type SameShape<A, B> = Equivalent<A, B> extends true ? Equivalent<KeysOf<A>, KeysOf<B>> : false;
 /** Compiles only for true: `type _ = Assert<Equivalent<X, Y>>`. */
 export type Assert<T extends true> = T;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Assert, Equivalent, RequestName as ContractRequestName, RequestPayload as ContractPayload } from '../contract/index.js';
+import type { Assert, Equivalent, SameShape, RequestName as ContractRequestName, RequestPayload as ContractPayload } from '../contract/index.js';
 
 // One schema per request of the signaling contract (docs/PROTOCOL.md,
 // "Requests and replies"; the types are in src/contract/signaling.ts).
@@ -84,8 +84,8 @@ export type RequestPayload<N extends RequestName> = z.infer<(typeof requestSchem
 export const requestSchemaFor: { [N in RequestName]: z.ZodType<RequestPayload<N>, z.ZodTypeDef, unknown> } = requestSchemas;
 
 // ---- compile-time agreement with src/contract -------------------------------
-// A request without a schema, a schema without a request, or a payload field
-// whose type differs from the contract's fails the build. mediasoup's parameter
+// A request without a schema, a schema without a request, a payload field
+// only one side has, or one whose type differs from the contract's fails the build. mediasoup's parameter
 // objects (the schema checks their shape, passthrough, and mediasoup their
 // meaning) are compared by presence, not by type.
 
@@ -94,5 +94,5 @@ type Comparable<T> = { [K in keyof T]: K extends MediasoupField ? unknown : T[K]
 
 export type SchemasCoverContract = Assert<Equivalent<RequestName, ContractRequestName>>;
 export type SchemasAgreeWithContract = Assert<
-  { [N in RequestName]: Equivalent<Comparable<RequestPayload<N>>, Comparable<ContractPayload<N>>> }[RequestName]
+  { [N in RequestName]: SameShape<Comparable<RequestPayload<N>>, Comparable<ContractPayload<N>>> }[RequestName]
 >;

@@ -4,6 +4,7 @@
 // agent builds its messages against the same types.
 
 import { z } from 'zod';
+import type { Assert, ChannelInfo, DeviceStatus, Equivalent, Reading, SameShape } from '../contract/index.js';
 import { DEVICE_PROTOCOLS, DEVICE_TYPES } from '../devices/siteConfig.js';
 
 export const UPLINK_NAMESPACE = '/uplink';
@@ -144,6 +145,14 @@ export type BatchMessage = z.input<typeof batchSchema>;
 export type ParsedBatch = z.output<typeof batchSchema>;
 export type AlarmNotice = z.infer<typeof alarmNoticeSchema>;
 export type StatusMessage = z.infer<typeof statusSchema>;
+
+// The readings an agent sends are the contract's (src/contract/readings.ts):
+// a field only one side has, or one the schema types differently, fails the
+// build. `late` is the hub's to set, not the agent's: the schema strips it.
+type AgentReading = Reading extends infer R ? (R extends unknown ? Omit<R, 'late'> : never) : never;
+export type UplinkReadingsAreContractReadings = Assert<SameShape<z.infer<typeof readingSchema>, AgentReading>>;
+export type UplinkChannelsAreContractChannels = Assert<SameShape<z.infer<typeof channelSchema>, ChannelInfo>>;
+export type UplinkStatusIsContractStatus = Assert<Equivalent<StatusMessage['devices'][number]['status'], DeviceStatus>>;
 
 export interface HelloResult {
   /** Per accepted device: the highest contiguous seq the hub has stored; resend from the next one. */
