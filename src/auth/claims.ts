@@ -5,6 +5,7 @@
 // credential copied off a commune PC opens no conference view, and a browser
 // token cannot announce devices.
 
+import type { Assert, Equivalent, Role } from '../contract/index.js';
 import { z } from 'zod';
 
 /** The three front doors of the hub; a token names those it is for in `aud`. */
@@ -22,6 +23,8 @@ export const AGENT_AUDIENCES = [AUDIENCE.uplink];
 
 export const PERSON_ROLES = ['specialist', 'site', 'engineer'] as const;
 export type PersonRole = (typeof PERSON_ROLES)[number];
+/** A person token's roles are the contract's Role (src/contract/conference.ts), no more, no fewer. */
+export type PersonRolesAreContractRoles = Assert<Equivalent<PersonRole, Role>>;
 
 const conferenceId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a conference id (1-64 letters, digits, _ . or -)');
 const deviceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a device id');

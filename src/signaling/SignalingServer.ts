@@ -3,7 +3,7 @@ import type { Server, Socket } from 'socket.io';
 import type { Actor, AuditSink } from '../audit/events.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
-import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RequestReply } from '../contract/index.js';
+import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RequestName, RequestReply } from '../contract/index.js';
 import type { Conference } from '../media/Conference.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { Peer } from '../media/Peer.js';
@@ -14,7 +14,7 @@ import { socketClientAddress } from '../common/clientAddress.js';
 import { KeyedBuckets, TokenBucket } from '../common/tokenBucket.js';
 import { ConnectionCounter } from './connectionCounter.js';
 import { describeIssue } from '../common/zodIssues.js';
-import { requestSchemaFor, requestSchemas, type RequestName, type RequestPayload } from './schemas.js';
+import { requestSchemaFor, requestSchemas, type RequestPayload } from './schemas.js';
 
 const log = createLogger('signaling');
 
