@@ -45,8 +45,9 @@ export function peerBacklog(io: Server, peerId: string): number {
     const conn = io.sockets.sockets.get(id)?.conn;
     if (!conn) continue;
     let bytes = (conn.request.socket as NetSocket | undefined)?.writableLength ?? 0;
-    // writeBuffer is public in engine.io's JavaScript, only its typings hide it.
-    for (const packet of (conn as unknown as { writeBuffer: Array<{ data?: unknown }> }).writeBuffer) {
+    // writeBuffer is public in engine.io's JavaScript, only its typings mark it private (and untyped).
+    const queued: Array<{ data?: unknown }> = conn['writeBuffer'];
+    for (const packet of queued) {
       const data: unknown = packet.data;
       bytes += typeof data === 'string' ? data.length : data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data.byteLength : 0;
     }

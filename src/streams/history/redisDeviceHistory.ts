@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type Result } from 'ioredis';
 import type { Reading } from '../../devices/reading.js';
 import { createLogger } from '../../common/logger.js';
 import {
@@ -75,7 +75,12 @@ redis.call('PEXPIRE', latest, ttl)
 return 1
 `;
 
-type AppendCommand = (meta: string, stream: string, latest: string, ...args: string[]) => Promise<number>;
+// The Lua command defineCommand adds at run time, declared for the compiler.
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    hoichanAppend(meta: string, stream: string, latest: string, ...args: string[]): Result<number, Context>;
+  }
+}
 
 export class RedisDeviceHistory implements DeviceHistoryStore {
   readonly kind = 'redis' as const;
@@ -125,8 +130,7 @@ export class RedisDeviceHistory implements DeviceHistoryStore {
     const limits = [String(this.#limits.maxReadings), String(Math.min(maxBytes, this.#limits.maxBytes)), String(this.#limits.ttlMs), String(MAX_LATEST_KEYS)];
     const args: string[] = [session.id, String(through), ...limits, session.conferenceId, String(session.startSeq)];
     for (const r of readings) args.push(`${r.seq}-1`, JSON.stringify(r), r.kind === 'waveform' ? '' : latestKey(r), String(readingBytes(r)), String(r.t), r.kind);
-    const append = (this.#redis as unknown as { hoichanAppend: AppendCommand }).hoichanAppend;
-    await append.call(this.#redis, metaKey(deviceId), streamKey(deviceId, session.id), latestHashKey(deviceId, session.id), ...args);
+    await this.#redis.hoichanAppend(metaKey(deviceId), streamKey(deviceId, session.id), latestHashKey(deviceId, session.id), ...args);
   }
 
   async resetWatermark(deviceId: string, seq: number): Promise<void> {

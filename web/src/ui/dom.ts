@@ -1,7 +1,9 @@
 // A tiny hyperscript helper: enough DOM building for three views without a framework.
 
 type Child = Node | string | number | null | undefined | false;
-type AttrValue = string | number | boolean | null | undefined | ((event: any) => void);
+/** A listener for the event its `on...` key names; its parameter is whichever Event subtype that event delivers. */
+type Listener = (event: never) => void;
+type AttrValue = string | number | boolean | null | undefined | Listener;
 
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -11,7 +13,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (typeof value === 'function') el.addEventListener(key.replace(/^on/, '').toLowerCase(), value);
+    if (typeof value === 'function') el.addEventListener(key.replace(/^on/, '').toLowerCase(), value as EventListener);
     else if (key === 'class') el.className = String(value);
     // Through the CSSOM, not a style attribute: the CSP (style-src 'self') refuses inline style attributes.
     else if (key === 'style') el.style.cssText = String(value);

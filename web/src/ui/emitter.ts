@@ -1,16 +1,16 @@
 /** A minimal typed event emitter for the browser (Node's is not bundled). */
 export class Emitter<Events extends Record<string, unknown[]>> {
-  readonly #listeners = new Map<keyof Events, Set<(...args: any[]) => void>>();
+  // No prototype: an event named like an Object method must not find one.
+  readonly #listeners: { [E in keyof Events]?: Set<(...args: Events[E]) => void> } = Object.create(null);
 
   on<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    const set = (this.#listeners[event] ??= new Set());
     set.add(listener);
     return () => set.delete(listener);
   }
 
   protected emit<E extends keyof Events>(event: E, ...args: Events[E]): void {
-    for (const listener of this.#listeners.get(event) ?? []) {
+    for (const listener of this.#listeners[event] ?? []) {
       try {
         listener(...args);
       } catch (err) {
