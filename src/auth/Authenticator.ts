@@ -25,7 +25,7 @@ export class AuthError extends Error {
 const MAX_TOKEN_CHARS = 8192;
 
 export type TokenRequest =
-  | { kind: 'person'; sub: string; name: string; role: PersonRole; conf: string; ttlSeconds: number }
+  | { kind: 'person'; sub: string; name: string; role: PersonRole; conf: string; site?: string; ttlSeconds: number }
   | { kind: 'agent'; siteId: string; name: string; conferences: string[]; devices?: string[]; ttlSeconds: number };
 
 export interface AuthenticatorOptions {
@@ -176,7 +176,7 @@ export class Authenticator {
     const common = { iss: key.issuer, iat, exp: iat + request.ttlSeconds, jti: randomUUID(), name: request.name };
     const payload =
       request.kind === 'person'
-        ? { ...common, aud: PERSON_AUDIENCES, sub: request.sub, role: request.role, conf: request.conf }
+        ? { ...common, aud: PERSON_AUDIENCES, sub: request.sub, role: request.role, conf: request.conf, ...(request.site ? { site: request.site } : {}) }
         : { ...common, aud: AGENT_AUDIENCES, sub: request.siteId, role: 'agent' as const, conferences: request.conferences, ...(request.devices ? { devices: request.devices } : {}) };
     const parsed = claimsSchema.safeParse(payload);
     if (!parsed.success) {

@@ -48,6 +48,8 @@ export const personClaimsSchema = z.object({
   role: z.enum(PERSON_ROLES),
   /** One conference id; '*' (every conference) only for engineers, who never join media. */
   conf: z.union([conferenceId, z.literal('*')]),
+  /** Extension: the site (health station, hospital) the person joins from, for the consultation records (docs/RECORDS.md). */
+  site: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a site id (letters, digits, . _ -; at most 64)').optional(),
 });
 
 export const agentClaimsSchema = z.object({

@@ -328,7 +328,7 @@ Exit status 1 when any client failed.`,
   },
   token: {
     summary: 'print a signed access token (JWT) for a person or a site agent, or revoke tokens',
-    usage: `hoichan token --role specialist|site|engineer --conference ID --name NAME [--sub ID] [--ttl SECONDS]
+    usage: `hoichan token --role specialist|site|engineer --conference ID --name NAME [--site SITE_ID] [--sub ID] [--ttl SECONDS]
 hoichan token --role agent --site SITE_ID --conference ID [--conference ID ...] [--device ID ...] [--ttl SECONDS]
 hoichan token revoke (--jti ID [--until EPOCH_S] | --token TOKEN | --sub ID [--before EPOCH_S])
   Common options: [--config FILE] [--demo]
@@ -341,7 +341,7 @@ People (signaling and the HTTP API; lifetime at most auth.maxTokenLifetime, defa
 
 Site agents (the /uplink only; lifetime at most auth.maxAgentTokenLifetime, default 30 days):
   --role agent
-  --site        the site id (the agent's siteId); it is the token's sub
+  --site        the site id: an agent's siteId (its token's sub); for a person, the site they join from (recorded)
   --conference  a conference its devices stream into; repeat for several; no '*'
   --device      optional: only these device ids may be announced; repeat for several
 
@@ -395,14 +395,15 @@ Signs with auth.signingKid's key (or auth.jwtSecret, HOICHAN_JWT_SECRET); see do
         return;
       }
       if (role !== 'specialist' && role !== 'site' && role !== 'engineer') throw new UsageError('--role must be specialist, site, engineer or agent');
-      if (values.device || values.site) throw new UsageError('--site and --device are for --role agent');
+      if (values.device) throw new UsageError('--device is for --role agent');
+      const site = values.site as string | undefined;
       const name = values.name as string | undefined;
       if (conferences.length !== 1) throw new UsageError('--conference is required, once: a person token is for one conference');
       if (!name) throw new UsageError('--name is required');
       const conf = conferences[0]!;
       if (conf === '*' && role !== 'engineer') throw new UsageError(`a ${role} token must name one conference; only engineer may have '*'`);
       const sub = (values.sub as string | undefined) ?? `${role}-${name}`.toLowerCase().replace(/\W+/g, '-');
-      process.stdout.write(auth.sign({ kind: 'person', sub, name, role, conf, ttlSeconds: ttl ?? auth.options.maxTokenLifetime }) + '\n');
+      process.stdout.write(auth.sign({ kind: 'person', sub, name, role, conf, ...(site ? { site } : {}), ttlSeconds: ttl ?? auth.options.maxTokenLifetime }) + '\n');
     },
   },
 };

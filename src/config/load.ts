@@ -35,6 +35,11 @@ const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' | 'li
   REDIS_URL: { path: ['redis', 'url'], type: 'string' },
   HOICHAN_AUDIT_DIR: { path: ['audit', 'dir'], type: 'string' },
   HOICHAN_AUDIT_HMAC_KEY: { path: ['audit', 'hmacKey'], type: 'string' },
+  DATABASE_URL: { path: ['records', 'databaseUrl'], type: 'string' },
+  HOICHAN_RECORDS_DIR: { path: ['records', 'dir'], type: 'string' },
+  HOICHAN_HUB_ID: { path: ['records', 'hubId'], type: 'string' },
+  HOICHAN_FHIR_ENDPOINT: { path: ['records', 'fhirEndpoint'], type: 'string' },
+  HOICHAN_FHIR_AUTHORIZATION: { path: ['records', 'fhirAuthorization'], type: 'string' },
 };
 
 function isObject(value: unknown): value is Json {

@@ -14,6 +14,9 @@ import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../contract/conference.js';
 import { ingestRoutes } from './ingestRoutes.js';
+import { MAX_BUNDLE_OBSERVATIONS } from '../records/fhir.js';
+import { recordsRoutes } from '../records/routes.js';
+import type { RecordsStore } from '../records/RecordsStore.js';
 import { securityHeadersMiddleware } from './security.js';
 
 const log = createLogger('http');
@@ -36,10 +39,12 @@ export interface HttpDeps {
   rateLimit?: HttpRateLimit;
   /** Peers whose X-Forwarded-For names the client (config http.trustedProxies); none: every client is its TCP peer. */
   trustedProxies?: TrustedProxies;
+  /** Consultation records: /api/records (engineers; specialists for their conference). */
+  records?: RecordsStore;
 }
 
 /** The paths that serve the web client's page (web/src/router.ts picks the view). */
-const PAGE_PATHS = ['/', '/index.html', '/conference/:id', '/site/:id', '/ops'];
+const PAGE_PATHS = ['/', '/index.html', '/conference/:id', '/site/:id', '/ops', '/records'];
 
 /**
  * Marker put in the fragment when a link carrying ?token= is refused: the page
@@ -109,7 +114,7 @@ export function requireRole(auth: Authenticator, roles: Role[], audit?: AuditSin
   };
 }
 
-export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies, records }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   if (trustedProxies) trustProxiesForApp(app, trustedProxies);
@@ -158,6 +163,7 @@ export function createHttpApp({ pool, conferences, auth, telemetry, tls = false,
 
   if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(auth, ['engineer'], audit)));
   if (audit) app.use(auditRoutes(audit, requireRole(auth, ['engineer'], audit)));
+  if (records) app.use(recordsRoutes(records, requireRole(auth, ['engineer', 'specialist'], audit), { maxBundleObservations: MAX_BUNDLE_OBSERVATIONS }));
 
   // Sites and specialists open ingests; their owner or an engineer reads and closes them (ingestRoutes checks which).
   app.use(ingestRoutes(conferences, requireRole(auth, ['site', 'specialist', 'engineer'], audit), audit));
@@ -167,7 +173,7 @@ export function createHttpApp({ pool, conferences, auth, telemetry, tls = false,
     app.use((req, res, next) => (req.path.endsWith('.map') ? sendError(res, 404, 'not_found', 'no such route') : next()));
     app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '1h' }));
     // Client-side views (web/src/router.ts): the page picks the view from the path.
-    app.get(['/conference/:id', '/site/:id', '/ops'], (_req, res) => {
+    app.get(['/conference/:id', '/site/:id', '/ops', '/records'], (_req, res) => {
       res.set('cache-control', 'no-cache').sendFile(join(WEB_ROOT, 'index.html'));
     });
   }

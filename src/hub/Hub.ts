@@ -12,6 +12,7 @@ import type { HoichanConfig } from '../config/schema.js';
 import { createHttpApp } from '../http/app.js';
 import { securityHeaders } from '../http/security.js';
 import { ConferenceManager } from '../media/ConferenceManager.js';
+import { Records } from '../records/index.js';
 import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
 import { startDeviceStreams, type DeviceStreams, type UplinkServer } from '../streams/index.js';
@@ -31,6 +32,8 @@ export class Hub {
   uplink?: UplinkServer;
   /** The hash-chained audit log (src/audit). */
   audit?: AuditLog;
+  /** Consultation records (src/records); absent when records.enabled is false. */
+  records?: Records;
 
   private constructor(
     readonly config: HoichanConfig,
@@ -70,10 +73,24 @@ export class Hub {
     auditTokenLifecycle(auth.events, audit);
     const conferences = new ConferenceManager(pool, { ...config.media, ...config.signaling });
     const telemetry = new HubTelemetry({ pool, conferences });
+    let records: Records | undefined;
+    if (config.records.enabled) {
+      records = await Records.open(config.records, {
+        conferences,
+        network: (peer) => telemetry.peerNetwork(peer),
+        sampleIntervalMs: telemetry.statsIntervalMs,
+      }).catch(async (err: Error) => {
+        telemetry.close();
+        pool.close();
+        await audit.close();
+        await auth.close();
+        throw err;
+      });
+    }
     const tls = config.tls.cert !== null && config.tls.key !== null;
     // One list for HTTP and both socket.io namespaces: per-IP limits and the audit log see the same client address.
     const trustedProxies = new TrustedProxies(config.http.trustedProxies);
-    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies });
+    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies, ...(records ? { records: records.store } : {}) });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
@@ -81,6 +98,7 @@ export class Hub {
     } catch (err) {
       telemetry.close();
       pool.close();
+      await records?.close();
       await audit.close();
       await auth.close();
       const message = (err as Error).message;
@@ -128,6 +146,7 @@ export class Hub {
       },
       audit,
     });
+    records?.recorder.watchDevices(streams);
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams, auth, audit);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
@@ -141,6 +160,7 @@ export class Hub {
       uplink.close();
       await streams.close();
       pool.close();
+      await records?.close();
       await audit.close();
       await auth.close();
       throw new Error(`cannot listen on ${config.http.listenIp}:${config.http.port}: ${err.message}`);
@@ -149,6 +169,7 @@ export class Hub {
     hub.streams = streams;
     hub.uplink = uplink;
     hub.audit = audit;
+    if (records) hub.records = records;
     // The device stream service (when this hub has one) reports its own numbers to /api/ops.
     telemetry.deviceStats = () => hub.streams?.stats() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
@@ -178,6 +199,8 @@ export class Hub {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     await this.streams?.close();
+    // After the conferences closed: their sessions' ends are written before the database closes.
+    await this.records?.close();
     await this.auth.close();
     // Last: leaves and disconnects above are recorded.
     await this.audit?.close();

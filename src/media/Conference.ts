@@ -29,6 +29,10 @@ export interface ConsumerInfo {
 }
 
 export interface ConferenceEvents {
+  /** A person or an ingest joined (after the others were told). */
+  peerJoined: [Peer];
+  /** A peer left; peers still in when the conference closes get no peerLeft, only close. */
+  peerLeft: [Peer];
   close: [];
 }
 
@@ -90,6 +94,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
         this.#peers.set(peer.id, peer);
         this.broadcast('peerJoined', peer.summary, peer.id);
         this.broadcast('newProducer', producerInfo(producer), peer.id);
+        this.emit('peerJoined', peer);
       },
       remove: (peer) => this.removePeer(peer),
     };
@@ -151,6 +156,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#peers.set(peer.id, peer);
     this.broadcast('peerJoined', peer.summary, peer.id);
     this.#log.info({ peerId: peer.id, role: peer.role, peers: this.#peers.size }, 'peer joined');
+    this.emit('peerJoined', peer);
     return { routerRtpCapabilities, peers: others, producers };
   }
 
@@ -173,6 +179,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     peer.close();
     this.broadcast('peerLeft', { peerId: peer.id });
     this.#log.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');
+    this.emit('peerLeft', peer);
     if (this.#peers.size === 0) this.close();
   }
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { badRequest, limitExceeded } from '../common/errors.js';
 import { Conference, type ConferenceLimits } from './Conference.js';
 import type { IngestInfo, IngestRequest } from './ingest.js';
@@ -12,11 +13,16 @@ export interface HubMediaLimits extends ConferenceLimits {
   ingestRequireSrtp: boolean;
 }
 
+export interface ConferenceManagerEvents {
+  /** A conference was created (its peers, close and recovery are its own events). */
+  conference: [Conference];
+}
+
 /**
  * Owns the conferences of this hub. Creation per id is serialised, so two
  * peers joining an empty conference at once share one router.
  */
-export class ConferenceManager {
+export class ConferenceManager extends EventEmitter<ConferenceManagerEvents> {
   readonly #conferences = new Map<string, Conference>();
   readonly #creating = new Map<string, Promise<Conference>>();
   /** Ingests being opened per owner, so concurrent requests count against maxIngestsPerUser. */
@@ -25,7 +31,9 @@ export class ConferenceManager {
   constructor(
     readonly pool: WorkerPool,
     readonly limits: HubMediaLimits,
-  ) {}
+  ) {
+    super();
+  }
 
   get(id: string): Conference | undefined {
     return this.#conferences.get(id);
@@ -48,6 +56,7 @@ export class ConferenceManager {
         conference.once('close', () => {
           if (this.#conferences.get(id) === conference) this.#conferences.delete(id);
         });
+        this.emit('conference', conference);
         return conference;
       });
       this.#creating.set(id, pending);

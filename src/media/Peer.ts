@@ -39,6 +39,8 @@ export class Peer {
     readonly displayName: string,
     readonly role: Role,
     notify: PeerNotify,
+    /** The site the person joins from (token claim `site`), for the consultation records; null when not named. */
+    readonly site: string | null = null,
   ) {
     this.#notify = notify;
   }

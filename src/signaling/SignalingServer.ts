@@ -287,7 +287,7 @@ export class SignalingServer {
 
     const peerId = randomUUID();
     // The name others see is the token's: a client cannot pass itself off as someone else.
-    const peer = new Peer(peerId, claims.sub, claims.name, claims.role, this.notifierFor(peerId));
+    const peer = new Peer(peerId, claims.sub, claims.name, claims.role, this.notifierFor(peerId), claims.site ?? null);
     // A conference whose last peer just left is closing: take the fresh one.
     let conference = await this.#conferences.getOrCreate(payload.conferenceId);
     if (conference.closed) conference = await this.#conferences.getOrCreate(payload.conferenceId);

@@ -6,6 +6,7 @@
 // replay of their current sessions. docs/PROTOCOL.md describes the rules.
 
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { grantRefuses, type UplinkGrant } from '../auth/index.js';
 import { z } from 'zod';
 import { HoichanError, conflict, forbidden, notFound } from '../common/errors.js';
@@ -101,9 +102,19 @@ interface SiteState {
 
 const MiB = 1024 * 1024;
 
+/** What the streams service tells listeners inside the hub (the consultation records); after the peers were sent it. */
+export interface DeviceStreamEvents {
+  /** Readings stored and fanned out to the device's conference, and gaps the site announced (seq ranges it lost). */
+  readings: [{ deviceId: string; siteId: string; conferenceId: string; readings: readonly Reading[]; gaps: readonly { from: number; to: number }[] }];
+  /** What peers were told of a device (online, degraded, offline, moved away), with the site it belongs to. */
+  status: [DeviceInfo & { siteId: string }];
+}
+
 const resumeSchema = z.record(deviceIdSchema, z.number().int().min(0)).optional();
 
 export class DeviceStreams implements DeviceDirectory {
+  /** Readings and status changes, for in-hub listeners (src/records). */
+  readonly events = new EventEmitter<DeviceStreamEvents>();
   readonly #store: DeviceHistoryStore;
   readonly #fanout: PeerFanout;
   readonly #devices = new Map<string, DeviceState>();
@@ -275,6 +286,7 @@ export class DeviceStreams implements DeviceDirectory {
         this.#fanout.readings(state.conferenceId, { deviceId: state.deviceId, readings: fresh, ...(gaps.length > 0 ? { gaps } : {}) });
         deviceMetrics.readingsDelivered.inc(labels, fresh.length);
         deviceMetrics.fanout.observe((Date.now() - receivedAt) / 1000);
+        this.events.emit('readings', { deviceId: state.deviceId, siteId: state.siteId, conferenceId: state.conferenceId, readings: fresh, gaps });
       }
       const newest = fresh[fresh.length - 1];
       if (newest) this.#updateLag(state, receivedAt - (newest.rt + conn.clockOffsetMs));
@@ -363,6 +375,7 @@ export class DeviceStreams implements DeviceDirectory {
   async close(): Promise<void> {
     clearInterval(this.#sweep);
     this.#fanout.close();
+    this.events.removeAllListeners();
     await this.#store.close();
   }
 
@@ -436,7 +449,9 @@ export class DeviceStreams implements DeviceDirectory {
     if (left !== undefined && left !== d.conferenceId) {
       log.info({ deviceId: state.deviceId, siteId: state.siteId, startSeq }, 'device moved to another conference: new session');
       // Its viewers there keep the device on screen otherwise, looking live.
-      this.#fanout.status({ ...this.#info(state), conferenceId: left, status: 'offline', reason: 'device moved to another conference' });
+      const moved: DeviceInfo = { ...this.#info(state), conferenceId: left, status: 'offline', reason: 'device moved to another conference' };
+      this.#fanout.status(moved);
+      this.events.emit('status', { ...moved, siteId: state.siteId });
       state.lastEmitted = undefined;
     }
   }
@@ -529,6 +544,7 @@ export class DeviceStreams implements DeviceDirectory {
     if (key === state.lastEmitted) return;
     state.lastEmitted = key;
     this.#fanout.status(info);
+    this.events.emit('status', { ...info, siteId: state.siteId });
   }
 
   #site(siteId: string): SiteState {

@@ -18,6 +18,15 @@ import {
 } from './metrics.js';
 import { WorkerCpuSampler, currentRss, workerUsage } from './workerUsage.js';
 
+/** One peer's media as of the last poll (bits per second, loss 0..1, RTT in ms). */
+export interface PeerNetworkSample {
+  bitrateIn: number;
+  bitrateOut: number;
+  lossIn: number;
+  lossOut: number;
+  rttMs: number | undefined;
+}
+
 /** How often media stats and worker CPU are sampled unless told otherwise. */
 export const DEFAULT_STATS_INTERVAL_MS = 5000;
 
@@ -106,6 +115,32 @@ export class HubTelemetry {
     conferencePeers.reset();
     for (const c of conferences) conferencePeers.set({ conference: c.id, worker: String(c.worker.slot) }, c.peers.length);
     signalingSockets.set(this.#socketCount());
+  }
+
+  /**
+   * One peer's network as of the last stats poll: what it sends (its producers),
+   * what the hub sends it (its consumers), worst loss each way, worst RTT.
+   * Undefined before the first poll saw any of its streams.
+   */
+  peerNetwork(peer: { producers: ReadonlyMap<string, unknown>; consumers: ReadonlyMap<string, unknown> }): PeerNetworkSample | undefined {
+    const sample: PeerNetworkSample = { bitrateIn: 0, bitrateOut: 0, lossIn: 0, lossOut: 0, rttMs: undefined };
+    let seen = false;
+    for (const [ids, dir] of [[peer.producers.keys(), 'in'], [peer.consumers.keys(), 'out']] as const) {
+      for (const id of ids) {
+        const s = this.#media.snapshot(id);
+        if (!s) continue;
+        seen = true;
+        if (dir === 'in') {
+          sample.bitrateIn += s.bitrate;
+          sample.lossIn = Math.max(sample.lossIn, s.fractionLost);
+        } else {
+          sample.bitrateOut += s.bitrate;
+          sample.lossOut = Math.max(sample.lossOut, s.fractionLost);
+        }
+        if (s.rttMs !== undefined && s.rttMs > 0) sample.rttMs = Math.max(sample.rttMs ?? 0, s.rttMs);
+      }
+    }
+    return seen ? sample : undefined;
   }
 
   ops(): OpsReport {

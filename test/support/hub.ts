@@ -57,6 +57,8 @@ export async function startTestHub(overrides: DeepPartial<HoichanConfig> = {}): 
     media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort, rtcMinPort: 50000, rtcMaxPort: 59999, workerLogLevel: 'error' },
     auth: { jwtSecret: TEST_SECRET, demo: false },
     audit: { dir: testAuditDir() },
+    // Its own records database (SQLite) in the same per-process temp tree.
+    records: { dir: testAuditDir() },
   };
   const config = loadConfig({ env: {}, overrides: deepMerge(base, overrides as Record<string, unknown>) });
   return Hub.start(config);
