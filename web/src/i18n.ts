@@ -100,6 +100,17 @@ const en = {
   protocol: 'Protocol',
   status: 'Status',
   lastData: 'Last data',
+  records: 'Consultation records',
+  monthlyReport: 'Monthly programme report',
+  month: 'Month (UTC)',
+  site: 'Site',
+  allSites: 'All sites',
+  consultations: 'Consultations',
+  minutes: 'Minutes',
+  sitesJoined: 'Other sites joined',
+  devicesUsed: 'Devices used',
+  downloadCsv: 'Download the month’s sessions (CSV)',
+  reportFailed: 'Cannot load the report: {e}',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -202,6 +213,17 @@ const vi: Partial<Record<MessageKey, string>> = {
   protocol: 'Giao thức',
   status: 'Trạng thái',
   lastData: 'Dữ liệu gần nhất',
+  records: 'Hồ sơ hội chẩn',
+  monthlyReport: 'Báo cáo chương trình theo tháng',
+  month: 'Tháng (UTC)',
+  site: 'Cơ sở',
+  allSites: 'Tất cả cơ sở',
+  consultations: 'Ca hội chẩn',
+  minutes: 'Số phút',
+  sitesJoined: 'Cơ sở khác tham gia',
+  devicesUsed: 'Thiết bị đã dùng',
+  downloadCsv: 'Tải danh sách ca trong tháng (CSV)',
+  reportFailed: 'Không tải được báo cáo: {e}',
 };
 
 export type Lang = 'en' | 'vi';

@@ -7,6 +7,7 @@ import { h } from './ui/dom';
 import { pageHeader } from './ui/header';
 import { mountConferenceView } from './views/conferenceView';
 import { mountOpsView } from './views/opsView';
+import { mountRecordsView } from './views/recordsView';
 
 // Before any request of this page: index.html loads nothing but this script.
 captureLinkToken();
@@ -22,6 +23,9 @@ switch (route.view) {
     break;
   case 'ops':
     mountOpsView(root);
+    break;
+  case 'records':
+    mountRecordsView(root);
     break;
   default:
     root.replaceChildren(pageHeader(t('appTitle')).element, h('main', { class: 'not-found' }, h('p', { class: 'message' }, t('notFound'))));
