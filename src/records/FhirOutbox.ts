@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { sessionBundle, type Bundle } from './fhir.js';
 import { recordsFhirDeliveries } from './metrics.js';
 import type { RecordsStore } from './RecordsStore.js';

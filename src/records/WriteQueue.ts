@@ -1,4 +1,4 @@
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { recordsDropped, recordsQueueDepth, recordsWriteErrors } from './metrics.js';
 import { RecordsStore } from './RecordsStore.js';
 

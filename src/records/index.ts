@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import type { HoichanConfig } from '../config/schema.js';
+import type { RecordsConfig } from './config.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger } from '../common/logger.js';
 import { FhirOutbox } from './FhirOutbox.js';
 import { MAX_BUNDLE_OBSERVATIONS } from './fhir.js';
 import { migrate } from './migrations.js';
@@ -20,7 +20,7 @@ const log = createLogger('records');
 
 const DAY_MS = 86_400_000;
 
-export type RecordsConfig = HoichanConfig['records'];
+export type { RecordsConfig } from './config.js';
 
 /** What the recorder listens to; device streams start later (Recorder.watchDevices). */
 export interface RecordsSources {

@@ -1,7 +1,7 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { canAccessConference, type Claims } from '../auth/index.js';
-import { describeIssue } from '../signaling/schemas.js';
+import { describeIssue } from '../common/zodIssues.js';
 import { csvLine } from './csv.js';
 import { buildBundle } from './FhirOutbox.js';
 import type { RecordsStore, SessionSummary } from './RecordsStore.js';
