@@ -261,9 +261,11 @@ export class Recorder {
     if (info.reason !== 'device moved to another conference') this.#deviceInfo.set(info.deviceId, info);
     const session = this.#sessions.get(info.conferenceId);
     if (!session) return;
+    const online = info.status !== 'offline';
+    // An offline notice (site gone, device moved away) adds no device that never took part.
+    if (!online && !session.devices.has(info.deviceId)) return;
     const device = this.#device(session, info.deviceId, info);
     const now = Date.now();
-    const online = info.status !== 'offline';
     if (online && device.onlineSince === undefined) device.onlineSince = now;
     if (!online && device.onlineSince !== undefined) {
       device.onlineMs += Math.max(0, now - device.onlineSince);

@@ -17,8 +17,14 @@ interface Write {
   run: (store: RecordsStore) => Promise<void>;
 }
 
-/** Writes per transaction: large enough to amortise a commit, small enough to keep each one short. */
+/** Writes per transaction at most: enough to amortise a commit. */
 const BATCH = 200;
+/**
+ * A transaction stops taking writes after this long, so one commit never holds
+ * the event loop (SQLite's calls are synchronous) much beyond it; the rest wait
+ * for the next turn.
+ */
+const SLICE_MS = 8;
 /** At most one "dropped" warning per this many ms; the counter has every drop. */
 const DROP_LOG_EVERY_MS = 10_000;
 
@@ -78,14 +84,26 @@ export class WriteQueue {
     while (this.#queue.length > 0) {
       // Let media and signaling callbacks run between batches (SQLite calls are synchronous).
       await new Promise((resolve) => setImmediate(resolve));
-      const batch = this.#queue.splice(0, BATCH);
-      recordsQueueDepth.set(this.#queue.length);
+      let batch = this.#queue.splice(0, BATCH);
       try {
         await this.#store.db.transaction(async (tx) => {
           const store = new RecordsStore(tx);
-          for (const write of batch) await write.run(store);
+          const start = performance.now();
+          // PostgreSQL's calls are asynchronous: the loop is free while they run, and fuller transactions are cheaper.
+          const sliceMs = store.kind === 'sqlite' ? SLICE_MS : Number.POSITIVE_INFINITY;
+          for (let i = 0; i < batch.length; i++) {
+            await batch[i]!.run(store);
+            if (performance.now() - start > sliceMs && i + 1 < batch.length) {
+              // Back to the front, in order: they go in the next transaction.
+              this.#queue.unshift(...batch.slice(i + 1));
+              batch = batch.slice(0, i + 1);
+              break;
+            }
+          }
         });
+        recordsQueueDepth.set(this.#queue.length);
       } catch {
+        recordsQueueDepth.set(this.#queue.length);
         for (const write of batch) {
           try {
             await write.run(this.#store);

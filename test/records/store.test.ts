@@ -188,6 +188,23 @@ function storeSuite(engine: string, open: () => Promise<SqlDriver>) {
       expect((await store.session(id))!.endedAt).to.equal(T0 + 60_000);
       expect(queue.enqueue('bulk', 'after close', async () => undefined)).to.equal(false);
     });
+
+    it('a transaction that runs long hands its remaining writes to the next one, in order', async () => {
+      const queue = new WriteQueue(store, 1000);
+      const id = randomUUID();
+      queue.enqueue('essential', 'session start', (s) => s.startSession({ id, conferenceId: 'slices', hubId: 'h', startedAt: T0 }));
+      for (let i = 0; i < 20; i++) {
+        queue.enqueue('bulk', 'slow numerics', async (s) => {
+          // Longer than a slice (8 ms on SQLite): each transaction takes one or two writes.
+          const until = performance.now() + 5;
+          while (performance.now() < until);
+          await s.addNumerics([{ sessionId: id, deviceId: 'd', code: 'MDC_TEMP', unit: 'Cel', t: T0 + i, value: i }]);
+        });
+      }
+      await queue.flush();
+      expect((await store.numerics(id, 100)).map((n) => n.value)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+      expect(queue.failed).to.equal(0);
+    });
   });
 }
 
