@@ -66,8 +66,18 @@ function enqueueHour(queue: WriteQueue, t0: number): number {
   return rows + 1;
 }
 
+/** The event loop's delay with nothing to do, for comparison: on a busy machine it is not zero. */
+async function idleDelay(): Promise<{ p99: number; max: number }> {
+  const idle = monitorEventLoopDelay({ resolution: 5 });
+  idle.enable();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  idle.disable();
+  return { p99: idle.percentile(99) / 1e6, max: idle.max / 1e6 };
+}
+
 async function run(engine: string, driver: SqlDriver, file?: string): Promise<Record<string, unknown>> {
   await migrate(driver);
+  const idle = await idleDelay();
   const store = new RecordsStore(driver);
   const queue = new WriteQueue(store, 10_000_000);
   const delay = monitorEventLoopDelay({ resolution: 5 });
@@ -92,6 +102,8 @@ async function run(engine: string, driver: SqlDriver, file?: string): Promise<Re
     'hours/s': hours / (ms / 1000),
     'loop delay p99 ms': delay.percentile(99) / 1e6,
     'loop delay max ms': delay.max / 1e6,
+    'idle p99 ms': idle.p99,
+    'idle max ms': idle.max,
     'MB per hour': file ? statSync(file).size / hours / 1048576 : '–',
     failed: queue.failed,
   };

@@ -37,6 +37,12 @@ export interface DeviceEventSource {
 
 export type PeerNetworkSource = (peer: Peer) => PeerNetworkSample | undefined;
 
+/**
+ * Codes (numeric channels, waveform channels, open alarms) followed per device
+ * per session, at most: the codes come from the site, and each one costs a map
+ * entry for the session's lifetime. Past it, a new code is not recorded.
+ */
+const MAX_CODES_PER_DEVICE = 256;
 /** Samples of one strip, at most: 10 s of a 2 kHz channel. */
 const MAX_STRIP_SAMPLES = 20_000;
 /** A reading whose first sample is this far from where the previous one ended starts a new strip (the stream had a hole). */
@@ -258,7 +264,9 @@ export class Recorder {
 
   readonly #onStatus = (info: DeviceInfo & { siteId: string }): void => {
     // Only the info a device last announced in its current conference; a "moved away" notice keeps the old conference's.
-    if (info.reason !== 'device moved to another conference') this.#deviceInfo.set(info.deviceId, info);
+    // An offline device is forgotten (it says hello again, with its info, when it is back): the map stays as small as the live devices.
+    if (info.status === 'offline') this.#deviceInfo.delete(info.deviceId);
+    else if (info.reason !== 'device moved to another conference') this.#deviceInfo.set(info.deviceId, info);
     const session = this.#sessions.get(info.conferenceId);
     if (!session) return;
     const online = info.status !== 'offline';
@@ -290,6 +298,7 @@ export class Recorder {
       device.lastReadingAt = Math.max(device.lastReadingAt ?? 0, r.t);
       if (r.kind === 'numeric') {
         const last = device.lastNumericAt.get(r.code);
+        if (last === undefined && device.lastNumericAt.size >= MAX_CODES_PER_DEVICE) continue;
         if (last !== undefined && r.t >= last && r.t - last < this.#options.numericIntervalMs) continue;
         device.lastNumericAt.set(r.code, r.t);
         numerics.push({ sessionId: session.id, deviceId: batch.deviceId, code: r.code, unit: r.unit, t: r.t, value: r.value });
@@ -361,6 +370,7 @@ export class Recorder {
     const open = device.openAlarms.get(key);
     const ending = !r.active || r.phase === 'end';
     if (!ending && open === undefined) {
+      if (device.openAlarms.size >= MAX_CODES_PER_DEVICE) return;
       const id = randomUUID();
       device.openAlarms.set(key, id);
       const row = { id, sessionId: session.id, deviceId, alarmKey: key, code: r.code, priority: r.priority, text: r.text, source: r.source ?? null, startedAt: r.t };
@@ -377,7 +387,10 @@ export class Recorder {
   #waveform(session: LiveSession, deviceId: string, device: LiveDevice, r: WaveformBody & { seq: number }): void {
     if (!(r.sampleRate > 0) || r.samples.length === 0) return;
     let channel = device.waves.get(r.code);
-    if (!channel) device.waves.set(r.code, (channel = { strip: undefined, written: 0, lastStripAt: undefined, triggered: false }));
+    if (!channel) {
+      if (device.waves.size >= MAX_CODES_PER_DEVICE) return;
+      device.waves.set(r.code, (channel = { strip: undefined, written: 0, lastStripAt: undefined, triggered: false }));
+    }
     if (channel.written >= this.#options.maxWaveformWindowsPerChannel) return;
     const periodMs = 1000 / r.sampleRate;
     let strip = channel.strip;
