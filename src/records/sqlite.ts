@@ -11,6 +11,8 @@ import type { SqlDriver, SqlValue } from './sql.js';
 export class SqliteDriver implements SqlDriver {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
+  /** Prepared statements by text: compiling one costs more than running it. The statements are a fixed set (multi-row inserts up to 200 rows), so the cache stays small; it is emptied if it ever is not. */
+  readonly #statements = new Map<string, Database.Statement>();
   #inTransaction = false;
 
   private constructor(db: Database.Database) {
@@ -29,15 +31,25 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#db.prepare(sql).run(...params).changes;
+    return this.#prepare(sql).run(...params).changes;
   }
 
   async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return this.#db.prepare(sql).all(...params) as T[];
+    return this.#prepare(sql).all(...params) as T[];
   }
 
   async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return this.#db.prepare(sql).get(...params) as T | undefined;
+    return this.#prepare(sql).get(...params) as T | undefined;
+  }
+
+  #prepare(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      if (this.#statements.size >= 1000) this.#statements.clear();
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   async transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T> {
@@ -58,6 +70,7 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
+    this.#statements.clear();
     if (this.#db.open) this.#db.close();
   }
 }
