@@ -5,7 +5,7 @@
 // WriteQueue; nothing here waits for the database.
 
 import { randomUUID } from 'node:crypto';
-import type { AlarmBody, DeviceInfo, WaveformBody } from '../devices/reading.js';
+import type { AlarmBody, DeviceInfo, WaveformBody } from '../contract/index.js';
 import type { Conference } from '../media/Conference.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { Peer } from '../media/Peer.js';
