@@ -266,3 +266,38 @@ describe('consultation records: network summary from the media stats', function 
     expect(ingest.network.lossInMax).to.be.at.least(0);
   });
 });
+
+describe('consultation records: waveform strips at an alarm', function () {
+  let hub: Hub;
+  before(async () => {
+    // Strips every minute: within these few seconds only the first one, and the one an alarm asks for.
+    hub = await startTestHub({ records: { waveformWindowMs: 1000, waveformEveryMs: 60_000 } });
+  });
+  after(async () => hub?.close());
+
+  it('takes a strip from the readings after an alarm starts, beside the periodic one, and not otherwise', async () => {
+    const conferenceId = 'records-strips';
+    const viewer = await TestClient.connect(hub.url, token('specialist', conferenceId));
+    await viewer.ok('join', { conferenceId });
+    const agent = new UplinkSite(hub.url, 'tyt-strips', conferenceId, [{ deviceId: 'ecg-1', type: 'ecg', model: 'ECG', channels: [{ code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', kind: 'waveform' }] }]);
+    await agent.connect();
+    const t0 = Date.now();
+    const wave = (i: number): ReadingBody => ({ kind: 'waveform', code: 'MDC_ECG_ELEC_POTL_II', unit: 'mV', t: t0 + i * 200, rt: t0 + i * 200, sampleRate: 250, samples: Array.from({ length: 50 }, (_, k) => k / 100) });
+    const readings: ReadingBody[] = [];
+    for (let i = 0; i < 10; i++) readings.push(wave(i)); // 0-2 s: the first strip (0-1 s), then nothing due
+    readings.push({ kind: 'alarm', code: 'MDC_EVT_ALARM', unit: '', priority: 'medium', text: 'Lead check', alarmId: 'lead', active: true, phase: 'start', t: t0 + 2000, rt: t0 + 2000 });
+    for (let i = 10; i < 20; i++) readings.push(wave(i)); // 2-4 s: the alarm's strip (2-3 s)
+    await agent.send('ecg-1', readings);
+    await viewer.ok('leave');
+    viewer.close();
+    agent.disconnect();
+    await hub.records!.queue.flush();
+    const sessionId = (await hub.records!.store.listSessions({ conferenceId, limit: 1 }))[0]!.id;
+    expect((await hub.records!.store.waveforms(sessionId, 10)).map((w) => [w.t - t0, w.samples.length])).to.deep.equal([
+      [0, 250],
+      [2000, 250],
+    ]);
+    // Still active when the conference closed: no end.
+    expect((await hub.records!.store.sessionDetail(sessionId))!.alarms.map((a) => [a.priority, a.endedAt])).to.deep.equal([['medium', null]]);
+  });
+});
