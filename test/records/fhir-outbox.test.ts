@@ -102,6 +102,8 @@ describe('records: FHIR outbox', function () {
     expect(bundle.type).to.equal('transaction');
     validateBundle(bundle);
     expect((bundle.entry[0]!.resource as any).identifier[0].value).to.equal(sessionId);
+    // The server answered 200 before the hub wrote down that it did: wait for the row, not the POST.
+    await waitUntil(async () => (await hub.records!.store.outbox(sessionId))[0]?.status === 'sent', 10_000, 'the outbox row to say sent');
     const [row] = await hub.records!.store.outbox(sessionId);
     expect(row).to.include({ status: 'sent', attempts: 3, lastStatus: 200 });
   });
@@ -128,6 +130,7 @@ describe('records: FHIR outbox', function () {
     await waitUntil(() => server.accepted.length === 1, 20_000, 'the bundle to be accepted after the restart');
     expect(server.attempts.map((a) => a.status)).to.deep.equal([503, 200]);
     expect((server.accepted[0]!.entry[0]!.resource as any).identifier[0].value).to.equal(sessionId);
+    await waitUntil(async () => (await second.records!.store.outbox(sessionId))[0]?.status === 'sent', 10_000, 'the outbox row to say sent');
     const [row] = await second.records!.store.outbox(sessionId);
     expect(row!.status).to.equal('sent');
     expect(row!.attempts).to.be.at.least(3);

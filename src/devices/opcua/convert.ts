@@ -1,4 +1,4 @@
-import { DataType, VariantArrayType, type DataValue } from 'node-opcua';
+import { DataType, VariantArrayType, type DataValue } from 'node-opcua-client';
 import type { DeviceReadingBody } from '../driver.js';
 import type { OpcuaMapping } from './config.js';
 

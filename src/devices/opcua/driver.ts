@@ -7,7 +7,6 @@ import {
   DataChangeTrigger,
   DeadbandType,
   MessageSecurityMode,
-  OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
   TimestampsToReturn,
@@ -16,7 +15,11 @@ import {
   type ClientSubscription,
   type DataValue,
   type UserIdentityInfo,
-} from 'node-opcua';
+} from 'node-opcua-client';
+// The client package and the certificate manager alone: the umbrella
+// 'node-opcua' package would load the OPC UA server too (twice the modules)
+// into every site agent that talks to a gateway.
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { Backoff } from '../../common/backoff.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { DeviceDriver, type DeviceReadingBody, type ReadingSink } from '../driver.js';
