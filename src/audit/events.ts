@@ -158,3 +158,8 @@ export function outcomeOfStatus(status: number): Outcome {
   if (status < 400) return 'ok';
   return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'bad_request', 429: 'rate_limited', 503: 'unavailable' } as Record<number, Outcome>)[status] ?? (status < 500 ? 'bad_request' : 'internal');
 }
+
+/** The record of a socket handshake refused for its token (no token text: the reason is a fixed word). */
+export function handshakeRefusal(via: 'signaling' | 'uplink', address: string, message: string | undefined): AuditEvent {
+  return { type: 'auth.refused', actor: { sub: null, role: null, ip: address }, outcome: 'unauthorized', target: { via, reason: refusalReason(message) } };
+}

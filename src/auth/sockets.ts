@@ -4,7 +4,6 @@
 // /uplink) use one of these, and the one handshake check below.
 
 import type { Namespace, Socket } from 'socket.io';
-import { refusalReason, type AuditSink } from '../audit/events.js';
 import type { PeerEventMap, PeerEventName } from '../contract/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
 import { createLogger } from '../common/logger.js';
@@ -27,7 +26,8 @@ export interface HandshakeOptions<E extends Endpoint> {
   accept(socket: Socket, claims: ClaimsFor<E>): void;
   /** A further check of a valid token (e.g. connection caps): the refusal message, or undefined to admit. */
   admit?(socket: Socket, claims: ClaimsFor<E>): string | undefined;
-  audit: AuditSink;
+  /** A refused handshake, for the caller's audit log (src/audit knows how to record it; auth does not depend on audit). */
+  refused(address: string, message: string | undefined): void;
   /** The log line of a refusal, e.g. 'handshake refused'. */
   refusedMessage: string;
 }
@@ -35,7 +35,7 @@ export interface HandshakeOptions<E extends Endpoint> {
 /**
  * The token check on connect, for a namespace's `use`: a missing, invalid,
  * expired or revoked token fails the handshake with `unauthorized`, logged
- * (reason and address, never the token) and audited. socket.io 4.8 runs it for
+ * (reason and address, never the token) and reported to `refused` for the audit log. socket.io 4.8 runs it for
  * a recovered connection too, so a resuming client presents its token again.
  */
 export function tokenHandshake<E extends 'signaling' | 'uplink'>(auth: Authenticator, endpoint: E, options: HandshakeOptions<E>): (socket: Socket, next: (err?: Error) => void) => void {
@@ -54,7 +54,7 @@ export function tokenHandshake<E extends 'signaling' | 'uplink'>(auth: Authentic
       (err: unknown) => {
         const message = err instanceof AuthError ? err.message : undefined;
         log.info({ reason: message ?? 'error', address }, options.refusedMessage);
-        options.audit.record({ type: 'auth.refused', actor: { sub: null, role: null, ip: address }, outcome: 'unauthorized', target: { via: endpoint, reason: refusalReason(message) } });
+        options.refused(address, message);
         next(new Error('unauthorized'));
       },
     );

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
-import type { Actor, AuditSink } from '../audit/events.js';
+import { handshakeRefusal, type Actor, type AuditSink } from '../audit/events.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
 import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RequestName, RequestReply } from '../contract/index.js';
@@ -164,7 +164,7 @@ export class SignalingServer {
         accept: (socket, claims) => {
           (socket.data as SessionData).claims = claims;
         },
-        audit: this.#audit,
+        refused: (address, message) => this.#audit.record(handshakeRefusal('signaling', address, message)),
         refusedMessage: 'handshake refused',
       }),
     );

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { z } from 'zod';
-import { OUTCOMES, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
+import { OUTCOMES, handshakeRefusal, type Actor, type AuditSink, type Outcome } from '../audit/events.js';
 import { HoichanError, badRequest, type ErrorCode } from '../common/errors.js';
 import { AuthError, SocketTokens, tokenHandshake, uplinkGrantOf, type AgentClaims, type Authenticator } from '../auth/index.js';
 import { socketClientAddress } from '../common/clientAddress.js';
@@ -75,7 +75,7 @@ export class UplinkServer {
         accept: (socket, claims) => {
           (socket.data as UplinkSession).claims = claims;
         },
-        audit: this.#audit,
+        refused: (address, message) => this.#audit.record(handshakeRefusal('uplink', address, message)),
         refusedMessage: 'uplink handshake refused',
       }),
     );
