@@ -66,6 +66,12 @@ export const configSchema = z
       maxConferences: z.number().int().min(1),
       /** Peers (people and ingests) in one conference. */
       maxPeersPerConference: z.number().int().min(2),
+      /**
+       * A conference router with this many consumers is full: newcomers go to
+       * a router of the conference on another worker (docs/SCALING.md). The
+       * default is below one worker's measured capacity (docs/PERFORMANCE.md).
+       */
+      maxConsumersPerRouter: z.number().int().min(1).max(100_000),
       /** Hub policy: an ingest must use SRTP; a request for plain RTP answers 400. */
       ingestRequireSrtp: z.boolean(),
       maxIngestsPerConference: z.number().int().min(1),

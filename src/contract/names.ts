@@ -17,6 +17,7 @@ export const REQUEST_NAMES = [
   'closeProducer',
   'setConsumerLayers',
   'restartIce',
+  'setVideoPreferences',
   'leave',
   'refreshToken',
 ] as const satisfies readonly RequestName[];

@@ -33,6 +33,16 @@ export interface DeviceStreamStats {
   deviceJournalDepth: number;
 }
 
+/** One router of a conference. */
+export interface OpsConferenceRouter {
+  routerId: string;
+  workerSlot: number;
+  peers: number;
+  consumers: number;
+  /** Producers of the conference's other routers piped into this one. */
+  pipes: number;
+}
+
 /** GET /api/ops: the picture the engineer page shows (docs/OPERATIONS.md). */
 export interface OpsReport {
   generatedAt: string;
@@ -40,9 +50,16 @@ export interface OpsReport {
   workers: OpsWorker[];
   conferences: {
     conferenceId: string;
-    workerSlot: number;
+    /** The worker of its oldest router (its active-speaker observer's); null while it has none. */
+    workerSlot: number | null;
+    /** Its routers, one per worker it uses (docs/SCALING.md). */
+    routers: OpsConferenceRouter[];
+    /** Producers piped between its routers. */
+    pipes: number;
     peers: {
       peerId: string;
+      /** The worker of the router its transports are on; null between a lost router and its next request. */
+      workerSlot: number | null;
       displayName: string;
       role: string;
       producers: number;

@@ -53,6 +53,11 @@ export interface SignalingRequests {
   closeProducer: { payload: { producerId: string }; reply: Empty };
   setConsumerLayers: { payload: { consumerId: string; spatialLayer: number; temporalLayer?: number }; reply: Empty };
   restartIce: { payload: { transportId: string }; reply: { iceParameters: IceParameters } };
+  /**
+   * Extension (last-N, docs/SCALING.md): the producers this viewer shows on its
+   * stage and how many speaker thumbnails; the reply is the set forwarded now.
+   */
+  setVideoPreferences: { payload: { onStage: string[]; thumbnails: number }; reply: { stage: string[]; thumbnails: string[] } };
   leave: { payload: Empty; reply: Empty };
   /** Extension: a fresh token for the same subject, role and conference; moves the socket's expiry. */
   refreshToken: { payload: { token: string }; reply: { exp: number } };

@@ -149,7 +149,9 @@ export function createHttpApp({ pool, conferences, auth, telemetry, tls = false,
     res.json({
       conferences: conferences.list().map((conference) => ({
         conferenceId: conference.id,
-        workerSlot: conference.worker.slot,
+        workerSlot: conference.routers[0]?.workerSlot ?? null,
+        routers: conference.routers,
+        pipes: conference.pipes,
         producers: conference.producers.length,
         peers: conference.peers.map((peer) => ({
           ...peer.summary,

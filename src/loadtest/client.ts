@@ -28,6 +28,8 @@ const RTX_HISTORY = 512;
 const FEEDBACK_INTERVAL_MS = 20;
 /** Audio payload type and VP8/H.264 payload types the publishers declare (any dynamic value would do). */
 const PT = { opus: 100, vp8: 101, h264: 102 } as const;
+/** The header extension id publishers give the RFC 6464 audio level (any 1-14 would do). */
+const AUDIO_LEVEL_EXTENSION_ID = 1;
 /** Time allowed for ICE + DTLS to complete. */
 const CONNECT_TIMEOUT_MS = 15000;
 
@@ -81,6 +83,8 @@ function localDescriptionOf(pc: PeerConnection, expected: 'offer' | 'answer'): P
 
 abstract class LoadClient {
   readonly id: string;
+  /** The hub's id for this client once joined. */
+  peerId?: string;
   readonly timings: ClientTimings = {};
   failure?: ClientFailure;
   protected signaling?: SignalingClient;
@@ -109,12 +113,19 @@ abstract class LoadClient {
       this.stage('join');
       const joined = await this.signaling.request('join', { conferenceId, displayName: `loadtest ${this.id}` });
       this.timings.joinMs = performance.now() - this.joinRequestedAt;
+      this.peerId = joined.peerId;
       await this.open(joined);
       return true;
     } catch (err) {
       if (!this.closed) this.failure = { stage: this.#stage, message: (err as Error).message };
       return false;
     }
+  }
+
+  /** Last-N (setVideoPreferences): the producers this client shows on its stage, and how many speaker thumbnails. */
+  async setVideoPreferences(onStage: string[], thumbnails: number): Promise<{ stage: string[]; thumbnails: string[] }> {
+    if (!this.signaling) throw new Error('not connected');
+    return this.signaling.request('setVideoPreferences', { onStage, thumbnails });
   }
 
   protected abstract open(joined: Awaited<ReturnType<SignalingClient['request']>> & { producers: ProducerInfo[]; routerRtpCapabilities: { codecs: unknown[] } }): Promise<void>;
@@ -165,11 +176,17 @@ export class Publisher extends LoadClient {
   #videoIndex = 0;
   #pictureIds: number[] = [];
 
-  /** `video`: the clip of each layer, low to high (one clip: no simulcast; none: audio only). */
+  /**
+   * `video`: the clip of each layer, low to high (one clip: no simulcast; none: audio only).
+   * `audioLevel`: when given, every audio packet carries this RFC 6464 level
+   * (0 loudest .. 127 silence), read at each packet, so a test can make this
+   * publisher the dominant speaker.
+   */
   constructor(
     id: string,
     readonly video: VideoClip[],
     readonly audio: AudioClip,
+    readonly audioLevel?: () => number,
   ) {
     super(id);
   }
@@ -228,10 +245,11 @@ export class Publisher extends LoadClient {
         section.kind === 'video'
           ? this.streams.video.map((s, i) => ({ ssrc: s.ssrc, ...(this.video.length > 1 ? { maxBitrate: this.video[i]!.bitrate * 1.2 } : {}) }))
           : [{ ssrc: this.streams.audio!.ssrc }];
+      const headerExtensions = section.kind === 'audio' && this.audioLevel ? [{ uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: AUDIO_LEVEL_EXTENSION_ID }] : [];
       await this.signaling!.request('produce', {
         transportId: transport.id,
         kind: section.kind,
-        rtpParameters: { mid: section.mid, codecs: [section.codec], encodings, headerExtensions: [], rtcp: { cname, reducedSize: true } },
+        rtpParameters: { mid: section.mid, codecs: [section.codec], encodings, headerExtensions, rtcp: { cname, reducedSize: true } },
       });
     }
     this.stage('ice/dtls');
@@ -242,7 +260,8 @@ export class Publisher extends LoadClient {
   #send(stream: SentStream, payload: Buffer, marker: boolean, timestamp: number): void {
     const seq = stream.seq;
     stream.seq = (stream.seq + 1) & 0xffff;
-    const packet = buildRtp({ payloadType: stream.payloadType, marker, sequenceNumber: seq, timestamp, ssrc: stream.ssrc }, payload);
+    const level = stream === this.streams.audio && this.audioLevel ? { id: AUDIO_LEVEL_EXTENSION_ID, level: this.audioLevel() } : undefined;
+    const packet = buildRtp({ payloadType: stream.payloadType, marker, sequenceNumber: seq, timestamp, ssrc: stream.ssrc }, payload, level);
     stream.history.set(seq, packet);
     if (stream.history.size > RTX_HISTORY) stream.history.delete(stream.history.keys().next().value as number);
     if (this.#write(stream, packet)) {

@@ -15,14 +15,28 @@ export interface RtpHeader {
   ssrc: number;
 }
 
-export function buildRtp(header: RtpHeader, payload: Buffer): Buffer {
-  const packet = Buffer.allocUnsafe(12 + payload.length);
-  packet[0] = 0x80; // V=2, no padding, no extension, no CSRC
+/**
+ * One RTP packet. `audioLevel` (RFC 6464, 0 = loudest, 127 = silence) adds a
+ * one-byte header extension (RFC 8285) with that id, as a browser's
+ * microphone sends it: mediasoup's active-speaker observer reads it.
+ */
+export function buildRtp(header: RtpHeader, payload: Buffer, audioLevel?: { id: number; level: number }): Buffer {
+  const extensionBytes = audioLevel ? 8 : 0;
+  const packet = Buffer.allocUnsafe(12 + extensionBytes + payload.length);
+  packet[0] = audioLevel ? 0x90 : 0x80; // V=2, no padding, extension bit as given, no CSRC
   packet[1] = (header.marker ? 0x80 : 0) | (header.payloadType & 0x7f);
   packet.writeUInt16BE(header.sequenceNumber & 0xffff, 2);
   packet.writeUInt32BE(header.timestamp >>> 0, 4);
   packet.writeUInt32BE(header.ssrc >>> 0, 8);
-  payload.copy(packet, 12);
+  if (audioLevel) {
+    packet.writeUInt16BE(0xbede, 12); // one-byte header extensions
+    packet.writeUInt16BE(1, 14); // one 32-bit word follows
+    packet[16] = (audioLevel.id & 0x0f) << 4; // element: id, length 1 (encoded as 0)
+    packet[17] = 0x80 | (audioLevel.level & 0x7f); // V (voice activity) set, level
+    packet[18] = 0;
+    packet[19] = 0;
+  }
+  payload.copy(packet, 12 + extensionBytes);
   return packet;
 }
 

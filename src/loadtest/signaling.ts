@@ -52,6 +52,7 @@ export const replySchemas = {
   produce: z.object({ producerId: z.string() }),
   consume: z.object({ consumer: z.object({ id: z.string(), producerId: z.string(), kind: z.enum(['audio', 'video']), rtpParameters: consumerRtpParametersSchema }) }),
   resumeConsumer: z.object({}),
+  setVideoPreferences: z.object({ stage: z.array(z.string()), thumbnails: z.array(z.string()) }),
   leave: z.object({}),
 } as const;
 type RequestName = keyof typeof replySchemas;

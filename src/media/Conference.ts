@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { badRequest, conflict, forbidden, limitExceeded, notFound } from '../common/errors.js';
+import { HoichanError, badRequest, conflict, forbidden, limitExceeded, notFound } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
-import { mediaCodecs } from './codecs.js';
+import { ConferenceRouter } from './ConferenceRouter.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
+import { chooseVideo, type VideoChoice, type VideoPreferences } from './lastN.js';
 import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';
-import type { MediaWorker, WorkerPool } from './WorkerPool.js';
+import { compareWorkerLoad, type MediaWorker, type WorkerPool } from './WorkerPool.js';
 import { iceConsentTimeoutSeconds } from './iceConsent.js';
 import { IngestPoints, type IngestHost, type IngestLimits } from './IngestPoint.js';
 
@@ -18,6 +19,8 @@ export interface ConferenceLimits extends IngestLimits {
   maxConsumersPerPeer: number;
   /** People and ingests together. */
   maxPeersPerConference: number;
+  /** A router with this many consumers is full: newcomers go to another router of the conference (another worker). */
+  maxConsumersPerRouter: number;
 }
 
 /** A consumer as the consume request answers it. */
@@ -43,11 +46,40 @@ export interface TransportInfo {
   dtlsParameters: types.DtlsParameters;
 }
 
+/** Appdata of a peer's consumer: what the viewer asked and what last-N decided. */
+export interface PeerConsumerAppData extends types.AppData {
+  peerId: string;
+  transportId: string;
+  /** The viewer asked for media (resumeConsumer); until then the consumer stays paused. */
+  clientResumed?: boolean;
+  /** Last-N's decision, kept here because consumer.paused lags the worker's answer. */
+  forwarding?: boolean;
+  /** The role last-N gave it: stage, thumbnail or off (video only). */
+  role?: 'stage' | 'thumbnail' | 'off';
+}
+
+/** One router of a conference as /api/ops and /metrics show it. */
+export interface RouterReport {
+  routerId: string;
+  workerSlot: number;
+  peers: number;
+  consumers: number;
+  /** Producers of the conference's other routers piped into this one. */
+  pipes: number;
+}
+
+/** The highest spatial layer a consumer may ask for; mediasoup clamps it to what the producer sends. */
+const HIGHEST_LAYER = 3;
+
 /**
- * A case conference: one mediasoup router and the peers on it. Every media
- * request of the signaling contract is one method here. Closing the conference
- * closes its peers and router; if the router's worker dies, the conference
- * moves to a live worker and the peers are told what they lost.
+ * A case conference: one mediasoup router per worker it uses, and the peers
+ * on them. Every media request of the signaling contract is one method here.
+ * A peer's transports live on one router (its home, chosen at join); a
+ * producer reaches another router of the conference through a pipe made
+ * when a consumer there first asks for it. Closing the conference closes its
+ * peers and routers; a worker that dies takes only its router: the peers
+ * that were on it are told what they lost and are placed again when they
+ * republish.
  */
 export class Conference extends EventEmitter<ConferenceEvents> {
   readonly id: string;
@@ -57,23 +89,34 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   readonly #peers = new Map<string, Peer>();
   /** Device video fed by RTP captures; each ingest is a peer with one producer. */
   readonly ingests: IngestPoints;
-  #worker: MediaWorker;
-  #router: types.Router;
-  #speakerObserver: types.ActiveSpeakerObserver | undefined;
-  /** Resolves to the current router; replaced while moving to a new worker. */
-  #routerReady: Promise<types.Router>;
+  /** Live routers, oldest first; at most one per worker. */
+  #routers: ConferenceRouter[] = [];
+  /** Each peer's router: its transports (an ingest's plain transport) live there. */
+  readonly #homes = new Map<string, ConferenceRouter>();
+  /** Peers placing again after their router died, so two requests at once share one placement. */
+  readonly #rehoming = new Map<string, Promise<ConferenceRouter>>();
+  /** The router each producer was produced on. */
+  readonly #producerHomes = new Map<string, ConferenceRouter>();
+  /** Placements run one at a time: two joins at once must not open two routers on one worker. */
+  #placing: Promise<unknown> = Promise.resolve();
+  /**
+   * One ActiveSpeakerObserver for the conference, on its oldest router, with
+   * every audio producer piped there: one dominant speaker for everyone,
+   * rather than one per router to be merged.
+   */
+  #speaker: { at: ConferenceRouter; observer: types.ActiveSpeakerObserver } | undefined;
+  /** Peer ids, the most recent dominant speaker first (last-N's thumbnails). */
+  #speakers: string[] = [];
+  /** Viewers' setVideoPreferences; absent: the defaults of lastN.ts. */
+  readonly #preferences = new Map<string, VideoPreferences>();
   #closed = false;
 
-  private constructor(id: string, pool: WorkerPool, limits: ConferenceLimits, worker: MediaWorker, router: types.Router) {
+  private constructor(id: string, pool: WorkerPool, limits: ConferenceLimits) {
     super();
     this.id = id;
     this.#pool = pool;
     this.#limits = limits;
     this.#log = createLogger('conference', { conferenceId: id });
-    this.#worker = worker;
-    this.#router = router;
-    this.#routerReady = Promise.resolve(router);
-    this.#watchRouter(router);
     this.ingests = new IngestPoints(this.#ingestHost(), limits);
   }
 
@@ -82,51 +125,61 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return {
       id: this.id,
       isClosed: () => this.#closed,
-      ingestRouter: async () => {
-        const router = await this.#routerReady;
-        return { router, worker: this.#worker };
-      },
+      ingestRouter: () => this.#place(),
       checkRoomForPeer: () => this.#checkRoomForPeer(),
       peerOfUser: (userId) => this.peers.find((p) => p.userId === userId),
-      admit: (peer, producer) => {
+      admit: (peer, producer, placement) => {
+        const home = this.#routers.find((r) => r.router === placement.router);
+        if (!home) {
+          // Its router died between the transport and now: the transport closes with it.
+          producer.close();
+          return;
+        }
+        this.#homes.set(peer.id, home);
         peer.producers.set(producer.id, producer);
+        this.#producerHomes.set(producer.id, home);
         producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
         this.#peers.set(peer.id, peer);
         this.broadcast('peerJoined', peer.summary, peer.id);
         this.broadcast('newProducer', producerInfo(producer), peer.id);
         this.emit('peerJoined', peer);
+        this.#applyLastNToAll();
       },
       remove: (peer) => this.removePeer(peer),
     };
   }
 
-  /** The dominant speaker among audio producers, announced as activeSpeaker (a documented extension). */
-  async #observeSpeakers(router: types.Router): Promise<void> {
-    const observer = await router.createActiveSpeakerObserver({ interval: 300 });
-    this.#speakerObserver = observer;
-    observer.on('dominantspeaker', ({ producer }) => {
-      const peerId = (producer.appData as { peerId?: string }).peerId;
-      if (peerId) this.broadcast('activeSpeaker', { peerId, producerId: producer.id });
-    });
-  }
-
   static async create(id: string, pool: WorkerPool, limits: ConferenceLimits): Promise<Conference> {
-    const worker = await pool.leastLoaded();
-    const router = await worker.worker.createRouter({ mediaCodecs, appData: { conferenceId: id } });
-    const conference = new Conference(id, pool, limits, worker, router);
-    await conference.#observeSpeakers(router);
-    conference.#log.info({ slot: worker.slot }, 'conference created');
+    const conference = new Conference(id, pool, limits);
+    const first = await conference.#openRouter(await pool.leastLoaded());
+    conference.#log.info({ slot: first.worker.slot }, 'conference created');
     return conference;
   }
 
   get closed(): boolean {
     return this.#closed;
   }
+  /** The worker of the conference's oldest live router. */
   get worker(): MediaWorker {
-    return this.#worker;
+    return this.#primary().worker;
   }
+  /** The conference's oldest live router (the one its active-speaker observer is on). */
   get router(): types.Router {
-    return this.#router;
+    return this.#primary().router;
+  }
+  /** Its live routers, oldest first. */
+  get routers(): RouterReport[] {
+    return this.#routers.map((r) => ({
+      routerId: r.id,
+      workerSlot: r.worker.slot,
+      peers: this.peers.filter((p) => this.#homes.get(p.id) === r).length,
+      consumers: r.consumers,
+      pipes: r.pipes,
+    }));
+  }
+  /** Producers piped between this conference's routers. */
+  get pipes(): number {
+    return this.#routers.reduce((n, r) => n + r.pipes, 0);
   }
   get peers(): Peer[] {
     return [...this.#peers.values()];
@@ -140,22 +193,147 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return this.#peers.get(peerId);
   }
 
+  /** Which router a peer's transports are on (its worker's slot), for tests and ops. */
+  homeOf(peerId: string): { routerId: string; workerSlot: number } | undefined {
+    const home = this.#homes.get(peerId);
+    return home && !home.closed ? { routerId: home.id, workerSlot: home.worker.slot } : undefined;
+  }
+
+  /** Every router has the same codecs (codecs.ts), so any one's capabilities are the conference's. */
   async rtpCapabilities(): Promise<types.RtpCapabilities> {
-    return (await this.#routerReady).rtpCapabilities;
+    const live = this.#routers.find((r) => !r.closed) ?? (await this.#place());
+    return live.router.rtpCapabilities;
+  }
+
+  #primary(): ConferenceRouter {
+    const primary = this.#routers[0];
+    if (!primary) throw new HoichanError('unavailable', `conference ${this.id} has no live router right now; try again`);
+    return primary;
+  }
+
+  /**
+   * Where a newcomer goes. Among the conference's routers with room (fewer
+   * than media.maxConsumersPerRouter consumers, counting the consumers its
+   * newest peers are about to make), the one on the least-loaded worker.
+   * When none has room, a new router on the least-loaded worker the
+   * conference does not use yet; when it uses them all, the least-loaded of
+   * its routers (over the cap: better than refusing the peer).
+   */
+  #place(): Promise<ConferenceRouter> {
+    const placed = this.#placing.then(() => this.#choose());
+    this.#placing = placed.catch(() => undefined);
+    return placed;
+  }
+
+  async #choose(): Promise<ConferenceRouter> {
+    if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
+    const live = this.#routers.filter((r) => !r.closed);
+    const byWorker = (a: ConferenceRouter, b: ConferenceRouter) => compareWorkerLoad(a.worker, b.worker);
+    const withRoom = live.filter((r) => this.#load(r) < this.#limits.maxConsumersPerRouter).sort(byWorker);
+    if (withRoom[0]) return withRoom[0];
+    const used = new Set(live.map((r) => r.worker.slot));
+    const spare = this.#pool.workers.filter((w) => !used.has(w.slot)).sort(compareWorkerLoad);
+    if (spare[0]) return this.#openRouter(spare[0]);
+    const least = live.sort((a, b) => this.#load(a) - this.#load(b))[0];
+    if (least) {
+      this.#log.warn({ routers: live.length, maxConsumersPerRouter: this.#limits.maxConsumersPerRouter }, 'every router of the conference is full and it uses every worker; placing over the cap');
+      return least;
+    }
+    return this.#openRouter(await this.#pool.leastLoaded());
+  }
+
+  /** Consumers on the router, plus for each of its peers that consumes nothing yet the producers it will likely consume. */
+  #load(router: ConferenceRouter): number {
+    let load = router.consumers;
+    const producers = this.producers.length;
+    for (const peer of this.#peers.values()) {
+      if (this.#homes.get(peer.id) !== router || peer.consumers.size + peer.pendingConsumes.size > 0) continue;
+      load += Math.max(1, producers - peer.producers.size);
+    }
+    return load;
+  }
+
+  async #openRouter(worker: MediaWorker): Promise<ConferenceRouter> {
+    const opened = await ConferenceRouter.open(worker, this.id);
+    if (this.#closed) {
+      opened.close();
+      throw conflict(`conference ${this.id} is closing; join again`);
+    }
+    this.#routers.push(opened);
+    opened.router.on('workerclose', () => this.#onRouterLost(opened));
+    this.#log.info({ slot: worker.slot, routers: this.#routers.length }, 'conference router opened');
+    if (!this.#speaker) await this.#observeSpeakers(opened);
+    return opened;
+  }
+
+  /**
+   * The worker under a router died: the router, its transports, producers,
+   * consumers and pipes are gone (mediasoup closed them, and the pipes'
+   * other ends on live routers). Its peers hear transportClosed and
+   * producerClosed as before and are placed again at their next request; the
+   * conference goes on with its other routers, or opens a new one at once
+   * when that was its last.
+   */
+  #onRouterLost(lost: ConferenceRouter): void {
+    this.#routers = this.#routers.filter((r) => r !== lost);
+    if (this.#closed) return;
+    for (const [peerId, home] of this.#homes) if (home === lost) this.#homes.delete(peerId);
+    this.#log.warn({ slot: lost.worker.slot, routers: this.#routers.length }, 'router lost with its worker; its peers will be placed again');
+    if (this.#speaker?.at === lost) this.#speaker = undefined;
+    const next = this.#routers[0];
+    const recover = next ? (this.#speaker ? Promise.resolve() : this.#observeSpeakers(next)) : this.#place().then(() => undefined);
+    recover.catch((err: Error) => {
+      if (this.#closed) return;
+      this.#log.error({ err: err.message }, 'could not recover from a lost router; closing the conference');
+      this.close();
+    });
+  }
+
+  /** The dominant speaker among audio producers, announced as activeSpeaker (a documented extension). */
+  async #observeSpeakers(at: ConferenceRouter): Promise<void> {
+    const observer = await at.router.createActiveSpeakerObserver({ interval: 300 });
+    this.#speaker = { at, observer };
+    observer.on('dominantspeaker', ({ producer }) => {
+      const peerId = (producer.appData as { peerId?: string }).peerId;
+      if (!peerId || !this.#peers.has(peerId)) return;
+      this.#speakers = [peerId, ...this.#speakers.filter((id) => id !== peerId)];
+      this.broadcast('activeSpeaker', { peerId, producerId: producer.id });
+      this.#applyLastNToAll();
+    });
+    // After a lost router: the audio producers that outlived it join the new observer.
+    for (const peer of this.#peers.values()) {
+      for (const producer of peer.producers.values()) if (producer.kind === 'audio') void this.#listenTo(producer.id);
+    }
+  }
+
+  /** Adds an audio producer to the speaker observer, piping it to the observer's router first. */
+  async #listenTo(producerId: string): Promise<void> {
+    const speaker = this.#speaker;
+    const source = this.#producerHomes.get(producerId);
+    if (!speaker || !source || speaker.at.closed || source.closed) return;
+    try {
+      if (source !== speaker.at) await speaker.at.pipeFrom(source, producerId);
+      await speaker.observer.addProducer({ producerId });
+    } catch (err) {
+      // The producer closed meanwhile, or a router did: nothing to listen to.
+      this.#log.debug({ producerId, err: (err as Error).message }, 'audio producer not added to the speaker observer');
+    }
   }
 
   /** Adds a peer and tells the others. Returns what the newcomer needs to start. */
   async addPeer(peer: Peer): Promise<{ routerRtpCapabilities: types.RtpCapabilities; peers: Peer[]; producers: ProducerInfo[] }> {
     if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
     this.#checkRoomForPeer();
-    const routerRtpCapabilities = await this.rtpCapabilities();
+    const home = await this.#place();
     if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
     this.#checkRoomForPeer();
+    const routerRtpCapabilities = home.router.rtpCapabilities;
     const others = this.peers;
     const producers = this.producers;
     this.#peers.set(peer.id, peer);
+    this.#homes.set(peer.id, home);
     this.broadcast('peerJoined', peer.summary, peer.id);
-    this.#log.info({ peerId: peer.id, role: peer.role, peers: this.#peers.size }, 'peer joined');
+    this.#log.info({ peerId: peer.id, role: peer.role, peers: this.#peers.size, slot: home.worker.slot }, 'peer joined');
     this.emit('peerJoined', peer);
     return { routerRtpCapabilities, peers: others, producers };
   }
@@ -175,6 +353,9 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   removePeer(peer: Peer): void {
     if (this.#peers.get(peer.id) !== peer) return;
     this.#peers.delete(peer.id);
+    this.#homes.delete(peer.id);
+    this.#preferences.delete(peer.id);
+    this.#speakers = this.#speakers.filter((id) => id !== peer.id);
     this.ingests.closePeer(peer.id);
     peer.close();
     this.broadcast('peerLeft', { peerId: peer.id });
@@ -194,10 +375,10 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     peer.pendingTransports++;
     let transport: types.WebRtcTransport<PeerTransportAppData>;
     try {
-      const router = await this.#routerReady;
+      const home = await this.#homeOf(peer);
       transport = (await mediaCall(
-        router.createWebRtcTransport({
-          webRtcServer: this.#worker.webRtcServer,
+        home.router.createWebRtcTransport({
+          webRtcServer: home.worker.webRtcServer,
           enableUdp: true,
           enableTcp: true,
           preferUdp: true,
@@ -272,10 +453,17 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     } catch (err) {
       throw badRequest(`rtpParameters: ${(err as Error).message}`);
     }
+    const home = this.#homes.get(peer.id);
+    if (!home || home.closed || producer.closed) {
+      producer.close();
+      throw conflict('the transport closed while the request ran');
+    }
     peer.producers.set(producer.id, producer);
+    this.#producerHomes.set(producer.id, home);
     producer.observer.once('close', () => this.#onProducerClosed(peer, producer));
-    if (producer.kind === 'audio') await this.#speakerObserver?.addProducer({ producerId: producer.id }).catch(() => undefined);
+    if (producer.kind === 'audio') await this.#listenTo(producer.id);
     this.broadcast('newProducer', producerInfo(producer), peer.id);
+    if (producer.kind === 'video') this.#applyLastNToAll();
     return producer.id;
   }
 
@@ -306,21 +494,22 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     if (peer.consumers.size + peer.pendingConsumes.size >= this.#limits.maxConsumersPerPeer) {
       throw limitExceeded(`a peer may hold at most ${this.#limits.maxConsumersPerPeer} consumers (signaling.maxConsumersPerPeer)`);
     }
+    const source = this.#producerHomes.get(request.producerId);
+    const home = this.#homes.get(peer.id);
+    if (!source || source.closed || !home || home.closed) throw conflict('the producer or this peer\'s router closed while the request ran');
+    if (!source.router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
+      throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
+    }
     // Registered before the first await, so a concurrent request for this producer finds it.
-    const created = this.#routerReady.then((router) => {
-      if (!router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
-        throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
-      }
+    const created = (async () => {
+      // The first consumer of this producer on this peer's router pipes it here; later ones share the pipe.
+      if (source !== home) await mediaCall(home.pipeFrom(source, request.producerId), 'the producer or a router closed');
+      const appData: PeerConsumerAppData = { peerId: peer.id, transportId: transport.id };
       return mediaCall(
-        transport.consume({
-          producerId: request.producerId,
-          rtpCapabilities: request.rtpCapabilities,
-          paused: true,
-          appData: { peerId: peer.id, transportId: transport.id },
-        }),
+        transport.consume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities, paused: true, appData }),
         'the transport or the producer closed',
       );
-    });
+    })();
     peer.pendingConsumes.set(request.producerId, { transportId: transport.id, consumer: created });
     let consumer: types.Consumer;
     try {
@@ -340,8 +529,66 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return consumerInfo(consumer);
   }
 
+  /**
+   * The viewer is ready for media. Audio resumes; video resumes only if
+   * last-N forwards it to this viewer now (else it stays paused on the hub
+   * until it does).
+   */
   async resumeConsumer(peer: Peer, consumerId: string): Promise<void> {
-    await mediaCall(this.#consumer(peer, consumerId).resume(), 'the consumer closed');
+    const consumer = this.#consumer(peer, consumerId);
+    const appData = consumer.appData as PeerConsumerAppData;
+    appData.clientResumed = true;
+    if (consumer.kind === 'audio') {
+      appData.forwarding = true;
+      await mediaCall(consumer.resume(), 'the consumer closed');
+      return;
+    }
+    // Answered once the worker has resumed it (or kept it paused), as for audio.
+    await this.#applyLastN(peer).changes.get(consumerId);
+  }
+
+  /**
+   * What the viewer shows (last-N): the producers on its stage and how many
+   * thumbnails. Applied at once and again whenever the dominant speaker or
+   * the producers change.
+   */
+  setVideoPreferences(peer: Peer, preferences: VideoPreferences): { stage: string[]; thumbnails: string[] } {
+    this.#preferences.set(peer.id, { onStage: [...preferences.onStage], thumbnails: preferences.thumbnails });
+    const { choice } = this.#applyLastN(peer);
+    return { stage: [...choice.stage], thumbnails: [...choice.thumbnails] };
+  }
+
+  #applyLastNToAll(): void {
+    for (const peer of this.#peers.values()) if (peer.consumers.size > 0) this.#applyLastN(peer);
+  }
+
+  /**
+   * Pauses on the hub (no packets leave the worker) every video consumer of
+   * the viewer that last-N does not forward, resumes those it does once the
+   * viewer asked for them, and, for a viewer that said what it shows, gives
+   * stage consumers the highest simulcast layer and thumbnails the lowest.
+   */
+  #applyLastN(peer: Peer): { choice: VideoChoice; changes: Map<string, Promise<void>> } {
+    const changes = new Map<string, Promise<void>>();
+    const video = this.producers.filter((p) => p.kind === 'video');
+    const preferences = this.#preferences.get(peer.id);
+    const choice = chooseVideo(peer.id, preferences, video, this.#speakers);
+    for (const consumer of peer.consumers.values()) {
+      if (consumer.kind !== 'video' || consumer.closed) continue;
+      const appData = consumer.appData as PeerConsumerAppData;
+      const role = choice.stage.has(consumer.producerId) ? 'stage' : choice.thumbnails.has(consumer.producerId) ? 'thumbnail' : 'off';
+      const forward = role !== 'off' && appData.clientResumed === true;
+      if (forward !== (appData.forwarding ?? false)) {
+        appData.forwarding = forward;
+        // A consumer closing meanwhile is no error: it has nothing left to forward.
+        changes.set(consumer.id, (forward ? consumer.resume() : consumer.pause()).catch(() => undefined));
+      }
+      if (preferences && role !== 'off' && role !== appData.role && (consumer.type === 'simulcast' || consumer.type === 'svc')) {
+        consumer.setPreferredLayers({ spatialLayer: role === 'stage' ? HIGHEST_LAYER : 0 }).catch(() => undefined);
+      }
+      appData.role = role;
+    }
+    return { choice, changes };
   }
 
   async setConsumerLayers(peer: Peer, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
@@ -370,7 +617,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
     this.ingests.closeAll();
-    this.#router.close();
+    for (const router of this.#routers) router.close();
+    this.#routers = [];
     this.#log.info('conference closed');
     this.emit('close');
   }
@@ -401,9 +649,12 @@ export class Conference extends EventEmitter<ConferenceEvents> {
 
   #onProducerClosed(peer: Peer, producer: types.Producer<PeerProducerAppData>): void {
     peer.producers.delete(producer.id);
+    this.#producerHomes.delete(producer.id);
     const requested = peer.closingByRequest.delete(producer.id);
     // The owner hears about it too unless it asked: after a worker death it must republish.
     this.broadcast('producerClosed', { producerId: producer.id }, requested || peer.closed ? peer.id : undefined);
+    // A thumbnail or the stage may have been this producer's: others move up.
+    if (producer.kind === 'video') this.#applyLastNToAll();
   }
 
   /**
@@ -439,31 +690,20 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     });
   }
 
-  #watchRouter(router: types.Router): void {
-    router.on('workerclose', () => {
-      if (this.#closed) return;
-      this.#log.warn({ slot: this.#worker.slot }, 'router lost with its worker; moving the conference');
-      this.#routerReady = this.#moveToLiveWorker();
-      this.#routerReady.catch((err: Error) => {
-        this.#log.error({ err: err.message }, 'could not move the conference to a live worker; closing it');
-        this.close();
+  /** The peer's router; a peer whose router died is placed again (its next transport goes there). */
+  async #homeOf(peer: Peer): Promise<ConferenceRouter> {
+    const home = this.#homes.get(peer.id);
+    if (home && !home.closed) return home;
+    let rehoming = this.#rehoming.get(peer.id);
+    if (!rehoming) {
+      rehoming = this.#place().then((placed) => {
+        if (this.#peers.get(peer.id) === peer) this.#homes.set(peer.id, placed);
+        return placed;
       });
-    });
-  }
-
-  async #moveToLiveWorker(): Promise<types.Router> {
-    const worker = await this.#pool.leastLoaded();
-    const router = await worker.worker.createRouter({ mediaCodecs, appData: { conferenceId: this.id } });
-    if (this.#closed) {
-      router.close();
-      throw new Error('conference closed while moving');
+      this.#rehoming.set(peer.id, rehoming);
+      void rehoming.finally(() => this.#rehoming.delete(peer.id)).catch(() => undefined);
     }
-    this.#worker = worker;
-    this.#router = router;
-    this.#watchRouter(router);
-    await this.#observeSpeakers(router);
-    this.#log.info({ slot: worker.slot }, 'conference moved to a live worker');
-    return router;
+    return rehoming;
   }
 }
 

@@ -16,6 +16,12 @@ export interface IngestLimits {
   maxIngestsPerConference: number;
 }
 
+/** Where an ingest's plain transport lives. */
+export interface IngestPlacement {
+  readonly router: types.Router;
+  readonly worker: MediaWorker;
+}
+
 /**
  * What a conference lends its ingests, and all they know of it: a router to
  * open the plain transport on, a room check, and a way to become a peer whose
@@ -26,13 +32,13 @@ export interface IngestHost {
   readonly id: string;
   isClosed(): boolean;
   /** The router (with its worker, for the worker's slice of the RTC port range) a new ingest opens its transport on. */
-  ingestRouter(): Promise<{ router: types.Router; worker: MediaWorker }>;
+  ingestRouter(): Promise<IngestPlacement>;
   /** Throws limit_exceeded when the conference has no room for one more peer. */
   checkRoomForPeer(): void;
   /** The peer that sends as this user id, if any (an ingest's user id is `ingest:<deviceId>`). */
   peerOfUser(userId: string): Peer | undefined;
-  /** The ingest is a peer now, with its one producer: the others hear peerJoined and newProducer. */
-  admit(peer: Peer, producer: types.Producer<PeerProducerAppData>): void;
+  /** The ingest is a peer now, with its one producer on `placement`: the others hear peerJoined and newProducer. */
+  admit(peer: Peer, producer: types.Producer<PeerProducerAppData>, placement: IngestPlacement): void;
   /** The ingest's transport closed: its peer leaves the conference. */
   remove(peer: Peer): void;
 }
@@ -72,8 +78,10 @@ export class IngestPoint {
   /** Opens the transport and its producer; the caller (IngestPoints) has checked the caps. */
   static async open(host: IngestHost, limits: IngestLimits, log: Logger, request: IngestRequest, owner: string, onClose: (point: IngestPoint) => void): Promise<{ point: IngestPoint; info: IngestInfo }> {
     let transport: types.PlainTransport;
+    let placement: IngestPlacement;
     try {
-      const { router, worker } = await host.ingestRouter();
+      placement = await host.ingestRouter();
+      const { router, worker } = placement;
       transport = await router.createPlainTransport({
         ...ingestListenInfos(limits.listenIp, limits.announcedIp, { min: worker.rtcMinPort, max: worker.rtcMaxPort }),
         // ffmpeg sends RTCP from another source port than RTP; with rtcp-mux,
@@ -114,7 +122,7 @@ export class IngestPoint {
         onClose(point);
         host.remove(peer);
       });
-      host.admit(peer, producer);
+      host.admit(peer, producer, placement);
       log.info({ ingestId, deviceId: request.deviceId, codec: request.codec, srtp: request.srtp }, 'ingest opened');
       const { localIp, localPort } = transport.tuple;
       const rtcpPort = transport.rtcpTuple!.localPort;

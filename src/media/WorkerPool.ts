@@ -93,14 +93,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     for (;;) {
       if (this.#closed) throw new Error('worker pool is closed');
       const live = this.workers;
-      if (live.length > 0) {
-        return live.reduce((best, w) =>
-          w.counts.transports < best.counts.transports ||
-          (w.counts.transports === best.counts.transports && w.counts.routers < best.counts.routers)
-            ? w
-            : best,
-        );
-      }
+      if (live.length > 0) return live.reduce((best, w) => (compareWorkerLoad(w, best) < 0 ? w : best));
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
@@ -213,6 +206,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       }
     }
   }
+}
+
+/** Orders workers by load: transports (one per peer direction, ingest and pipe), then routers. */
+export function compareWorkerLoad(a: MediaWorker, b: MediaWorker): number {
+  return a.counts.transports - b.counts.transports || a.counts.routers - b.counts.routers;
 }
 
 /**

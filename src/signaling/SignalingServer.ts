@@ -147,6 +147,10 @@ export class SignalingServer {
         const { peer, conference } = this.#media(s);
         return { iceParameters: await conference.restartIce(peer, p.transportId) };
       },
+      setVideoPreferences: async (s, p) => {
+        const { peer, conference } = this.#media(s);
+        return conference.setVideoPreferences(peer, p);
+      },
       leave: async (s) => {
         this.#leave(s);
         return {};

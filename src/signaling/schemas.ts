@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Assert, Equivalent, SameShape, RequestName as ContractRequestName, RequestPayload as ContractPayload } from '../contract/index.js';
+import { MAX_ON_STAGE, MAX_THUMBNAILS } from '../media/lastN.js';
 
 // One schema per request of the signaling contract (docs/PROTOCOL.md,
 // "Requests and replies"; the types are in src/contract/signaling.ts).
@@ -71,6 +72,11 @@ export const requestSchemas = {
     temporalLayer: z.number().int().min(0).max(3).optional(),
   }),
   restartIce: z.object({ transportId: id }),
+  /** Extension (last-N): the producers the viewer shows large, and how many speaker thumbnails. */
+  setVideoPreferences: z.object({
+    onStage: z.array(id).max(MAX_ON_STAGE),
+    thumbnails: z.number().int().min(0).max(MAX_THUMBNAILS),
+  }),
   leave: z.object({}),
   /** A fresh token for the same subject, role and conference; moves the socket's expiry without rejoining. */
   refreshToken: z.object({ token: z.string().min(1).max(8192) }),

@@ -5,6 +5,8 @@ import { MediaStatsPoller } from './mediaStats.js';
 import type { DeviceStreamStats, OpsReport } from '../contract/ops.js';
 import {
   conferencePeers,
+  conferencePipes,
+  conferenceRouters,
   conferencesGauge,
   enableDefaultMetrics,
   signalingRequestsPerSecond,
@@ -113,7 +115,15 @@ export class HubTelemetry {
     const conferences = this.#conferences.list();
     conferencesGauge.set(conferences.length);
     conferencePeers.reset();
-    for (const c of conferences) conferencePeers.set({ conference: c.id, worker: String(c.worker.slot) }, c.peers.length);
+    conferenceRouters.reset();
+    conferencePipes.reset();
+    for (const c of conferences) {
+      for (const r of c.routers) {
+        conferencePeers.set({ conference: c.id, worker: String(r.workerSlot) }, r.peers);
+        conferenceRouters.set({ conference: c.id, worker: String(r.workerSlot) }, 1);
+      }
+      conferencePipes.set({ conference: c.id }, c.pipes);
+    }
     signalingSockets.set(this.#socketCount());
   }
 
@@ -170,9 +180,12 @@ export class HubTelemetry {
       }),
       conferences: this.#conferences.list().map((c) => ({
         conferenceId: c.id,
-        workerSlot: c.worker.slot,
+        workerSlot: c.routers[0]?.workerSlot ?? null,
+        routers: c.routers,
+        pipes: c.pipes,
         peers: c.peers.map((peer) => ({
           ...peer.summary,
+          workerSlot: c.homeOf(peer.id)?.workerSlot ?? null,
           producers: peer.producers.size,
           consumers: peer.consumers.size,
           bitrateIn: Math.round(sum(peer.producers.keys(), (s) => s.bitrate, add)),

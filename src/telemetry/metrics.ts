@@ -65,8 +65,20 @@ export const conferencesGauge = new Gauge({
 
 export const conferencePeers = new Gauge({
   name: 'hoichan_conference_peers',
-  help: 'Peers joined to the conference',
+  help: 'Peers joined to the conference, by the worker of the router their transports are on',
   labelNames: ['conference', 'worker'] as const,
+});
+
+export const conferenceRouters = new Gauge({
+  name: 'hoichan_conference_routers',
+  help: 'Routers of the conference by worker (1: the conference uses this worker)',
+  labelNames: ['conference', 'worker'] as const,
+});
+
+export const conferencePipes = new Gauge({
+  name: 'hoichan_conference_pipes',
+  help: "Producers piped between the conference's routers",
+  labelNames: ['conference'] as const,
 });
 
 // ---- media flow (labels: worker, conference, direction) ----------------------

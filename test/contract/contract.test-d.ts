@@ -32,6 +32,7 @@ type DocumentedRequests =
   | 'closeProducer'
   | 'setConsumerLayers'
   | 'restartIce'
+  | 'setVideoPreferences'
   | 'leave'
   | 'refreshToken';
 
@@ -58,6 +59,8 @@ export type JoinPayload = Assert<Equivalent<keyof RequestPayload<'join'>, 'confe
 export type JoinFields = Assert<Equivalent<keyof JoinReply, 'peerId' | 'role' | 'routerRtpCapabilities' | 'peers' | 'producers' | 'devices'>>;
 export type JoinRole = Assert<Equivalent<JoinReply['role'], Role>>;
 export type RefreshReply = Assert<Equivalent<RequestReply<'refreshToken'>, { exp: number }>>;
+export type VideoPreferencesPayload = Assert<Equivalent<keyof RequestPayload<'setVideoPreferences'>, 'onStage' | 'thumbnails'>>;
+export type VideoPreferencesReply = Assert<Equivalent<RequestReply<'setVideoPreferences'>, { stage: string[]; thumbnails: string[] }>>;
 export type ReadingsFields = Assert<Equivalent<keyof PeerEventMap['deviceReadings'], 'deviceId' | 'readings' | 'gaps' | 'replay'>>;
 export type GapReasons = Assert<Equivalent<DeviceGap['reason'], 'journal-cap' | 'lost' | 'slow-reader'>>;
 export type AlarmPayload = Assert<Equivalent<PeerEventMap['deviceAlarm'], { deviceId: string; reading: Reading }>>;

@@ -1,0 +1,258 @@
+import { expect } from 'chai';
+import type { Hub } from '../../src/hub/Hub.js';
+import { Publisher, Subscriber } from '../../src/loadtest/client.js';
+import { loadAudioClip, loadVideoClip, SIMULCAST_LAYERS, type AudioClip, type VideoClip } from '../../src/loadtest/media.js';
+import { mintToken } from '../../src/loadtest/signaling.js';
+import { TestClient, joinWithTransports, rtpParametersFor, startTestHub, testAuth, token, waitUntil } from '../support/hub.js';
+
+// One conference over several routers (docs/SCALING.md), with real workers
+// and real WebRTC clients (libdatachannel: ICE, DTLS, SRTP) from
+// src/loadtest: publishers send a 180p VP8 clip and opus, subscribers
+// consume every producer and count what arrives.
+
+describe('a conference over several routers (real workers, real WebRTC clients)', function () {
+  this.timeout(120_000);
+  let video: VideoClip;
+  let audio: AudioClip;
+  const clients: { close(): void }[] = [];
+
+  before(function () {
+    this.timeout(600_000); // the clips are encoded once per machine
+    audio = loadAudioClip();
+    video = loadVideoClip('vp8', SIMULCAST_LAYERS[0]);
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+
+  async function publisher(hub: Hub, conferenceId: string, id: string, audioLevel?: () => number): Promise<Publisher> {
+    const p = new Publisher(id, [video], audio, audioLevel);
+    clients.push(p);
+    expect(await p.start(hub.url, mintToken(testAuth, id, conferenceId, 600), conferenceId), JSON.stringify(p.failure)).to.equal(true);
+    return p;
+  }
+  async function subscriber(hub: Hub, conferenceId: string, id: string): Promise<Subscriber> {
+    const s = new Subscriber(id, 'vp8');
+    clients.push(s);
+    expect(await s.start(hub.url, mintToken(testAuth, id, conferenceId, 600), conferenceId), JSON.stringify(s.failure)).to.equal(true);
+    return s;
+  }
+  /** Packets a subscriber received of one producer (RTP, retransmissions included). */
+  const packetsOf = (s: Subscriber, producerId: string) => [...s.received.values()].filter((r) => r.producerId === producerId).reduce((n, r) => n + r.stream.packets, 0);
+  const producerIdsOf = (hub: Hub, conferenceId: string, peerId: string) => {
+    const peer = hub.conferences.get(conferenceId)!.getPeer(peerId)!;
+    const ids = { video: '', audio: '' };
+    for (const p of peer.producers.values()) ids[p.kind] = p.id;
+    return ids;
+  };
+
+  describe('placement and pipes', () => {
+    let hub: Hub;
+    before(async () => {
+      hub = await startTestHub({ media: { numWorkers: 2, maxConsumersPerRouter: 2 } });
+    });
+    after(() => hub.close());
+
+    it('opens a router on the second worker when the first is full; media crosses by one pipe per (producer, router), closed with the producer', async () => {
+      const conf = 'span';
+      const pub = await publisher(hub, conf, 'pub');
+      const near = await subscriber(hub, conf, 'near');
+      const conference = hub.conferences.get(conf)!;
+      // The first router holds the publisher and a viewer of its two producers: full at 2 consumers.
+      expect(conference.homeOf(near.peerId!)).to.deep.equal(conference.homeOf(pub.peerId!));
+      expect(conference.routers).to.have.length(1);
+
+      const far = await subscriber(hub, conf, 'far');
+      const farther = await subscriber(hub, conf, 'farther');
+      const slots = conference.routers.map((r) => r.workerSlot).sort();
+      expect(slots, 'one router on each worker').to.deep.equal([0, 1]);
+      const pubSlot = conference.homeOf(pub.peerId!)!.workerSlot;
+      expect(conference.homeOf(far.peerId!)!.workerSlot).to.not.equal(pubSlot);
+      // Both workers are used and both routers are full: the third viewer goes to the least-loaded router, far's.
+      expect(conference.homeOf(farther.peerId!)!.workerSlot).to.not.equal(pubSlot);
+
+      const { video: videoId, audio: audioId } = producerIdsOf(hub, conf, pub.peerId!);
+      for (const s of [near, far, farther]) {
+        await waitUntil(() => packetsOf(s, videoId) > 60 && packetsOf(s, audioId) > 30, 20_000, `${s.id} receives video and audio`);
+      }
+      // Two producers piped once to the far router, whatever the number of viewers there.
+      const farRouter = conference.routers.find((r) => r.workerSlot !== pubSlot)!;
+      expect(farRouter.pipes).to.equal(2);
+      expect(conference.pipes).to.equal(2);
+
+      pub.close();
+      await waitUntil(() => conference.pipes === 0, 10_000, 'the pipes to close with their producers');
+    });
+
+    it('shows routers per worker and the pipe count in /api/ops and /metrics', async () => {
+      const conf = 'ops-span';
+      await publisher(hub, conf, 'ops-pub');
+      await subscriber(hub, conf, 'ops-near');
+      await subscriber(hub, conf, 'ops-far');
+      const conference = hub.conferences.get(conf)!;
+      await waitUntil(() => conference.pipes === 2, 10_000, 'two pipes');
+      const engineer = token('engineer', '*');
+      const ops = (await (await fetch(`${hub.url}/api/ops`, { headers: { authorization: `Bearer ${engineer}` } })).json()) as {
+        conferences: { conferenceId: string; pipes: number; routers: { workerSlot: number; peers: number; pipes: number }[] }[];
+      };
+      const row = ops.conferences.find((c) => c.conferenceId === conf)!;
+      expect(row.pipes).to.equal(2);
+      expect(row.routers.map((r) => r.workerSlot).sort()).to.deep.equal([0, 1]);
+      expect(row.routers.reduce((n, r) => n + r.peers, 0)).to.equal(3);
+      await waitUntil(
+        async () => {
+          const text = await (await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${engineer}` } })).text();
+          return text.includes(`hoichan_conference_pipes{conference="${conf}"} 2`) && text.includes(`hoichan_conference_routers{conference="${conf}",worker="1"} 1`);
+        },
+        15_000,
+        'the conference gauges on /metrics',
+      );
+    });
+  });
+
+  describe('a worker that dies', () => {
+    let hub: Hub;
+    before(async () => {
+      hub = await startTestHub({ media: { numWorkers: 2, maxConsumersPerRouter: 2 } });
+    });
+    after(() => hub.close());
+
+    it("takes only its router: the other router's viewer keeps receiving, the lost peers republish and pipes are made again", async () => {
+      const conf = 'half';
+      const pubA = await publisher(hub, conf, 'pub-a');
+      const subA = await subscriber(hub, conf, 'sub-a');
+      const pubB = await publisher(hub, conf, 'pub-b');
+      const subB = await subscriber(hub, conf, 'sub-b');
+      const conference = hub.conferences.get(conf)!;
+      const slotA = conference.homeOf(pubA.peerId!)!.workerSlot;
+      expect(conference.homeOf(subA.peerId!)!.workerSlot).to.equal(slotA);
+      expect(conference.homeOf(pubB.peerId!)!.workerSlot).to.not.equal(slotA);
+      expect(conference.homeOf(subB.peerId!)!.workerSlot).to.not.equal(slotA);
+      // A signaling-only peer on the doomed router, to follow the recovery events.
+      const site = await TestClient.connect(hub.url, token('site', conf));
+      clients.push(site);
+      const joined = await joinWithTransports(site, conf, 'Site');
+      const siteSlot = conference.homeOf(joined.joined.peerId)!.workerSlot;
+
+      const b = producerIdsOf(hub, conf, pubB.peerId!);
+      const a = producerIdsOf(hub, conf, pubA.peerId!);
+      await waitUntil(() => packetsOf(subB, a.video) > 30 && packetsOf(subB, b.video) > 30, 20_000, 'sub-b receives both publishers');
+
+      const doomed = hub.pool.workers.find((w) => w.slot === slotA)!;
+      process.kill(doomed.worker.pid, 'SIGKILL');
+      // The lost publisher's producers close for everyone.
+      await waitUntil(() => conference.routers.every((r) => r.workerSlot !== slotA) && conference.homeOf(pubA.peerId!) === undefined, 10_000, 'the lost router gone');
+      expect(conference.closed).to.equal(false);
+      if (siteSlot === slotA) expect((await site.waitFor('transportClosed', (d) => d.transportId === joined.send)).reason).to.equal('router closed');
+      await site.waitFor('producerClosed', (d) => d.producerId === a.video);
+
+      // The other router's viewer keeps receiving the other router's publisher, with no gap the NACKs could not fill.
+      const before = packetsOf(subB, b.video);
+      await waitUntil(() => packetsOf(subB, b.video) > before + 60, 10_000, 'sub-b still receiving pub-b');
+      const totals = [...subB.received.values()].find((r) => r.producerId === b.video)!.stream.totals();
+      // Generous: the machine is shared; what matters is that the stream did not stop.
+      expect(totals.lost / totals.expected, 'share of pub-b packets sub-b never got').to.be.below(0.02);
+      expect(subB.failure).to.equal(undefined);
+
+      // A lost peer republishes: it is placed on a live router, and a viewer on another router gets it through a new pipe.
+      await waitUntil(() => hub.pool.ready, 15_000, 'the pool to replace the worker');
+      const pubC = await publisher(hub, conf, 'pub-c');
+      const c = producerIdsOf(hub, conf, pubC.peerId!);
+      await waitUntil(() => packetsOf(subB, c.video) > 30, 20_000, 'sub-b receives the new publisher');
+      const send = (await site.ok('createTransport', { direction: 'send' })).transport.id;
+      const again = await site.ok('produce', { transportId: send, kind: 'video', rtpParameters: rtpParametersFor('video') });
+      expect(again.producerId).to.be.a('string');
+      expect(conference.homeOf(joined.joined.peerId), 'the site placed on a live router').to.not.equal(undefined);
+      if (conference.homeOf(pubC.peerId!)!.workerSlot !== conference.homeOf(subB.peerId!)!.workerSlot) expect(conference.pipes).to.be.greaterThan(0);
+    });
+  });
+
+  describe('last-N', () => {
+    let hub: Hub;
+    before(async () => {
+      hub = await startTestHub({ media: { numWorkers: 2 } });
+    });
+    after(() => hub.close());
+
+    it('forwards only the stage and the n most recent dominant speakers, and follows the speaker', async () => {
+      const conf = 'lastn';
+      let loud = 0;
+      // Joined first: it hears every activeSpeaker.
+      const watcher = await TestClient.connect(hub.url, token('specialist', conf));
+      clients.push(watcher);
+      await watcher.ok('join', { conferenceId: conf });
+      const pubs: Publisher[] = [];
+      for (let i = 0; i < 8; i++) {
+        const index = i;
+        // The loud one speaks in 240 ms bursts at -10..-30 dBov with 120 ms pauses (a constant level
+        // looks like background noise to the dominant-speaker algorithm); the others are silent (127).
+        pubs.push(await publisher(hub, conf, `speaker-${i}`, () => (index === loud && Math.floor(Date.now() / 120) % 3 !== 0 ? 10 + Math.floor(Math.random() * 20) : 127)));
+      }
+      const viewer = await subscriber(hub, conf, 'viewer');
+      const cameras = pubs.map((p) => producerIdsOf(hub, conf, p.peerId!).video);
+      const pinned = cameras[7]!;
+
+      const receiving = async (expected: string[]) => {
+        const want = new Set(expected);
+        // Settled: the hub forwards exactly these (its consumers of the others paused).
+        const peer = hub.conferences.get(conf)!.getPeer(viewer.peerId!)!;
+        await waitUntil(
+          () => [...peer.consumers.values()].filter((c) => c.kind === 'video').every((c) => c.paused === !want.has(c.producerId)),
+          10_000,
+          'the hub to pause and resume the viewer consumers',
+        ).catch((err: Error) => {
+          const state = [...peer.consumers.values()].filter((c) => c.kind === 'video').map((c) => `${cameras.indexOf(c.producerId)}:${c.paused ? 'paused' : 'on'}`);
+          throw new Error(`${err.message}: want ${expected.map((id) => cameras.indexOf(id)).join(',')}, hub has ${state.join(' ')}`);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300)); // packets already on the loopback wire arrive
+        const before = new Map(cameras.map((id) => [id, packetsOf(viewer, id)]));
+        await waitUntil(() => expected.every((id) => packetsOf(viewer, id) > before.get(id)! + 30), 15_000, 'the forwarded cameras to arrive');
+        const got = cameras.filter((id) => packetsOf(viewer, id) > before.get(id)!);
+        expect(new Set(got)).to.deep.equal(want);
+      };
+
+      const reply = await viewer.setVideoPreferences([pinned], 2);
+      expect(reply.stage).to.deep.equal([pinned]);
+      expect(reply.thumbnails).to.have.length(2);
+
+      for (const speaker of [0, 3, 5]) {
+        loud = speaker;
+        await watcher.waitFor('activeSpeaker', (d) => d.peerId === pubs[speaker]!.peerId, 20_000).catch(() => {
+          throw new Error(`speaker-${speaker} never became the dominant speaker (events: ${JSON.stringify(watcher.events.filter((e) => e.name === 'activeSpeaker').map((e) => pubs.findIndex((p) => p.peerId === e.data.peerId)))})`);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Thumbnails: the two most recent dominant speakers but the pinned one (the observer may have
+        // named a silent one while they joined), then the earliest other cameras.
+        const recent: number[] = [];
+        for (const e of watcher.events.filter((e) => e.name === 'activeSpeaker').reverse()) {
+          const index = pubs.findIndex((p) => p.peerId === e.data.peerId);
+          if (index >= 0 && index !== 7 && !recent.includes(index)) recent.push(index);
+        }
+        expect(recent[0]).to.equal(speaker);
+        for (let i = 0; recent.length < 2; i++) if (i !== 7 && !recent.includes(i)) recent.push(i);
+        await receiving([pinned, ...recent.slice(0, 2).map((i) => cameras[i]!)]);
+      }
+
+      // Thumbnails 0 and nothing pinned: no video at all.
+      await viewer.setVideoPreferences([], 0);
+      const peer = hub.conferences.get(conf)!.getPeer(viewer.peerId!)!;
+      await waitUntil(() => [...peer.consumers.values()].filter((c) => c.kind === 'video').every((c) => c.paused), 10_000, 'every video consumer paused on the hub');
+      // Audio is not last-N's: still forwarded.
+      expect([...peer.consumers.values()].filter((c) => c.kind === 'audio').every((c) => !c.paused)).to.equal(true);
+    });
+
+    it('bounds the request and answers bad ones with clear errors', async () => {
+      const conf = 'lastn-bounds';
+      const client = await TestClient.connect(hub.url, token('specialist', conf));
+      clients.push(client);
+      await client.ok('join', { conferenceId: conf });
+      const tooMany = await client.request('setVideoPreferences', { onStage: Array.from({ length: 17 }, (_, i) => `p${i}`), thumbnails: 2 });
+      expect(!tooMany.ok && tooMany.error.code).to.equal('bad_request');
+      expect(!tooMany.ok && tooMany.error.message).to.match(/^onStage/);
+      const big = await client.request('setVideoPreferences', { onStage: [], thumbnails: 26 });
+      expect(!big.ok && big.error.message).to.match(/^thumbnails/);
+      // Unknown producers (another conference's, or closed) are not shown and reveal nothing.
+      expect(await client.ok('setVideoPreferences', { onStage: ['no-such-producer'], thumbnails: 25 })).to.deep.equal({ ok: true, stage: [], thumbnails: [] });
+    });
+  });
+});
