@@ -15,7 +15,7 @@
 // receivers' sockets, so loss in a socket buffer is told apart from loss in the SFU.
 // Writes bench-results/sfu-fanout.json. Loopback only; every step is bounded in time.
 
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,17 +30,18 @@ import {
   BareMediasoupTarget,
   ensureJanus,
   ensureLegacyMediasoup,
+  HoichanConferenceTarget,
   HoichanTarget,
   JanusTarget,
   LEGACY_MEDIASOUP,
   LegacyMediasoupTarget,
-  PAYLOAD_TYPE,
-  SENDER_SSRC,
+  sendRtp,
   type BenchCodec,
   type Ingest,
   type SfuTarget,
 } from './sfu/targets.js';
 import { sumDrops, udpDropsByPort, udpRcvbufErrors } from './sfu/udpDrops.js';
+import { measurePipeCost, type PipeCost } from './sfu/pipeCost.js';
 
 const { values } = parseArgs({
   options: {
@@ -56,6 +57,8 @@ const { values } = parseArgs({
     pacing: { type: 'string', default: '2.5' },
     /** native: the C counter (sfu/rtpcount.c); node: the Node one (sfu/receivers.ts), for comparison. */
     counter: { type: 'string', default: 'native' },
+    /** Streams for the pipe-cost measure (sfu/pipeCost.ts); 0 skips it. */
+    'pipe-streams': { type: 'string', default: '12' },
   },
 });
 const codecs = values.codecs.split(',') as BenchCodec[];
@@ -70,6 +73,9 @@ const PACING_FACTOR = Number(values.pacing);
 
 function makeTarget(name: string): SfuTarget {
   if (name === 'hoichan') return new HoichanTarget();
+  // The conference's own placement and pipes: one worker, and two (the second router opens past media.maxConsumersPerRouter).
+  if (name === 'hoichan-1w') return new HoichanConferenceTarget(1);
+  if (name === 'hoichan-2w') return new HoichanConferenceTarget(2);
   if (name === 'bare-mediasoup') return new BareMediasoupTarget(true);
   if (name === 'bare-mediasoup-libuv') return new BareMediasoupTarget(false);
   if (name === `mediasoup-${LEGACY_MEDIASOUP}`) {
@@ -98,14 +104,6 @@ function clipFor(codec: BenchCodec): string {
   const source = ['-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=30', '-vf', 'noise=alls=8:allf=t'];
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...source, '-t', '20', ...encoder, path], { stdio: 'inherit' });
   return path;
-}
-
-function sendRtp(clip: string, { ip, port, rtcpPort }: Ingest): ChildProcess {
-  return spawn(
-    'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-an', '-c:v', 'copy', '-f', 'rtp', '-payload_type', String(PAYLOAD_TYPE), '-ssrc', String(SENDER_SSRC), `rtp://${ip}:${port}?rtcpport=${rtcpPort}&pkt_size=1200`],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
 }
 
 class Pacer {
@@ -186,7 +184,7 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
     if (PACING_FACTOR > 0) {
       const started = await pacer.start(ingest);
       if (started.recvBufferBytes < 1 << 20) console.log(`  warning: pacer input buffer only ${started.recvBufferBytes} B (net.core.rmem_max)`);
-      paced = started;
+      paced = { ...started, payloadType: ingest.payloadType, ssrc: ingest.ssrc };
     }
     sender = sendRtp(clipFor(codec), paced);
     await sleep(1500);
@@ -235,6 +233,7 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
     console.log(`  ${targetName} ${codec}: FAILED: ${message}`);
     return { steps, error: message };
   } finally {
+    if (target instanceof HoichanConferenceTarget) layouts[`${targetName}/${codec}`] = target.layout();
     sender?.kill('SIGKILL');
     pacer.close();
     receivers.close();
@@ -276,6 +275,8 @@ const janus = targetNames.includes('janus') ? ensureJanus() : ({ ok: true } as c
 // The previous mediasoup pin, for the worker comparison: its cached worker and its npm package.
 const legacy = targetNames.includes(`mediasoup-${LEGACY_MEDIASOUP}`) ? ensureLegacyMediasoup() : ({ ok: false, reason: 'not asked for' } as const);
 const allSteps: Step[] = [];
+/** Where the conference targets' receivers ended up (routers per worker, pipes). */
+const layouts: Record<string, string> = {};
 const summary: Record<string, unknown>[] = [];
 const errors: Record<string, string> = {};
 for (const codec of codecs) {
@@ -338,6 +339,42 @@ printTable(
   `SFU fan-out: capacity = largest N under ${LOSS_LIMIT * 100} % loss; usPerPacket = SFU CPU per forwarded packet; projectedNAtOneCore = N at 100 % of one core (extrapolated); ratios = Hoichan / this target`,
   summary,
 );
+for (const codec of codecs) {
+  const capacityOfTarget = (name: string) => Number(String(summary.find((r) => r.codec === codec && r.target === name)?.capacity ?? NaN).replace('+', ''));
+  const one = capacityOfTarget('hoichan-1w');
+  const two = capacityOfTarget('hoichan-2w');
+  if (one > 0 && two > 0) console.log(`\n${codec}: Hoichan 2 workers / 1 worker capacity = ${two} / ${one} = ${(two / one).toFixed(2)}`);
+}
+// The cost of a pipe, and what the per-worker and per-pipe costs project for larger machines.
+const pipeCosts: PipeCost[] = [];
+const projections: Record<string, unknown>[] = [];
+const pipeStreams = Number(values['pipe-streams']);
+if (pipeStreams > 0) {
+  for (const codec of codecs) {
+    console.log(`\npipe cost / ${codec} (${pipeStreams} streams)`);
+    try {
+      pipeCosts.push(await measurePipeCost(codec, clipFor(codec), { streams: pipeStreams, windowMs: Math.max(windowMs, 6000) }));
+    } catch (err) {
+      errors[`pipe-cost/${codec}`] = (err as Error).message;
+    }
+    const cost = pipeCosts.find((c) => c.codec === codec);
+    const one = summary.find((r) => r.codec === codec && r.target === 'hoichan-1w');
+    const usPerPacket = one?.usPerPacket as number | undefined;
+    const perWorker = Number(String(one?.capacity ?? NaN).replace('+', ''));
+    if (cost && usPerPacket && perWorker > 0) {
+      // A conference on W workers: each worker forwards to its own receivers; the producer's worker also
+      // feeds W-1 pipes, each costing it (and the receiving worker) usPerPipedPacket per packet: in
+      // receivers' worth, usPerPipedPacket / usPerPacket per pipe.
+      const pipeInReceivers = Math.max(0, cost.usPerPipedPacket / usPerPacket);
+      for (const cores of [2, 8, 16, 32]) {
+        projections.push({ codec, cores, workers: cores, receivers: Math.round(cores * perWorker - (cores - 1) * pipeInReceivers), pipes: cores - 1, 'pipe cost in receivers': pipeInReceivers });
+      }
+    }
+  }
+  if (pipeCosts.length) printTable('Pipe cost: added latency through a pipe to a router on another worker; CPU of both workers per piped stream', pipeCosts as unknown as Record<string, unknown>[]);
+  if (projections.length) printTable('Projection: one presenter to N receivers on a machine of this per-core speed (capacity per worker from hoichan-1w, minus the pipes)', projections);
+}
+for (const [key, layout] of Object.entries(layouts)) console.log(`${key} at the end of its ladder: ${layout}`);
 if (Object.keys(errors).length > 0) console.log('\nerrors:', errors);
-writeResults('sfu-fanout', { ladder, windowSeconds: windowMs / 1000, lossLimit: LOSS_LIMIT, steps: allSteps, summary, errors });
+writeResults('sfu-fanout', { ladder, windowSeconds: windowMs / 1000, lossLimit: LOSS_LIMIT, steps: allSteps, summary, errors, layouts, pipeCosts, projections });
 process.exit(0);

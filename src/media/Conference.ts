@@ -109,6 +109,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   #speakers: string[] = [];
   /** Viewers' setVideoPreferences; absent: the defaults of lastN.ts. */
   readonly #preferences = new Map<string, VideoPreferences>();
+  /** Placing over media.maxConsumersPerRouter: said once in the log, not per newcomer. */
+  #overCap = false;
   #closed = false;
 
   private constructor(id: string, pool: WorkerPool, limits: ConferenceLimits) {
@@ -199,6 +201,22 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     return home && !home.closed ? { routerId: home.id, workerSlot: home.worker.slot } : undefined;
   }
 
+  /**
+   * The router `peer`'s transports go on, with `producerId` consumable there
+   * (piped from its own router on first use): for consumers the hub makes on
+   * transports of its own rather than a client's (the SFU bench's plain RTP
+   * receivers). Such a caller puts its consumers in peer.consumers, so that
+   * placement counts them.
+   */
+  async routerConsuming(peer: Peer, producerId: string): Promise<types.Router> {
+    if (this.#peers.get(peer.id) !== peer) throw notFound(`peer ${peer.id} is not in conference ${this.id}`);
+    const home = await this.#homeOf(peer);
+    const source = this.#producerHomes.get(producerId);
+    if (!source) throw notFound(`producer ${producerId} not found in this conference`);
+    if (source !== home) await mediaCall(home.pipeFrom(source, producerId), 'the producer or a router closed');
+    return home.router;
+  }
+
   /** Every router has the same codecs (codecs.ts), so any one's capabilities are the conference's. */
   async rtpCapabilities(): Promise<types.RtpCapabilities> {
     const live = this.#routers.find((r) => !r.closed) ?? (await this.#place());
@@ -230,13 +248,19 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     const live = this.#routers.filter((r) => !r.closed);
     const byWorker = (a: ConferenceRouter, b: ConferenceRouter) => compareWorkerLoad(a.worker, b.worker);
     const withRoom = live.filter((r) => this.#load(r) < this.#limits.maxConsumersPerRouter).sort(byWorker);
-    if (withRoom[0]) return withRoom[0];
+    if (withRoom[0]) {
+      this.#overCap = false;
+      return withRoom[0];
+    }
     const used = new Set(live.map((r) => r.worker.slot));
     const spare = this.#pool.workers.filter((w) => !used.has(w.slot)).sort(compareWorkerLoad);
     if (spare[0]) return this.#openRouter(spare[0]);
     const least = live.sort((a, b) => this.#load(a) - this.#load(b))[0];
     if (least) {
-      this.#log.warn({ routers: live.length, maxConsumersPerRouter: this.#limits.maxConsumersPerRouter }, 'every router of the conference is full and it uses every worker; placing over the cap');
+      if (!this.#overCap) {
+        this.#overCap = true;
+        this.#log.warn({ routers: live.length, maxConsumersPerRouter: this.#limits.maxConsumersPerRouter }, 'every router of the conference is full and it uses every worker; placing newcomers over the cap');
+      }
       return least;
     }
     return this.#openRouter(await this.#pool.leastLoaded());

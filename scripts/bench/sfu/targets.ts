@@ -23,6 +23,18 @@ export interface Ingest {
   ip: string;
   port: number;
   rtcpPort: number;
+  /** What the sender must use when the SFU chose it (a Hoichan ingest); default PAYLOAD_TYPE and SENDER_SSRC. */
+  payloadType?: number;
+  ssrc?: number;
+}
+
+/** ffmpeg sending a clip (-c copy, at its own pace) as RTP to an SFU's ingest. */
+export function sendRtp(clip: string, { ip, port, rtcpPort, payloadType = PAYLOAD_TYPE, ssrc = SENDER_SSRC }: Ingest): ChildProcess {
+  return spawn(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-an', '-c:v', 'copy', '-f', 'rtp', '-payload_type', String(payloadType), '-ssrc', String(ssrc), `rtp://${ip}:${port}?rtcpport=${rtcpPort}&pkt_size=1200`],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
 }
 
 export interface SfuTarget {
@@ -143,7 +155,83 @@ export class HoichanTarget implements SfuTarget {
   }
 }
 
-const BARE_CODECS: types.RouterRtpCodecCapability[] = [
+/**
+ * Hoichan as a conference spreads it: the stream comes in through a real
+ * ingest (src/media/IngestPoint.ts), and each receiver is a peer of the
+ * conference placed by its policy (the router with room on the least-loaded
+ * worker; a new router on the other worker once the first holds
+ * media.maxConsumersPerRouter consumers), consuming on a PlainTransport of
+ * its router, to which the conference pipes the stream on first use.
+ */
+export class HoichanConferenceTarget implements SfuTarget {
+  readonly name: string;
+  #hub: import('../../../src/hub/Hub.js').Hub | undefined;
+  #conference: import('../../../src/media/Conference.js').Conference | undefined;
+  #producerId = '';
+  #peers = 0;
+  readonly #transports: types.PlainTransport[] = [];
+
+  constructor(readonly workers: number) {
+    this.name = `hoichan-${workers}w`;
+  }
+
+  async start(codec: BenchCodec): Promise<Ingest> {
+    const { loadConfig } = await import('../../../src/config/load.js');
+    const { Hub } = await import('../../../src/hub/Hub.js');
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        http: { listenIp: '127.0.0.1', port: 0 },
+        // Every receiver is a peer: the ladder's top needs room for 1600 of them. Own WebRTC ports: the
+        // previous target's workers may still be exiting.
+        media: { numWorkers: this.workers, listenIp: '127.0.0.1', webRtcServerPort: 31900 + 10 * this.workers, ...BENCH_RTC_PORTS, workerLogLevel: 'error', ingestRequireSrtp: false, maxPeersPerConference: 5000, ingestIdleTimeoutMs: 60_000 },
+        auth: { jwtSecret: 'bench-secret-0123456789abcdef-0123456789abcdefghi', demo: false },
+      },
+    });
+    this.#hub = await Hub.start(config);
+    this.#conference = await this.#hub.conferences.getOrCreate('bench-fanout');
+    const info = await this.#conference.ingests.open({ deviceId: 'bench-camera', displayName: 'bench', source: 'device-video', codec, srtp: false }, 'bench');
+    this.#producerId = info.producerId;
+    return { ip: info.ip, port: info.port, rtcpPort: info.rtcpPort, payloadType: info.payloadType, ssrc: info.ssrc };
+  }
+
+  async addReceivers(ports: number[]): Promise<void> {
+    const { Peer } = await import('../../../src/media/Peer.js');
+    const conference = this.#conference!;
+    for (let i = 0; i < ports.length; i += 25) {
+      await Promise.all(
+        ports.slice(i, i + 25).map(async (port) => {
+          const n = ++this.#peers;
+          const peer = new Peer(`bench-${n}`, `bench-${n}`, `receiver ${n}`, 'specialist', () => undefined);
+          await conference.addPeer(peer);
+          const router = await conference.routerConsuming(peer, this.#producerId);
+          const transport = await router.createPlainTransport({ listenInfo: BENCH_LISTEN, rtcpMux: true, comedia: false });
+          this.#transports.push(transport);
+          await transport.connect({ ip: '127.0.0.1', port });
+          const consumer = await transport.consume({ producerId: this.#producerId, rtpCapabilities: router.rtpCapabilities, paused: false });
+          peer.consumers.set(consumer.id, consumer);
+        }),
+      );
+    }
+  }
+
+  cpuPids(): number[] {
+    return this.#hub!.pool.workers.map((w) => w.worker.pid);
+  }
+
+  /** Routers and pipes the conference ended with, for the summary. */
+  layout(): string {
+    const c = this.#conference;
+    return c ? c.routers.map((r) => `worker ${r.workerSlot}: ${r.consumers} consumers, ${r.pipes} pipes in`).join('; ') : '';
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#transports) t.close();
+    await this.#hub?.close();
+  }
+}
+
+export const BARE_CODECS: types.RouterRtpCodecCapability[] = [
   { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
   { kind: 'video', mimeType: 'video/H264', clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
 ];

@@ -21,11 +21,16 @@ interface OpsPeer {
   bitrateOut?: number;
   packetLossIn?: number;
   packetLossOut?: number;
+  /** The worker of the router the peer's transports are on (absent from older hubs). */
+  workerSlot?: number | null;
 }
 
 interface OpsConference {
   conferenceId: string;
-  workerSlot: number;
+  workerSlot: number | null;
+  /** One router per worker the conference uses, and the producers piped between them (absent from older hubs). */
+  routers?: { workerSlot: number; peers: number; consumers: number; pipes: number }[];
+  pipes?: number;
   producers?: number;
   peers: OpsPeer[];
 }
@@ -103,7 +108,9 @@ export function mountOpsView(root: HTMLElement): void {
     t('conferences'),
     [
       ['ID', (c) => c.conferenceId],
-      ['Worker', (c) => c.workerSlot],
+      // "worker: peers" per router, e.g. "0: 12 · 1: 30".
+      ['Routers', (c) => (c.routers ? c.routers.map((r) => `${r.workerSlot}: ${r.peers}`).join(' · ') : String(c.workerSlot ?? '–'))],
+      ['Pipes', (c) => c.pipes ?? 0],
       [t('participants'), (c) => c.peers.length],
       ['Producers', (c) => c.producers ?? c.peers.reduce((n, p) => n + p.producers, 0)],
       ['Consumers', (c) => c.peers.reduce((n, p) => n + p.consumers, 0)],
@@ -116,6 +123,7 @@ export function mountOpsView(root: HTMLElement): void {
       [t('conference'), (p) => p.conferenceId],
       ['Name', (p) => p.displayName],
       ['Role', (p) => (['specialist', 'site', 'engineer'].includes(p.role) ? t(`role.${p.role}` as MessageKey) : p.role)],
+      ['Worker', (p) => p.workerSlot ?? '–'],
       ['Prod/cons', (p) => `${p.producers}/${p.consumers}`],
       ['In', (p) => kbps(p.bitrateIn)],
       ['Out', (p) => kbps(p.bitrateOut)],
