@@ -226,6 +226,9 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
           ` | kernel drops: ingest ${step.ingestDrops}, receivers ${step.receiverDrops}, RcvbufErrors ${step.rcvbufErrors}; sender gaps ${step.senderGaps}, pacer queue max ${step.pacerMaxQueueMs.toFixed(0)} ms`,
       );
       if (step.lossPercent >= LOSS_LIMIT * 100 || report.silent > 0) break;
+      // Loss is counted from the sequence numbers that arrive: a sender (ffmpeg, pacer) starved by
+      // other processes sends fewer packets and shows no loss. Stop there rather than count it.
+      if (starved(steps)) break;
     }
     return { steps };
   } catch (err) {
@@ -241,7 +244,15 @@ async function runLadder(targetName: string, codec: BenchCodec): Promise<{ steps
   }
 }
 
-const capacityOf = (steps: Step[]) => steps.filter((s) => s.lossPercent < LOSS_LIMIT * 100 && s.silentReceivers === 0).reduce((max, s) => Math.max(max, s.receivers), 0);
+/** The last step's receivers got under 85 % of the packet rate the first step's did: the stream itself slowed down. */
+function starved(steps: Step[]): boolean {
+  const first = steps[0];
+  const last = steps.at(-1);
+  return first !== undefined && last !== undefined && last !== first && last.perReceiverPps < 0.85 * first.perReceiverPps;
+}
+
+const capacityOf = (steps: Step[]) =>
+  steps.filter((s, i) => s.lossPercent < LOSS_LIMIT * 100 && s.silentReceivers === 0 && !starved(steps.slice(0, i + 1))).reduce((max, s) => Math.max(max, s.receivers), 0);
 
 /** Why a ladder ended, from its last step's counters. */
 function limitOf(steps: Step[], error: string | undefined, outOfBudget: boolean | undefined): string {
@@ -249,6 +260,7 @@ function limitOf(steps: Step[], error: string | undefined, outOfBudget: boolean 
   const last = steps.at(-1);
   if (!last) return 'no step';
   if (outOfBudget) return 'time budget';
+  if (starved(steps)) return `sender starved: ${last.perReceiverPps.toFixed(0)} of ${steps[0]!.perReceiverPps.toFixed(0)} packets/s per receiver (machine load)`;
   if (last.lossPercent < LOSS_LIMIT * 100 && last.silentReceivers === 0) return 'ladder top';
   if (last.receiverDrops > 0) return 'receiver sockets overflowed (harness limit)';
   // SFU and counter share 2 cores: a saturated counter starves the SFU as well.

@@ -246,7 +246,8 @@ A log written with audit.hmacKey needs the key: HOICHAN_AUDIT_HMAC_KEY.`,
   --join-rate R        clients started per second, e.g. 10/s (default), 0.1/s..100/s
   --simulcast          publishers send three layers (320x180 150 kb/s, 640x360 500 kb/s, 1280x720
                        1.5 Mb/s, one SSRC each); subscribers get the layer the hub forwards
-  --last-n K           not yet available: the hub has no last-N (every subscriber gets every producer)
+  --last-n K           subscribers ask the hub for last-N: video of the K most recent speakers only
+                       (setVideoPreferences; the others' video is paused on the hub and counts as silent)
   --json               print the report as JSON on stdout (progress still goes to stderr)
 
 Each client is a real WebRTC peer (libdatachannel: ICE, DTLS, SRTP) speaking the hub's
@@ -276,7 +277,6 @@ Exit status 1 when any client failed.`,
     async run(values) {
       const { runLoadtest, parseDuration, parseRate, LoadtestOptionError } = await import('../loadtest/run.js');
       const { formatReport } = await import('../loadtest/report.js');
-      if (values['last-n'] !== undefined) throw new UsageError('--last-n is not yet available: the hub has no last-N, every subscriber receives every producer');
       if (!values.hub) throw new UsageError('--hub is required');
       if (!values.conference) throw new UsageError('--conference is required');
       const whole = (name: string, fallback: number) => {
@@ -312,6 +312,7 @@ Exit status 1 when any client failed.`,
             audioOnly: values['audio-only'] === true,
             simulcast: values.simulcast === true,
             joinRate: parseRate((values['join-rate'] as string | undefined) ?? '10/s'),
+            ...(values['last-n'] !== undefined ? { lastN: whole('last-n', 4) } : {}),
           },
           { onProgress: (line) => console.error(line), signal: abort.signal },
         );

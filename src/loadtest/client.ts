@@ -51,6 +51,8 @@ interface PeerOptions {
   dropEvery?: number;
   /** With dropEvery: let retransmissions (RTX) through, so NACK repairs can be seen to work. */
   keepRetransmissions?: boolean;
+  /** Subscribers: ask for last-N before consuming (nothing pinned, this many thumbnails); the other video stays paused on the hub. */
+  lastN?: number;
 }
 
 function waitConnected(pc: PeerConnection, what: string): Promise<void> {
@@ -390,6 +392,10 @@ export class Subscriber extends LoadClient {
     const rtx = caps.filter((c) => c.mimeType.toLowerCase() === 'video/rtx' && payloadTypes.has(Number(c.parameters?.apt)));
     this.#rtpCapabilities = { codecs: [...media, ...rtx], headerExtensions: [] };
     await this.createTransport('recv');
+    if (this.options.lastN !== undefined) {
+      this.stage('setVideoPreferences');
+      await this.setVideoPreferences([], this.options.lastN);
+    }
     this.pc!.onTrack((track) => this.#onTrack(track));
     this.signaling!.socket.on('newProducer', (data: unknown) => {
       const info = newProducerSchema.safeParse(data);

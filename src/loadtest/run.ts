@@ -8,7 +8,7 @@ import { Publisher, Subscriber } from './client.js';
 import { percentile, summarizeTracks, type LoadtestReport } from './report.js';
 import { tokenSource } from './signaling.js';
 
-export const LIMITS = { maxPublishers: 50, maxSubscribers: 1000, maxDurationSeconds: 3600, maxJoinRate: 100, minJoinRate: 0.1 } as const;
+export const LIMITS = { maxPublishers: 50, maxSubscribers: 1000, maxDurationSeconds: 3600, maxJoinRate: 100, minJoinRate: 0.1, maxLastN: 25 } as const;
 
 export interface LoadtestOptions {
   hubUrl: string;
@@ -26,6 +26,8 @@ export interface LoadtestOptions {
   simulcast?: boolean;
   /** clients started per second */
   joinRate: number;
+  /** Subscribers ask the hub for last-N (setVideoPreferences: nothing pinned, this many speaker thumbnails); absent: every video. */
+  lastN?: number;
 }
 
 export interface RunHooks {
@@ -55,6 +57,8 @@ export function validateOptions(o: LoadtestOptions): void {
   if (!(o.durationSeconds >= 1 && o.durationSeconds <= LIMITS.maxDurationSeconds)) fail(`--duration must be 1s..${LIMITS.maxDurationSeconds}s`);
   if (o.simulcast && o.audioOnly) fail('--simulcast and --audio-only do not go together');
   if (!(o.joinRate >= LIMITS.minJoinRate && o.joinRate <= LIMITS.maxJoinRate)) fail(`--join-rate must be ${LIMITS.minJoinRate}/s..${LIMITS.maxJoinRate}/s`);
+  if (o.lastN !== undefined && !(Number.isInteger(o.lastN) && o.lastN >= 0 && o.lastN <= LIMITS.maxLastN)) fail(`--last-n must be a whole number 0..${LIMITS.maxLastN}`);
+  if (o.lastN !== undefined && o.audioOnly) fail('--last-n and --audio-only do not go together');
 }
 
 /** "60s", "2m", "90" (seconds) -> seconds. */
@@ -129,7 +133,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
     // Publishers first: subscribers then find their producers in the join reply (newProducer also works, one renegotiation each).
     await Promise.all(started);
     for (let i = 0; i < options.subscribers; i++) {
-      const s = new Subscriber(`sub-${i}`, options.video, { dropEvery: hooks.dropEvery, keepRetransmissions: hooks.keepRetransmissions });
+      const s = new Subscriber(`sub-${i}`, options.video, { dropEvery: hooks.dropEvery, keepRetransmissions: hooks.keepRetransmissions, lastN: options.lastN });
       subscribers.push(s);
       await launch(s);
     }
@@ -164,7 +168,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
     conferenceId: options.conferenceId,
     publishers: options.publishers,
     subscribers: options.subscribers,
-    video: options.audioOnly ? 'audio only' : `${options.video} ${video.map((c) => `${Math.round(c.bitrate / 1000)}`).join('+')} kb/s${options.simulcast ? ' simulcast' : ''}`,
+    video: options.audioOnly ? 'audio only' : `${options.video} ${video.map((c) => `${Math.round(c.bitrate / 1000)}`).join('+')} kb/s${options.simulcast ? ' simulcast' : ''}${options.lastN !== undefined ? `, last-N ${options.lastN}` : ''}`,
     durationSeconds: options.durationSeconds,
     measuredSeconds,
     tracks: kinds.map((k) => summarizeTracks(k, totals, meanActive)),

@@ -583,7 +583,12 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   }
 
   #applyLastNToAll(): void {
-    for (const peer of this.#peers.values()) if (peer.consumers.size > 0) this.#applyLastN(peer);
+    const video = this.#videoProducers();
+    for (const peer of this.#peers.values()) if (peer.consumers.size > 0) this.#applyLastN(peer, video);
+  }
+
+  #videoProducers(): ProducerInfo[] {
+    return this.producers.filter((p) => p.kind === 'video');
   }
 
   /**
@@ -592,9 +597,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
    * viewer asked for them, and, for a viewer that said what it shows, gives
    * stage consumers the highest simulcast layer and thumbnails the lowest.
    */
-  #applyLastN(peer: Peer): { choice: VideoChoice; changes: Map<string, Promise<void>> } {
+  #applyLastN(peer: Peer, video = this.#videoProducers()): { choice: VideoChoice; changes: Map<string, Promise<void>> } {
     const changes = new Map<string, Promise<void>>();
-    const video = this.producers.filter((p) => p.kind === 'video');
     const preferences = this.#preferences.get(peer.id);
     const choice = chooseVideo(peer.id, preferences, video, this.#speakers);
     for (const consumer of peer.consumers.values()) {

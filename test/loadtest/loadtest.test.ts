@@ -101,6 +101,18 @@ describe('hoichan loadtest (real hub, real WebRTC clients over libdatachannel)',
     expect(video.plisSent, 'a packet missing after every NACK makes a video receiver ask for a keyframe').to.be.above(0);
   });
 
+  it('--last-n: each subscriber receives the video of K publishers only; the hub pauses the rest, audio is untouched', async () => {
+    const report = await runLoadtest({ ...options('loadtest-lastn', 2, 4), publishers: 3, lastN: 1 });
+    expect(report.failures.total, JSON.stringify(report.failures)).to.equal(0);
+    expect(report.video).to.match(/last-N 1/);
+    const video = report.tracks.find((t) => t.kind === 'video')!;
+    const audio = report.tracks.find((t) => t.kind === 'audio')!;
+    // 2 subscribers x 3 cameras: one each carries packets (no audio levels here, so the earliest camera), two stay silent.
+    expect(video.tracks).to.equal(6);
+    expect(video.silentTracks).to.equal(4);
+    expect(audio.silentTracks).to.equal(0);
+  });
+
   it('sees NACK repairs: with retransmissions let through, video gaps are ~10 % at arrival but recovered; audio (no NACK in mediasoup) stays lost', async () => {
     const report = await runLoadtest(options('loadtest-repair', 2, 5), { dropEvery: 10, keepRetransmissions: true });
     expect(report.failures.total).to.equal(0);
@@ -142,7 +154,7 @@ describe('hoichan loadtest (real hub, real WebRTC clients over libdatachannel)',
       [['--duration', '7200s'], /--duration must be 1s..3600s/],
       [['--video', 'av1'], /--video must be vp8 or h264/],
       [['--join-rate', 'fast'], /--join-rate/],
-      [['--last-n', '3'], /--last-n is not yet available/],
+      [['--last-n', '26'], /--last-n must be a whole number 0..25/],
       [['--tokens', '/nonexistent'], /exactly one of --token-secret and --tokens/],
     ] as const) {
       const r = await hoichan([...base, ...args]);
