@@ -39,6 +39,12 @@ export const AUDIT_TYPES = [
   'token.refreshed',
   /** The hub took in a new revocation (file, Redis or in-process): target.jti (hash) or target.sub and target.before. */
   'token.revocation',
+  /** A specialist started recording a conference (ok: target.recordingId), or was refused (outcome). */
+  'recording.start',
+  /** A recording stopped: target.reason requested | max-duration | disk-floor | conference-closed | shutdown; actor is the specialist who asked, else the hub. */
+  'recording.stop',
+  /** A recording's manifest or one of its files was read over HTTP: target.recordingId, target.file. */
+  'recording.access',
   /** The log opened (hub start): target.seq of the head it continues from. */
   'audit.start',
   /** At open, a torn tail (a crash mid-write) was cut off: target.droppedBytes. */
@@ -90,6 +96,9 @@ export type AuditEvent =
   | (Common<'token.revoked'> & { target: { via: 'signaling' | 'uplink'; jti: string } })
   | (Common<'token.refreshed'> & { target: { via: 'signaling' | 'uplink'; jti: string; exp?: number } })
   | (Common<'token.revocation'> & { target: { jti: string } | { sub: string; before: number } })
+  | (Common<'recording.start'> & { conferenceId: string; target: { recordingId?: string } })
+  | (Common<'recording.stop'> & { conferenceId: string; target: { recordingId: string; reason: string; tracks: number } })
+  | (Common<'recording.access'> & { conferenceId: string; target: { recordingId: string; file: string } })
   | (Common<'audit.start'> & { target: { seq: number } })
   | (Common<'audit.recovered'> & { target: { file: string; droppedBytes: number } })
   | (Common<'audit.pruned'> & { target: { files: number; firstDay: string; lastDay: string; lastSeq: number; lastHash: string } })

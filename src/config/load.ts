@@ -40,6 +40,7 @@ const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' | 'li
   HOICHAN_HUB_ID: { path: ['records', 'hubId'], type: 'string' },
   HOICHAN_FHIR_ENDPOINT: { path: ['records', 'fhirEndpoint'], type: 'string' },
   HOICHAN_FHIR_AUTHORIZATION: { path: ['records', 'fhirAuthorization'], type: 'string' },
+  HOICHAN_RECORDING_DIR: { path: ['recording', 'dir'], type: 'string' },
 };
 
 function isObject(value: unknown): value is Json {

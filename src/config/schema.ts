@@ -148,6 +148,23 @@ export const configSchema = z
     }),
     /** Consultation records (docs/RECORDS.md). */
     records: recordsConfigSchema,
+    /** Conference recording (docs/RECORDING.md): one file per track, without transcoding. */
+    recording: z.object({
+      /** Directory of the recordings, one 0700 folder per recording; relative paths are from the hub's working directory. */
+      dir: z.string().min(1),
+      /** The ffmpeg binary that writes the tracks. */
+      ffmpegPath: z.string().min(1),
+      /** ffprobe checks each finished file (its state in the sidecar). */
+      ffprobePath: z.string().min(1),
+      /** A recording stops by itself after this long (the files are finalised). */
+      maxDurationMinutes: z.number().min(0.05).max(24 * 60),
+      /** Refuse to start, and stop a running recording, when the recording dir's file system has less than this free. */
+      minFreeDiskMB: z.number().int().min(1),
+      /** Tracks (ffmpeg processes) one recording runs at once; producers past it are not recorded (logged). */
+      maxTracksPerRecording: z.number().int().min(1).max(256),
+      /** Recordings running on this hub at once (one per conference in any case). */
+      maxConcurrentRecordings: z.number().int().min(1).max(1000),
+    }),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -3,6 +3,7 @@
 
 import type { PeerSummary, ProducerInfo } from './conference.js';
 import type { DeviceInfo, Reading } from './readings.js';
+import type { RecordingStateEvent } from './recording.js';
 
 /**
  * Seqs of a device a peer will never get: the site journal's cap dropped them
@@ -49,6 +50,8 @@ export interface PeerEventMap {
   /** Extension: the dominant speaker changed (mediasoup ActiveSpeakerObserver over audio producers). */
   activeSpeaker: { peerId: string; producerId: string };
   deviceAlarm: DeviceAlarmEvent;
+  /** Extension: the conference's recording started or stopped (docs/RECORDING.md). */
+  recordingState: RecordingStateEvent;
 }
 
 export type PeerEventName = keyof PeerEventMap;

@@ -9,5 +9,6 @@ export type * from './events.js';
 export type * from './ingest.js';
 export type * from './ops.js';
 export type * from './readings.js';
+export type * from './recording.js';
 export type * from './signaling.js';
 export { PEER_EVENT_NAMES, REQUEST_NAMES, type Assert, type Equivalent, type KeysOf, type SameShape } from './names.js';

@@ -20,6 +20,8 @@ export const REQUEST_NAMES = [
   'setVideoPreferences',
   'leave',
   'refreshToken',
+  'startRecording',
+  'stopRecording',
 ] as const satisfies readonly RequestName[];
 
 export const PEER_EVENT_NAMES = [
@@ -35,6 +37,7 @@ export const PEER_EVENT_NAMES = [
   'tokenRevoked',
   'activeSpeaker',
   'deviceAlarm',
+  'recordingState',
 ] as const satisfies readonly PeerEventName[];
 
 /** true when A and B are each assignable to the other. */

@@ -6,6 +6,7 @@
 import type { DtlsParameters, IceParameters, MediaKind, RtpCapabilities, RtpParameters } from 'mediasoup-client/types';
 import type { ConsumerOptions, PeerSummary, ProducerInfo, ProducerSource, Role, TransportOptions } from './conference.js';
 import type { DeviceInfo } from './readings.js';
+import type { RecordingStateEvent } from './recording.js';
 
 /** Error codes of a refused request (docs/PROTOCOL.md, "Requests and replies"). */
 export type ErrorCode =
@@ -31,6 +32,8 @@ export interface JoinReply {
   peers: PeerSummary[];
   producers: ProducerInfo[];
   devices: DeviceInfo[];
+  /** Extension: the conference's recording indicator at join (docs/RECORDING.md). */
+  recording: RecordingStateEvent;
 }
 
 /** Request name → its payload and the fields of its `{ ok: true, ... }` reply. */
@@ -61,6 +64,9 @@ export interface SignalingRequests {
   leave: { payload: Empty; reply: Empty };
   /** Extension: a fresh token for the same subject, role and conference; moves the socket's expiry. */
   refreshToken: { payload: { token: string }; reply: { exp: number } };
+  /** Extension: a specialist of the joined conference starts or stops its recording (docs/RECORDING.md). */
+  startRecording: { payload: { conferenceId: string }; reply: { recording: RecordingStateEvent } };
+  stopRecording: { payload: { conferenceId: string }; reply: { recording: RecordingStateEvent } };
 }
 
 export type RequestName = keyof SignalingRequests;

@@ -17,6 +17,8 @@ import { ingestRoutes } from './ingestRoutes.js';
 import { MAX_BUNDLE_OBSERVATIONS } from '../records/fhir.js';
 import { recordsRoutes } from '../records/routes.js';
 import type { RecordsStore } from '../records/RecordsStore.js';
+import type { RecordingManager } from '../recording/RecordingManager.js';
+import { recordingRoutes } from '../recording/routes.js';
 import { securityHeadersMiddleware } from './security.js';
 
 const log = createLogger('http');
@@ -41,10 +43,12 @@ export interface HttpDeps {
   trustedProxies?: TrustedProxies;
   /** Consultation records: /api/records (engineers; specialists for their conference). */
   records?: RecordsStore;
+  /** Conference recordings: GET /api/recordings/... and the /review/:id page (src/recording/routes.ts). */
+  recording?: RecordingManager;
 }
 
 /** The paths that serve the web client's page (web/src/router.ts picks the view). */
-const PAGE_PATHS = ['/', '/index.html', '/conference/:id', '/site/:id', '/ops', '/records'];
+const PAGE_PATHS = ['/', '/index.html', '/conference/:id', '/site/:id', '/ops', '/records', '/review/:id'];
 
 /**
  * Marker put in the fragment when a link carrying ?token= is refused: the page
@@ -114,7 +118,7 @@ export function requireRole(auth: Authenticator, roles: Role[], audit?: AuditSin
   };
 }
 
-export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies, records }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies, records, recording }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   if (trustedProxies) trustProxiesForApp(app, trustedProxies);
@@ -169,13 +173,14 @@ export function createHttpApp({ pool, conferences, auth, telemetry, tls = false,
 
   // Sites and specialists open ingests; their owner or an engineer reads and closes them (ingestRoutes checks which).
   app.use(ingestRoutes(conferences, requireRole(auth, ['site', 'specialist', 'engineer'], audit), audit));
+  if (recording) app.use(recordingRoutes(recording, requireRole(auth, ['specialist'], audit), audit));
 
   if (existsSync(WEB_ROOT)) {
     // Source maps carry the client's full sources: never served, even if a build left one behind.
     app.use((req, res, next) => (req.path.endsWith('.map') ? sendError(res, 404, 'not_found', 'no such route') : next()));
     app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '1h' }));
     // Client-side views (web/src/router.ts): the page picks the view from the path.
-    app.get(['/conference/:id', '/site/:id', '/ops', '/records'], (_req, res) => {
+    app.get(['/conference/:id', '/site/:id', '/ops', '/records', '/review/:id'], (_req, res) => {
       res.set('cache-control', 'no-cache').sendFile(join(WEB_ROOT, 'index.html'));
     });
   }

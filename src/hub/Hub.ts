@@ -17,6 +17,7 @@ import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
 import { startDeviceStreams, type DeviceStreams, type UplinkServer } from '../streams/index.js';
 import { HubTelemetry } from '../telemetry/HubTelemetry.js';
+import { RecordingManager } from '../recording/RecordingManager.js';
 import { createLogger } from '../common/logger.js';
 
 const log = createLogger('hub');
@@ -34,6 +35,8 @@ export class Hub {
   audit?: AuditLog;
   /** Consultation records (src/records); absent when records.enabled is false. */
   records?: Records;
+  /** Conference recordings (src/recording); its events feed the consultation records. */
+  recording?: RecordingManager;
 
   private constructor(
     readonly config: HoichanConfig,
@@ -90,7 +93,11 @@ export class Hub {
     const tls = config.tls.cert !== null && config.tls.key !== null;
     // One list for HTTP and both socket.io namespaces: per-IP limits and the audit log see the same client address.
     const trustedProxies = new TrustedProxies(config.http.trustedProxies);
-    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies, ...(records ? { records: records.store } : {}) });
+    // Needs the device streams (made below) only once a recording starts: set then.
+    const recording = new RecordingManager(config.recording, undefined, audit);
+    // Recording files go with the consultation records that point at them.
+    recording.keepFor(config.records.retentionDays);
+    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies, recording, ...(records ? { records: records.store } : {}) });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
@@ -148,6 +155,8 @@ export class Hub {
     });
     records?.recorder.watchDevices(streams);
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams, auth, audit);
+    recording.attachDevices(streams);
+    signaling.attachRecording(recording);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -170,6 +179,7 @@ export class Hub {
     hub.uplink = uplink;
     hub.audit = audit;
     if (records) hub.records = records;
+    hub.recording = recording;
     // The device stream service (when this hub has one) reports its own numbers to /api/ops.
     telemetry.deviceStats = () => hub.streams?.stats() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
@@ -188,6 +198,8 @@ export class Hub {
   }
 
   async close(): Promise<void> {
+    // First, while routers live: every track's ffmpeg finalises its file.
+    await this.recording?.close();
     this.telemetry.close();
     this.signaling.close();
     this.uplink?.close();

@@ -3,7 +3,7 @@ import type { Server, Socket } from 'socket.io';
 import { handshakeRefusal, type Actor, type AuditSink } from '../audit/events.js';
 import type { HoichanConfig } from '../config/schema.js';
 import { HoichanError, badRequest, conflict, forbidden, type ErrorCode } from '../common/errors.js';
-import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RequestName, RequestReply } from '../contract/index.js';
+import type { DeviceInfo, ErrorReply, JoinReply, PeerNotify, RecordingStateEvent, RequestName, RequestReply, Role } from '../contract/index.js';
 import type { Conference } from '../media/Conference.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import { Peer } from '../media/Peer.js';
@@ -31,6 +31,13 @@ export interface DeviceDirectory {
 
 /** The ack of request N: its contract reply, or an error. */
 export type Ack<N extends RequestName = RequestName> = (response: ({ ok: true } & RequestReply<N>) | ErrorReply) => void;
+
+/** Recording control (src/recording/RecordingManager), attached by the hub: signaling only checks and forwards. */
+export interface RecordingControl {
+  stateOf(conferenceId: string): RecordingStateEvent;
+  start(conference: Conference, who: { sub: string; role: Role; displayName: string; ip?: string }): Promise<RecordingStateEvent>;
+  stop(conferenceId: string, who: { sub: string; role: Role; displayName: string; ip?: string }): Promise<RecordingStateEvent>;
+}
 
 /** Per-socket state; socket.io restores it when a dropped client recovers its connection. */
 export interface SessionData {
@@ -84,6 +91,7 @@ export class SignalingServer {
   readonly #ipBuckets: KeyedBuckets;
   readonly #userConnections: ConnectionCounter;
   readonly #ipConnections: ConnectionCounter;
+  #recording: RecordingControl | undefined;
 
   constructor(io: Server, conferences: ConferenceManager, config: HoichanConfig, devices: DeviceDirectory, auth: Authenticator, audit: AuditSink = { record: () => undefined }) {
     this.#io = io;
@@ -156,6 +164,8 @@ export class SignalingServer {
         return {};
       },
       refreshToken: (s, p) => this.#refresh(s, p.token),
+      startRecording: (s, p) => this.#recordingRequest(s, p.conferenceId, 'start'),
+      stopRecording: (s, p) => this.#recordingRequest(s, p.conferenceId, 'stop'),
     };
 
     // socket.io 4.8 runs these middlewares for a recovered connection too
@@ -173,6 +183,23 @@ export class SignalingServer {
       }),
     );
     io.on('connection', (socket) => this.#onConnection(socket));
+  }
+
+  /** The hub attaches its RecordingManager; without one, startRecording answers unavailable. */
+  attachRecording(control: RecordingControl): void {
+    this.#recording = control;
+  }
+
+  /** startRecording / stopRecording: for the conference this socket joined, which its token must grant. */
+  async #recordingRequest(session: Session, conferenceId: string, action: 'start' | 'stop'): Promise<{ recording: RecordingStateEvent }> {
+    const { peer, conference } = this.#media(session);
+    if (conference.id !== conferenceId || !canAccessConference(session.claims, conferenceId)) {
+      throw forbidden(`this peer is not in conference ${conferenceId}`);
+    }
+    if (!this.#recording) throw new HoichanError('unavailable', 'recording is not enabled on this hub');
+    const who = { sub: session.claims.sub, role: session.claims.role, displayName: peer.displayName, ip: session.ip };
+    const recording = action === 'start' ? await this.#recording.start(conference, who) : await this.#recording.stop(conference.id, who);
+    return { recording };
   }
 
   /** Events for a peer go to its own room: socket.io keeps them for a client that recovers its connection. */
@@ -323,6 +350,8 @@ export class SignalingServer {
       peers: start.peers.map((p) => p.summary),
       producers: start.producers,
       devices,
+      // Extension: a late joiner sees the recording indicator at once.
+      recording: this.#recording?.stateOf(conference.id) ?? { active: false, recordingId: null, startedAt: null, by: null },
     };
   }
 

@@ -80,6 +80,9 @@ export const requestSchemas = {
   leave: z.object({}),
   /** A fresh token for the same subject, role and conference; moves the socket's expiry without rejoining. */
   refreshToken: z.object({ token: z.string().min(1).max(8192) }),
+  /** Extension (docs/RECORDING.md): a specialist of the conference starts or stops its recording. */
+  startRecording: z.object({ conferenceId }),
+  stopRecording: z.object({ conferenceId }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;

@@ -19,7 +19,7 @@ import { DEVICE_PROTOCOLS } from '../devices/siteConfig.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../common/logger.js';
 import type { DeviceStreamStats } from '../contract/ops.js';
-import { PeerFanout, type PeerBacklog } from './PeerFanout.js';
+import { PeerFanout, type DeviceTap, type PeerBacklog } from './PeerFanout.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
 
 const log = createLogger('device-streams');
@@ -151,6 +151,11 @@ export class DeviceStreams implements DeviceDirectory {
   }
 
   // ---- DeviceDirectory ---------------------------------------------------
+
+  /** Hook for the recorder: a conference's device events as its peers get them; returns the unsubscribe. */
+  tap(conferenceId: string, listener: DeviceTap): () => void {
+    return this.#fanout.tap(conferenceId, listener);
+  }
 
   devicesOf(conferenceId: string): DeviceInfo[] {
     return this.#listed(conferenceId).map((d) => this.#info(d));

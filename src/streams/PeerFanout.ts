@@ -37,6 +37,9 @@ export type { DeviceReadingsEvent };
 /** An event held while a peer's replay loads: a name and the payload the contract gives it. */
 type HeldEvent<E extends PeerEventName = PeerEventName> = { [K in E]: { event: K; data: PeerEventMap[K] } }[E];
 
+/** Extension hook: sees a conference's device events as its peers get them (the recorder, src/recording/). */
+export type DeviceTap = (event: 'deviceReadings' | 'deviceAlarm' | 'deviceStatus', data: DeviceReadingsEvent | { deviceId: string; reading: Reading } | DeviceInfo) => void;
+
 interface PeerState {
   conferenceId: string;
   /** Per device: do not emit seqs at or below this (the peer has them from its replay or before a hub restart). */
@@ -52,6 +55,7 @@ export class PeerFanout {
   readonly #peers = new Map<string, PeerState>();
   readonly #sweep: NodeJS.Timeout;
   readonly #options: PeerFanoutOptions;
+  readonly #taps = new Map<string, Set<DeviceTap>>();
 
   constructor(conferences: ConferenceManager, options: PeerFanoutOptions = { maxPeerBacklogBytes: 4 * 1024 * 1024 }) {
     this.#conferences = conferences;
@@ -63,6 +67,7 @@ export class PeerFanout {
 
   /** Emits a device's new readings (and gaps) to every peer of its conference; returns how many peers got them. */
   readings(conferenceId: string, event: DeviceReadingsEvent): number {
+    this.#toTaps(conferenceId, 'deviceReadings', event);
     const conference = this.#conferences.get(conferenceId);
     if (!conference || conference.closed) return 0;
     let peers = 0;
@@ -86,12 +91,14 @@ export class PeerFanout {
 
   /** Extension event: an alarm that jumped its device's backlog (it is delivered again, in order, later). */
   alarm(conferenceId: string, deviceId: string, reading: Reading): void {
+    this.#toTaps(conferenceId, 'deviceAlarm', { deviceId, reading });
     const conference = this.#conferences.get(conferenceId);
     if (!conference || conference.closed) return;
     for (const peer of conference.peers) this.#send(peer.id, peer.notify.bind(peer), { event: 'deviceAlarm', data: { deviceId, reading } });
   }
 
   status(info: DeviceInfo): void {
+    this.#toTaps(info.conferenceId, 'deviceStatus', info);
     const conference = this.#conferences.get(info.conferenceId);
     if (!conference || conference.closed) return;
     for (const peer of conference.peers) this.#send(peer.id, peer.notify.bind(peer), { event: 'deviceStatus', data: info });
@@ -128,9 +135,25 @@ export class PeerFanout {
     });
   }
 
+  /** Adds a listener of one conference's device events (every reading, before any per-peer filtering); returns its removal. */
+  tap(conferenceId: string, listener: DeviceTap): () => void {
+    let set = this.#taps.get(conferenceId);
+    if (!set) this.#taps.set(conferenceId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.#taps.get(conferenceId) === set) this.#taps.delete(conferenceId);
+    };
+  }
+
   close(): void {
     clearInterval(this.#sweep);
     this.#peers.clear();
+    this.#taps.clear();
+  }
+
+  #toTaps(conferenceId: string, event: Parameters<DeviceTap>[0], data: Parameters<DeviceTap>[1]): void {
+    for (const listener of this.#taps.get(conferenceId) ?? []) listener(event, data);
   }
 
   #send(peerId: string, notify: PeerNotify, entry: HeldEvent): void {

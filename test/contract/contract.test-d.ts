@@ -34,7 +34,9 @@ type DocumentedRequests =
   | 'restartIce'
   | 'setVideoPreferences'
   | 'leave'
-  | 'refreshToken';
+  | 'refreshToken'
+  | 'startRecording'
+  | 'stopRecording';
 
 /** docs/PROTOCOL.md, "Events (hub → peers of the same conference)". */
 type DocumentedEvents =
@@ -49,14 +51,15 @@ type DocumentedEvents =
   | 'tokenExpired'
   | 'tokenRevoked'
   | 'activeSpeaker'
-  | 'deviceAlarm';
+  | 'deviceAlarm'
+  | 'recordingState';
 
 export type EveryRequestTyped = Assert<Equivalent<DocumentedRequests, RequestName>>;
 export type EveryEventTyped = Assert<Equivalent<DocumentedEvents, PeerEventName>>;
 
 // Payload fields the document lists, extensions included.
 export type JoinPayload = Assert<Equivalent<keyof RequestPayload<'join'>, 'conferenceId' | 'displayName'>>;
-export type JoinFields = Assert<Equivalent<keyof JoinReply, 'peerId' | 'role' | 'routerRtpCapabilities' | 'peers' | 'producers' | 'devices'>>;
+export type JoinFields = Assert<Equivalent<keyof JoinReply, 'peerId' | 'role' | 'routerRtpCapabilities' | 'peers' | 'producers' | 'devices' | 'recording'>>;
 export type JoinRole = Assert<Equivalent<JoinReply['role'], Role>>;
 export type RefreshReply = Assert<Equivalent<RequestReply<'refreshToken'>, { exp: number }>>;
 export type VideoPreferencesPayload = Assert<Equivalent<keyof RequestPayload<'setVideoPreferences'>, 'onStage' | 'thumbnails'>>;

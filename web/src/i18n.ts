@@ -111,6 +111,20 @@ const en = {
   devicesUsed: 'Devices used',
   downloadCsv: 'Download the month’s sessions (CSV)',
   reportFailed: 'Cannot load the report: {e}',
+  'recording.start': 'Start recording',
+  'recording.stop': 'Stop recording',
+  'recording.active': 'Recording · started by {by} at {t}',
+  'recording.failed': 'Recording request failed',
+  'review.title': 'Recording review',
+  'review.loading': 'Loading the recording…',
+  'review.notFound': 'No such recording, or your link does not grant its conference.',
+  'review.play': 'Play',
+  'review.pause': 'Pause',
+  'review.alarms': 'Alarms',
+  'review.downloads': 'Downloads',
+  'review.readings': 'Device readings (JSON lines)',
+  'review.noReadings': 'No device readings were recorded.',
+  'review.startedBy': 'Recorded from {from} to {to}',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -224,6 +238,20 @@ const vi: Partial<Record<MessageKey, string>> = {
   devicesUsed: 'Thiết bị đã dùng',
   downloadCsv: 'Tải danh sách ca trong tháng (CSV)',
   reportFailed: 'Không tải được báo cáo: {e}',
+  'recording.start': 'Bắt đầu ghi hình',
+  'recording.stop': 'Dừng ghi hình',
+  'recording.active': 'Đang ghi hình · {by} bắt đầu lúc {t}',
+  'recording.failed': 'Yêu cầu ghi hình không thành công',
+  'review.title': 'Xem lại bản ghi',
+  'review.loading': 'Đang tải bản ghi…',
+  'review.notFound': 'Không có bản ghi này, hoặc đường dẫn của bạn không cấp quyền hội chẩn đó.',
+  'review.play': 'Phát',
+  'review.pause': 'Tạm dừng',
+  'review.alarms': 'Báo động',
+  'review.downloads': 'Tải xuống',
+  'review.readings': 'Dữ liệu thiết bị (JSON lines)',
+  'review.noReadings': 'Không có dữ liệu thiết bị nào được ghi.',
+  'review.startedBy': 'Ghi từ {from} đến {to}',
 };
 
 export type Lang = 'en' | 'vi';

@@ -8,6 +8,7 @@ import { pageHeader } from './ui/header';
 import { mountConferenceView } from './views/conferenceView';
 import { mountOpsView } from './views/opsView';
 import { mountRecordsView } from './views/recordsView';
+import { mountReviewView } from './views/reviewView';
 
 // Before any request of this page: index.html loads nothing but this script.
 captureLinkToken();
@@ -26,6 +27,9 @@ switch (route.view) {
     break;
   case 'records':
     mountRecordsView(root);
+    break;
+  case 'review':
+    mountReviewView(root, route.recordingId);
     break;
   default:
     root.replaceChildren(pageHeader(t('appTitle')).element, h('main', { class: 'not-found' }, h('p', { class: 'message' }, t('notFound'))));

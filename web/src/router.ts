@@ -3,7 +3,13 @@
 
 import { decodeClaims, peekLinkToken } from './auth';
 
-export type Route = { view: 'specialist'; conferenceId: string } | { view: 'site'; conferenceId: string } | { view: 'ops' } | { view: 'records' } | { view: 'not-found' };
+export type Route =
+  | { view: 'specialist'; conferenceId: string }
+  | { view: 'site'; conferenceId: string }
+  | { view: 'ops' }
+  | { view: 'records' }
+  | { view: 'review'; recordingId: string }
+  | { view: 'not-found' };
 
 export function resolveRoute(): Route {
   const params = new URLSearchParams(location.search);
@@ -19,5 +25,6 @@ export function resolveRoute(): Route {
   if (parts[0] === 'site' && parts[1]) return { view: 'site', conferenceId: parts[1] };
   if (parts[0] === 'ops') return { view: 'ops' };
   if (parts[0] === 'records') return { view: 'records' };
+  if (parts[0] === 'review' && parts[1]) return { view: 'review', recordingId: parts[1] };
   return { view: 'not-found' };
 }

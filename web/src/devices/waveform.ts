@@ -10,7 +10,7 @@
 
 export const CSS_PX_PER_MM = 96 / 25.4;
 export const SWEEP_MM_PER_S = 25;
-const PX_PER_S = SWEEP_MM_PER_S * CSS_PX_PER_MM;
+export const PX_PER_S = SWEEP_MM_PER_S * CSS_PX_PER_MM;
 /** Blank gap kept ahead of the pen, in CSS px. */
 const ERASE_AHEAD_PX = 10;
 /** Samples are played out at their own rate from a small jitter buffer. */
@@ -198,19 +198,24 @@ export class WaveformSweep {
   }
 
   #drawGrid(): void {
-    const ctx = this.#grid.getContext('2d');
-    if (!ctx) return;
-    const { width, height } = this.#grid;
-    ctx.clearRect(0, 0, width, height);
-    const step = CSS_PX_PER_MM * this.#dpr;
-    for (let i = 0; i * step <= Math.max(width, height); i++) {
-      const major = i % 5 === 0;
-      ctx.fillStyle = major ? 'rgba(148, 163, 184, 0.28)' : 'rgba(148, 163, 184, 0.1)';
-      const p = Math.round(i * step);
-      const w = major ? Math.max(1, Math.round(this.#dpr)) : 1;
-      if (p <= width) ctx.fillRect(p, 0, w, height);
-      if (p <= height) ctx.fillRect(0, p, width, w);
-    }
+    drawGrid(this.#grid, this.#dpr);
+  }
+}
+
+/** The 1 mm / 5 mm monitor grid over a whole canvas (also the review page's strips). */
+export function drawGrid(canvas: HTMLCanvasElement, dpr: number): void {
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  const { width, height } = canvas;
+  ctx.clearRect(0, 0, width, height);
+  const step = CSS_PX_PER_MM * dpr;
+  for (let i = 0; i * step <= Math.max(width, height); i++) {
+    const major = i % 5 === 0;
+    ctx.fillStyle = major ? 'rgba(148, 163, 184, 0.28)' : 'rgba(148, 163, 184, 0.1)';
+    const p = Math.round(i * step);
+    const w = major ? Math.max(1, Math.round(dpr)) : 1;
+    if (p <= width) ctx.fillRect(p, 0, w, height);
+    if (p <= height) ctx.fillRect(0, p, width, w);
   }
 }
 

@@ -9,6 +9,7 @@ import { h, setText } from '../ui/dom';
 import { messageBox, pageHeader } from '../ui/header';
 import { DevicePanels, deviceTable } from './conference/devicePanels';
 import { PeerGrid } from './conference/peerGrid';
+import { recordingControl } from './conference/recordingControl';
 import { Toolbar } from './conference/toolbar';
 
 export type ConferenceViewKind = 'specialist' | 'site';
@@ -64,6 +65,7 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
 
   const session = new ConferenceSession({ token, conferenceId, displayName });
   const toolbar = new Toolbar(session, alarmSound, (text) => message.show(text));
+  header.state.before(recordingControl(session, conferenceId, role, (text) => message.show(text)));
   root.append(toolbar.element);
 
   if (kind === 'site') {
