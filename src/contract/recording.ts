@@ -30,7 +30,13 @@ export interface TrackSidecar {
   codec: { mimeType: string; clockRate: number; payloadType: number };
   file: string;
   /** The first RTP packet sent to ffmpeg and the hub's wall clock then: file time t was sent at wallMs + 1000 t. */
-  firstPacket: { rtpTimestamp: number; wallMs: number; ssrc: number } | null;
+  firstPacket: {
+    rtpTimestamp: number;
+    wallMs: number;
+    ssrc: number;
+    /** The same packet's timestamp as the sender stamped it (a simulcast consumer rewrites them); null when it could not be matched. */
+    producerRtpTimestamp: number | null;
+  } | null;
   /** The sender's RTP → NTP mapping, from its first RTCP sender report on each SSRC. */
   senderReports: { ssrc: number; rtpTimestamp: number; ntpMs: number; receivedWallMs: number }[];
   /** The producer SSRC the file holds (a simulcast camera: the layer recorded). */

@@ -296,11 +296,12 @@ class Recording {
         () => undefined,
       );
     }, DISK_CHECK_MS);
-    // A sweep for producers the router observer missed (published while the
-    // conference moved to a live worker); #addTrack ignores those it has.
+    // A sweep for producers the primary router's observer does not see (those
+    // on the conference's other routers, or published while a router was
+    // replaced); #addTrack ignores those it has. Cheap: a list of ids.
     const sweep = setInterval(() => {
       for (const producerId of currentProducerIds(this.conference)) void this.#addTrack(producerId);
-    }, 2000);
+    }, 500);
     this.#cleanups.push(() => {
       clearTimeout(maxTimer);
       clearInterval(diskTimer);

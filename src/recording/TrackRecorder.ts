@@ -14,6 +14,13 @@ import type { RecordingTap } from './mediaTap.js';
 import { formatFor, ntpToMs, sdpFor, type TrackFormat } from './sdp.js';
 import type { TrackSidecar } from './types.js';
 
+/** The fields of mediasoup's RTP packet dump (trace events) the recorder reads. */
+interface RtpDump {
+  timestamp?: number;
+  ssrc?: number;
+  payloadSize?: number | bigint;
+}
+
 /** How long ffmpeg may take to quit on 'q' (packets flowing) before SIGINT, and to finalise after SIGINT before SIGKILL. */
 const QUIT_GRACE_MS = 5000;
 const INT_GRACE_MS = 5000;
@@ -169,18 +176,39 @@ export class TrackRecorder extends EventEmitter<TrackRecorderEvents> {
     await waitForUdpListener(port, 20_000, () => ffmpeg.exitCode !== null || this.#sidecar.state === 'failed');
 
     const { consumer, transport, producer } = tap;
+    // The simulcast consumer rewrites RTP timestamps (an offset per layer), so the
+    // file's timestamps and the sender's reports are on different RTP clocks: the
+    // first packet is matched to the producer's keyframe packet it forwarded (by
+    // payload size, among the last ones received) to pair the two.
+    const keyframes: Array<{ ssrc: number; timestamp: number; payloadSize: number }> = [];
     consumer.on('trace', (trace) => {
       if (trace.type !== 'rtp' || this.#sidecar.firstPacket) return;
-      const packet = (trace.info as { rtpPacket?: { timestamp?: number; ssrc?: number }; isRtx?: boolean }).rtpPacket;
+      const packet = (trace.info as { rtpPacket?: RtpDump }).rtpPacket;
       if (!packet || typeof packet.timestamp !== 'number') return;
-      this.#sidecar.firstPacket = { rtpTimestamp: packet.timestamp, wallMs: Date.now(), ssrc: packet.ssrc ?? 0 };
+      const single = (producer.rtpParameters.encodings ?? []).length <= 1 && consumer.type === 'simple';
+      const source = single ? undefined : [...keyframes].reverse().find((k) => k.payloadSize === Number(packet.payloadSize));
+      this.#sidecar.firstPacket = {
+        rtpTimestamp: packet.timestamp,
+        wallMs: Date.now(),
+        ssrc: packet.ssrc ?? 0,
+        producerRtpTimestamp: single ? packet.timestamp : (source?.timestamp ?? null),
+      };
+      this.#sidecar.producerSsrc = single ? (producer.rtpParameters.encodings?.[0]?.ssrc ?? null) : (source?.ssrc ?? null);
       this.#writeSidecar();
-      void this.#resolveProducerSsrc();
       this.emit('started', this.#sidecar);
       void consumer.enableTraceEvent([]).catch(() => undefined);
     });
     producer.on('trace', (trace) => {
-      if (trace.type !== 'sr' || this.#stopping) return;
+      if (this.#stopping) return;
+      if (trace.type === 'keyframe') {
+        const packet = (trace.info as { rtpPacket?: RtpDump }).rtpPacket;
+        if (packet && typeof packet.timestamp === 'number' && typeof packet.ssrc === 'number') {
+          keyframes.push({ ssrc: packet.ssrc, timestamp: packet.timestamp, payloadSize: Number(packet.payloadSize) });
+          if (keyframes.length > 16) keyframes.shift();
+        }
+        return;
+      }
+      if (trace.type !== 'sr') return;
       const sr = trace.info as { ssrc?: number; ntpSec?: number; ntpFrac?: number; rtpTs?: number };
       if (typeof sr.ssrc !== 'number' || typeof sr.ntpSec !== 'number' || typeof sr.ntpFrac !== 'number' || typeof sr.rtpTs !== 'number') return;
       const reports = this.#sidecar.senderReports;
@@ -191,42 +219,18 @@ export class TrackRecorder extends EventEmitter<TrackRecorderEvents> {
     // A paused producer sends nothing; on resume the decoder needs a keyframe to go on.
     consumer.on('producerresume', () => void this.#keyFrame());
     consumer.observer.on('resume', () => void this.#keyFrame());
-    consumer.on('layerschange', () => void this.#resolveProducerSsrc());
     consumer.on('producerclose', () => void this.stop());
     consumer.on('transportclose', () => void this.stop());
     transport.observer.once('close', () => void this.stop());
 
     await transport.connect({ ip: '127.0.0.1', port });
     await consumer.enableTraceEvent(['rtp']);
-    await producer.enableTraceEvent(['sr']).catch(() => undefined);
+    await producer.enableTraceEvent(['sr', 'keyframe']).catch(() => undefined);
     await consumer.resume();
     await this.#keyFrame();
     // Again shortly: the first request can race the sender's encoder start, and a
     // keyframe lost before ffmpeg read it (a starved host) would hold its probe.
     for (const ms of [1000, 3000]) this.#timers.push(setTimeout(() => void this.#keyFrame(), ms));
-  }
-
-  /**
-   * The producer SSRC whose packets the consumer forwards: the only one for
-   * audio and plain video; for simulcast, the layer the consumer is on (a
-   * browser names layers by rid, so the SSRC comes from the producer's stats).
-   */
-  async #resolveProducerSsrc(): Promise<void> {
-    if (this.#sidecar.producerSsrc !== null || !this.#sidecar.firstPacket) return;
-    const { consumer, producer } = this.#tap;
-    const encodings = producer.rtpParameters.encodings ?? [];
-    if (encodings.length <= 1 && encodings[0]?.ssrc !== undefined) {
-      this.#sidecar.producerSsrc = encodings[0].ssrc;
-    } else {
-      const layer = consumer.currentLayers?.spatialLayer;
-      if (layer === undefined) return; // 'layerschange' calls again
-      const encoding = encodings[layer];
-      const stats = await producer.getStats().catch(() => []);
-      const stream = stats.find((s) => (encoding?.rid !== undefined ? s.rid === encoding.rid : s.ssrc === encoding?.ssrc)) ?? (encodings.length <= 1 ? stats[0] : undefined);
-      if (!stream || this.#sidecar.producerSsrc !== null) return;
-      this.#sidecar.producerSsrc = stream.ssrc;
-    }
-    if (!this.#stopping) this.#writeSidecar();
   }
 
   async #keyFrame(): Promise<void> {

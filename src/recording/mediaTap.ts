@@ -1,11 +1,11 @@
 // The recorder's only access to mediasoup. Everything else in src/recording/
 // sees a RecordingTap: a paused consumer of one producer on a PlainTransport
-// bound to loopback, plus the producer's kind, source and owner. When a
-// conference spans several routers (issue 13) only this file changes: where
-// the producer lives and how it is piped to the router the tap is made on.
+// bound to loopback, on the router where that producer lives, plus the
+// producer's kind, source and owner.
 
 import type { types } from 'mediasoup';
 import type { Conference } from '../media/Conference.js';
+import type { Peer } from '../media/Peer.js';
 import type { ProducerSource } from '../media/events.js';
 
 export interface RecordingTap {
@@ -32,8 +32,13 @@ export interface RecordingTap {
 export async function openRecordingTap(conference: Conference, producerId: string): Promise<RecordingTap> {
   const found = findProducer(conference, producerId);
   if (!found) throw new Error(`producer ${producerId} is not in conference ${conference.id}`);
-  const { producer, peerId, source } = found;
-  const router = conference.router;
+  const { producer, owner, source } = found;
+  const peerId = owner.id;
+  // A conference spans several routers (one per worker it uses): the tap goes
+  // on the router of the producer's owner, where the producer itself lives, so
+  // nothing is piped for it. (Not counted in owner.consumers: those are the
+  // owner's own, which last-N pauses and resumes.)
+  const router = await conference.routerConsuming(owner, producerId);
   const transport = await router.createPlainTransport({
     listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
     rtcpMux: true,
@@ -56,10 +61,11 @@ export async function openRecordingTap(conference: Conference, producerId: strin
 }
 
 /**
- * Calls `onProducer(producerId)` for every producer that appears in the
- * conference from now on (peers publishing, republishing after a worker death,
- * device-video ingests), through the router's observer so the conference needs
- * no hook. Returns the unsubscribe function.
+ * Calls `onProducer(producerId)` for producers that appear on the conference's
+ * primary router from now on, through the router's observer so the conference
+ * needs no hook. Producers on its other routers (it has one per worker it
+ * uses) are found by the recording's sweep of conference.producers.
+ * Returns the unsubscribe function.
  */
 export function watchNewProducers(conference: Conference, onProducer: (producerId: string) => void): () => void {
   let router: types.Router | undefined;
@@ -74,29 +80,39 @@ export function watchNewProducers(conference: Conference, onProducer: (producerI
   };
   let closed = false;
   let poll: NodeJS.Timeout | undefined;
-  const attach = () => {
+  const primary = (): types.Router | undefined => {
+    try {
+      return conference.router;
+    } catch {
+      return undefined; // between a lost last router and its replacement
+    }
+  };
+  const attach = (next: types.Router) => {
     router?.observer.off('newtransport', onTransport);
     router?.observer.off('close', onRouterClose);
-    router = conference.router;
+    router = next;
     router.observer.on('newtransport', onTransport);
     router.observer.once('close', onRouterClose);
     // Transports opened before the recording started publish new producers too (a screen share).
     for (const peer of conference.peers) for (const transport of peer.transports.values()) onTransport(transport);
   };
-  // Worker death: the conference takes a router on a live worker (Conference
-  // #moveToLiveWorker); follow it once it is there. What is published before we
-  // attach is caught by the recording's periodic sweep of conference.producers.
+  // Worker death: the conference's primary router may be lost and replaced;
+  // follow the new one once it is there. What is published before we attach is
+  // caught by the recording's periodic sweep of conference.producers.
   const onRouterClose = () => {
     const old = router;
     const deadline = Date.now() + 30_000;
     const check = () => {
       if (closed || conference.closed) return;
-      if (conference.router !== old && !conference.router.closed) return attach();
+      const next = primary();
+      if (next && next !== old && !next.closed) return attach(next);
       if (Date.now() < deadline) poll = setTimeout(check, 50);
     };
     check();
   };
-  attach();
+  const first = primary();
+  if (first) attach(first);
+  else onRouterClose();
   return () => {
     closed = true;
     clearTimeout(poll);
@@ -112,10 +128,10 @@ export function currentProducerIds(conference: Conference): string[] {
   return conference.producers.map((p) => p.producerId);
 }
 
-function findProducer(conference: Conference, producerId: string): { producer: types.Producer; peerId: string; source: ProducerSource } | undefined {
+function findProducer(conference: Conference, producerId: string): { producer: types.Producer; owner: Peer; source: ProducerSource } | undefined {
   for (const peer of conference.peers) {
     const producer = peer.producers.get(producerId);
-    if (producer && !producer.closed) return { producer, peerId: peer.id, source: producer.appData.source };
+    if (producer && !producer.closed) return { producer, owner: peer, source: producer.appData.source };
   }
   return undefined;
 }

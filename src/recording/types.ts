@@ -29,7 +29,7 @@ export const sidecarSchema = z.object({
    * time 0 (-copyts: file time = (rtp − firstPacket.rtpTimestamp) / clockRate),
    * so a file time t was sent at firstPacket.wallMs + 1000 t.
    */
-  firstPacket: z.object({ rtpTimestamp: z.number(), wallMs: z.number(), ssrc: z.number() }).nullable(),
+  firstPacket: z.object({ rtpTimestamp: z.number(), wallMs: z.number(), ssrc: z.number(), producerRtpTimestamp: z.number().nullable() }).nullable(),
   /**
    * The sender's own RTP → NTP mapping from its first RTCP sender reports
    * after the track started, one per SSRC (a simulcast camera has one per

@@ -244,9 +244,10 @@ function alignToSenders<M extends { sidecar: TrackSidecar; zero: number }>(media
 /** The capture time (sender's clock, ms) of a track's first packet, from its sender report on the recorded SSRC. */
 function captureMs(s: TrackSidecar): number | undefined {
   const sr = s.senderReports.find((r) => r.ssrc === s.producerSsrc);
-  if (!sr || !s.firstPacket) return undefined;
+  const rtp = s.firstPacket?.producerRtpTimestamp;
+  if (!sr || rtp === null || rtp === undefined) return undefined;
   // 32-bit RTP timestamps, the shorter way round (as src/recording/sdp.ts rtpDiff; the client imports no hub code).
-  let d = (s.firstPacket.rtpTimestamp - sr.rtpTimestamp) % 2 ** 32;
+  let d = (rtp - sr.rtpTimestamp) % 2 ** 32;
   if (d > 2 ** 31) d -= 2 ** 32;
   if (d < -(2 ** 31)) d += 2 ** 32;
   return sr.ntpMs + (1000 * d) / s.codec.clockRate;
