@@ -156,6 +156,7 @@ export class Hub {
     records?.recorder.watchDevices(streams);
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams, auth, audit);
     recording.attachDevices(streams);
+    records?.recorder.watchRecordings(recording);
     signaling.attachRecording(recording);
     telemetry.watchSignaling(io);
     await new Promise<void>((resolve, reject) => {

@@ -5,11 +5,14 @@
 // WriteQueue; nothing here waits for the database.
 
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import type { AlarmBody, DeviceInfo, WaveformBody } from '../contract/index.js';
 import type { Conference } from '../media/Conference.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { Peer } from '../media/Peer.js';
 import type { DeviceStreamEvents } from '../streams/DeviceStreams.js';
+import type { RecordingEvents, RecordingStarted, RecordingStopped, TrackEvent } from '../recording/types.js';
 import type { PeerNetworkSample } from '../telemetry/HubTelemetry.js';
 import type { NetworkSummary, NumericRow } from './RecordsStore.js';
 import type { WriteQueue } from './WriteQueue.js';
@@ -31,6 +34,14 @@ export interface RecorderOptions {
 }
 
 /** The parts of DeviceStreams the recorder listens to. */
+/** The recording manager's events (src/recording): tracks become rows of the session's recordings. */
+export type RecordingEventSource = Pick<EventEmitter<RecordingEvents>, 'on' | 'off'>;
+
+/** One row per recorded track file. */
+function trackRowId(recordingId: string, producerId: string): string {
+  return `${recordingId}:${producerId}`;
+}
+
 export interface DeviceEventSource {
   readonly events: { on<E extends keyof DeviceStreamEvents>(event: E, listener: (...args: DeviceStreamEvents[E]) => void): unknown; off<E extends keyof DeviceStreamEvents>(event: E, listener: (...args: DeviceStreamEvents[E]) => void): unknown };
 }
@@ -111,6 +122,7 @@ export class Recorder {
   readonly #deviceInfo = new Map<string, DeviceInfo & { siteId: string }>();
   readonly #conferences: ConferenceManager;
   #devices: DeviceEventSource | undefined;
+  #recordings: RecordingEventSource | undefined;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
@@ -133,6 +145,64 @@ export class Recorder {
     devices.events.on('readings', this.#onReadings);
     devices.events.on('status', this.#onStatus);
   }
+
+  /**
+   * Stores each recorded track file (src/recording) in the session it belongs
+   * to: a row when its ffmpeg starts, its end, size and sender clock when the
+   * file is finished. Who started and stopped it is the token subject only.
+   */
+  watchRecordings(recordings: RecordingEventSource): void {
+    if (this.#closed || this.#recordings) return;
+    this.#recordings = recordings;
+    recordings.on('started', this.#onRecordingStarted);
+    recordings.on('stopped', this.#onRecordingStopped);
+    recordings.on('trackStarted', this.#onTrackStarted);
+    recordings.on('trackStopped', this.#onTrackStopped);
+  }
+
+  readonly #recordingsLive = new Map<string, { startedBy: string; dir: string; sessionId: string | undefined }>();
+
+  readonly #onRecordingStarted = (e: RecordingStarted): void => {
+    this.#recordingsLive.set(e.recordingId, { startedBy: e.by.sub, dir: e.dir, sessionId: this.sessionOf(e.conferenceId) });
+  };
+
+  readonly #onRecordingStopped = (e: RecordingStopped): void => {
+    // The manager reports it once every track file is final: the rows are all written (the queue keeps order).
+    const live = this.#recordingsLive.get(e.recordingId);
+    this.#recordingsLive.delete(e.recordingId);
+    if (live?.sessionId) this.#queue.enqueue('essential', 'recording stop', (s) => s.recordingStopped(e.recordingId, e.by.sub));
+  };
+
+  readonly #onTrackStarted = (e: TrackEvent): void => {
+    const live = this.#recordingsLive.get(e.recordingId);
+    const sessionId = live?.sessionId;
+    if (!live || !sessionId) return;
+    const t = e.sidecar;
+    const row = {
+      id: trackRowId(e.recordingId, t.producerId),
+      sessionId,
+      peerId: t.peerId,
+      producerId: t.producerId,
+      trackKind: t.kind,
+      mimeType: t.codec.mimeType,
+      filePath: join(live.dir, t.file),
+      startedAt: t.startedWallMs,
+      startedBy: live.startedBy,
+    };
+    this.#queue.enqueue('essential', 'recording track', (s) => s.addRecording(row));
+  };
+
+  readonly #onTrackStopped = (e: TrackEvent): void => {
+    if (!this.#recordingsLive.get(e.recordingId)?.sessionId) return;
+    const t = e.sidecar;
+    const end = {
+      endedAt: t.endedWallMs ?? t.finalisedWallMs ?? Date.now(),
+      bytes: t.bytes,
+      rtpClockRate: t.codec.clockRate,
+      rtpTimestampAtStart: t.firstPacket?.rtpTimestamp ?? null,
+    };
+    this.#queue.enqueue('essential', 'recording track end', (s) => s.recordingEnded(trackRowId(e.recordingId, t.producerId), end));
+  };
 
   /** The live session id of a conference, if it is being recorded. */
   sessionOf(conferenceId: string): string | undefined {
@@ -159,6 +229,10 @@ export class Recorder {
     this.#conferences.off('conference', this.#onConference);
     this.#devices?.events.off('readings', this.#onReadings);
     this.#devices?.events.off('status', this.#onStatus);
+    this.#recordings?.off('started', this.#onRecordingStarted);
+    this.#recordings?.off('stopped', this.#onRecordingStopped);
+    this.#recordings?.off('trackStarted', this.#onTrackStarted);
+    this.#recordings?.off('trackStopped', this.#onTrackStopped);
   }
 
   // ---- conferences and peers ---------------------------------------------------

@@ -365,6 +365,19 @@ export class RecordsStore {
     );
   }
 
+  /** A recorded track's file is finished (or failed): its end, size and the sender clock it starts at. */
+  async recordingEnded(id: string, end: { endedAt: number; bytes: number | null; rtpClockRate: number; rtpTimestampAtStart: number | null }): Promise<void> {
+    await this.db.run(
+      'UPDATE recordings SET ended_at = ?, bytes = ?, rtp_clock_rate = ?, rtp_timestamp_at_start = ? WHERE id = ?',
+      [end.endedAt, end.bytes, end.rtpClockRate, end.rtpTimestampAtStart, id],
+    );
+  }
+
+  /** Who stopped a recording, on every track file of it (its rows are `<recordingId>:<producerId>`). */
+  async recordingStopped(recordingId: string, stoppedBy: string): Promise<void> {
+    await this.db.run("UPDATE recordings SET stopped_by = ? WHERE id LIKE ? || ':%'", [stoppedBy, recordingId]);
+  }
+
   /**
    * Sessions this hub left open when it stopped without closing them (a crash):
    * ended at the last moment anything of them was written.

@@ -96,6 +96,18 @@ describe('recording: tracks that come and go, worker death, bounds', function ()
     const all = sidecarsOf(dir, manifestOf(dir, id));
     expect(all).to.have.length(4);
     for (const s of all) expect(s.state, s.file).to.equal('done');
+    // The consultation record lists the four track files, each ended, sized and signed by its specialist.
+    const sessionId = hub.records!.recorder.sessionOf(conf)!;
+    await hub.records!.queue.flush();
+    const rows = (await hub.records!.store.sessionDetail(sessionId))!.recordings;
+    expect(rows.map((r) => r.producerId).sort()).to.deep.equal(all.map((s) => s.producerId).sort());
+    for (const r of rows) {
+      const sidecar = all.find((s) => s.producerId === r.producerId)!;
+      expect(r.filePath).to.equal(join(dir, id, sidecar.file));
+      // stoppedBy is who stopped the recording, also on the files the worker's death had cut before.
+      expect(r).to.include({ trackKind: 'video', mimeType: sidecar.codec.mimeType, startedBy: 'specialist-Dr Churn', stoppedBy: 'specialist-Dr Churn', bytes: sidecar.bytes });
+      expect(r.endedAt, r.filePath).to.be.a('number');
+    }
   });
 
   it('stops by itself at recording.maxDurationMinutes and when the conference closes, telling the peers', async () => {
