@@ -3,6 +3,7 @@
 
 export interface ConsumerStatsRow {
   consumerId: string;
+  producerId: string;
   peerId: string;
   kind: string;
   source: string;

@@ -563,7 +563,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         packetsReceived += s.packetsReceived ?? 0;
         bytesReceived += s.bytesReceived ?? 0;
       });
-      rows.push({ consumerId, peerId: info.peerId, kind: consumer.kind, source: info.source, framesDecoded, packetsReceived, bytesReceived });
+      rows.push({ consumerId, producerId: info.producerId, peerId: info.peerId, kind: consumer.kind, source: info.source, framesDecoded, packetsReceived, bytesReceived });
     }
     return rows;
   }

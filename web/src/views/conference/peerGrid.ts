@@ -203,6 +203,8 @@ export class PeerGrid {
       toggleClass(tile.el, 'pinned', id === this.#pinned);
       this.#labelPin(tile);
     }
+    // The stage is the top of the grid: a pin pressed in a scrolled grid must not put the camera out of sight.
+    this.#tiles.get(this.#pinned)?.el.scrollIntoView({ block: 'nearest' });
     this.#options.onViewChange();
   }
 
