@@ -161,11 +161,15 @@ export class PeerGrid {
     tile.video.srcObject = new MediaStream([consumer.track]);
     tile.el.dataset.consumerId = consumer.id;
     tile.cameraProducerId = info.producerId;
-    // A consumer the hub pauses sends no packets; the browser mutes its track
-    // after a while: the placeholder, not a frozen frame.
+    // A track is muted until its first packet: the placeholder, not black.
+    // Chromium does not mute it again when the hub pauses the consumer (seen
+    // in test/e2e/lastN.test.ts: still unmuted seconds later), so the hub's
+    // reply (setVideoChoice) is what marks a paused camera; these events
+    // cover the start and browsers that do mute.
     const muted = () => toggleClass(tile.el, 'track-muted', consumer.track.muted && tile.el.dataset.consumerId === consumer.id);
     consumer.track.addEventListener('mute', muted);
     consumer.track.addEventListener('unmute', muted);
+    muted();
     watchFirstFrame(tile.video);
     this.#markVideo(tile);
     this.#markForwarded(tile);
