@@ -61,6 +61,7 @@ export class PeerGrid {
   readonly #inView = new Set<string>();
   readonly #observer: IntersectionObserver | undefined;
   #pinned = '';
+  #clearing = false;
   #forwarded: ReadonlySet<string> | undefined;
   #speaker = '';
 
@@ -102,6 +103,7 @@ export class PeerGrid {
       );
       const pin = self || !this.#options.canPin ? undefined : h('button', { type: 'button', class: 'pin', 'aria-pressed': 'false', hidden: true, onclick: () => this.togglePin(peer.peerId) });
       if (pin) el.append(pin);
+      toggleClass(el, 'pinned', !self && peer.peerId === this.#pinned);
       tile = { el, video, label, quality, audio, pin, cameraProducerId: undefined };
       this.#tiles.set(peer.peerId, tile);
       if (!self) this.#observer?.observe(el);
@@ -122,13 +124,16 @@ export class PeerGrid {
     tile?.el.remove();
     this.#tiles.delete(peerId);
     this.#inView.delete(peerId);
-    if (this.#pinned === peerId) this.#pinned = '';
+    if (this.#pinned === peerId && !this.#clearing) this.#pinned = '';
     for (const [id, item] of this.#stage) if (item.peerId === peerId) this.#removeStage(id);
     this.#options.onViewChange();
   }
 
+  /** Every tile gone (a rejoin draws them again): the pin stays, for the same peer coming back. */
   clear(): void {
+    this.#clearing = true;
     for (const peerId of [...this.#tiles.keys()]) this.removePeer(peerId);
+    this.#clearing = false;
   }
 
   setLocalStream(peerId: string, stream: MediaStream | undefined): void {
@@ -210,10 +215,6 @@ export class PeerGrid {
     // The stage is the top of the grid: a pin pressed in a scrolled grid must not put the camera out of sight.
     this.#tiles.get(this.#pinned)?.el.scrollIntoView({ block: 'nearest' });
     this.#options.onViewChange();
-  }
-
-  get pinned(): string {
-    return this.#pinned;
   }
 
   /**
