@@ -3,6 +3,7 @@
 
 export interface ConsumerStatsRow {
   consumerId: string;
+  producerId: string;
   peerId: string;
   kind: string;
   source: string;
@@ -20,6 +21,9 @@ export interface Telemetry {
   /** Contract events received, in order (names and payloads; no media). */
   events: { name: string; data: unknown }[];
   stats(): Promise<ConsumerStatsRow[]>;
+  /** The last setVideoPreferences this page sent and the hub's reply (last-N), once sent. */
+  videoPreferences?: { onStage: string[]; thumbnails: number };
+  videoChoice?: { stage: string[]; thumbnails: string[] };
   /** Device panels as drawn: shown values, stale flags, samples swept. */
   devices(): unknown;
 }

@@ -1,6 +1,6 @@
 import { Device } from 'mediasoup-client';
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
-import type { JoinReply, PeerSummary, ProducerInfo, ProducerSource, TransportOptions } from '../contract';
+import type { JoinReply, PeerSummary, ProducerInfo, ProducerSource, RequestPayload, RequestReply, TransportOptions } from '../contract';
 import { RequestFailed, SignalingClient } from '../signaling';
 import { telemetry } from '../telemetry';
 import { Emitter } from '../ui/emitter';
@@ -20,6 +20,11 @@ export interface RemoteConsumer {
   info: ProducerInfo;
 }
 
+/** What this viewer shows (last-N, docs/PROTOCOL.md `setVideoPreferences`). */
+export type VideoPreferences = RequestPayload<'setVideoPreferences'>;
+/** The video the hub forwards to this viewer, as of its latest reply: producer ids. */
+export type VideoChoice = RequestReply<'setVideoPreferences'>;
+
 export type SessionEvents = {
   state: [ConnectionState, string?];
   joined: [JoinReply];
@@ -30,6 +35,7 @@ export type SessionEvents = {
   localMedia: [MediaStream | undefined];
   ownProducersChanged: [];
   activeSpeaker: [string];
+  videoChoice: [VideoChoice];
 } & DeviceFeedEvents;
 
 export interface SessionOptions extends InputChoice {
@@ -41,6 +47,10 @@ export interface SessionOptions extends InputChoice {
 // A transport that stays 'disconnected' this long gets an ICE restart without
 // waiting for 'failed' (Chromium takes ~30 s to declare failure).
 const ICE_RESTART_AFTER_DISCONNECTED_MS = 2500;
+
+// Scrolling the grid or resizing the window changes the visible tiles many
+// times a second: the hub hears the choice once it settles.
+const VIDEO_PREFERENCES_DEBOUNCE_MS = 300;
 
 /**
  * One peer's life in a conference over the public contract (docs/PROTOCOL.md,
@@ -69,6 +79,8 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   #queue: Promise<void> = Promise.resolve();
   readonly #consuming = new Set<string>();
   readonly #iceTimers = new Map<string, number>();
+  #videoPreferences: VideoPreferences | undefined;
+  #videoPreferencesTimer: number | undefined;
 
   constructor(options: SessionOptions) {
     super();
@@ -173,6 +185,37 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     });
   }
 
+  /**
+   * Tells the hub what this viewer shows (debounced): it then forwards only
+   * that video. Sent again after every (re)join, and after every dominant
+   * speaker change, so the reply (`videoChoice`) stays the set the hub forwards.
+   */
+  setVideoPreferences(preferences: VideoPreferences): void {
+    this.#videoPreferences = { onStage: [...preferences.onStage], thumbnails: preferences.thumbnails };
+    this.#scheduleVideoPreferences();
+  }
+
+  #scheduleVideoPreferences(): void {
+    if (!this.#videoPreferences) return;
+    window.clearTimeout(this.#videoPreferencesTimer);
+    this.#videoPreferencesTimer = window.setTimeout(() => void this.#sendVideoPreferences(), VIDEO_PREFERENCES_DEBOUNCE_MS);
+  }
+
+  async #sendVideoPreferences(): Promise<void> {
+    const preferences = this.#videoPreferences;
+    if (!preferences || !this.#joined || !this.signaling.socket.connected) return; // #join sends it once back
+    try {
+      const { stage, thumbnails } = await this.signaling.request('setVideoPreferences', preferences);
+      // A newer choice may have been sent meanwhile: only the latest reply counts.
+      if (preferences !== this.#videoPreferences) return;
+      telemetry.videoPreferences = preferences;
+      telemetry.videoChoice = { stage, thumbnails };
+      this.emit('videoChoice', { stage, thumbnails });
+    } catch (err) {
+      console.warn('setVideoPreferences failed', err);
+    }
+  }
+
   async leave(): Promise<void> {
     this.#left = true;
     await this.signaling.request('leave', {}, 3000).catch(() => undefined);
@@ -250,7 +293,11 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         });
       }
     });
-    socket.on('activeSpeaker', ({ peerId }) => this.emit('activeSpeaker', peerId));
+    socket.on('activeSpeaker', ({ peerId }) => {
+      this.emit('activeSpeaker', peerId);
+      // The hub re-chose this viewer's thumbnails: ask again to learn which.
+      this.#scheduleVideoPreferences();
+    });
     // Device events are DeviceFeed's.
 
     // The hub cuts a socket whose token expired or was revoked (docs/PROTOCOL.md):
@@ -349,6 +396,8 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     await this.#rebuildRecvTransport(recvOptions);
     await this.#rebuildSendTransport(sendOptions);
     this.#setState('live');
+    // A rejoin is a new peer on the hub: it knows nothing of what this page shows.
+    this.#scheduleVideoPreferences();
   }
 
   async #rebuildSendTransport(options?: Promise<TransportOptions>): Promise<void> {
@@ -514,7 +563,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         packetsReceived += s.packetsReceived ?? 0;
         bytesReceived += s.bytesReceived ?? 0;
       });
-      rows.push({ consumerId, peerId: info.peerId, kind: consumer.kind, source: info.source, framesDecoded, packetsReceived, bytesReceived });
+      rows.push({ consumerId, producerId: info.producerId, peerId: info.peerId, kind: consumer.kind, source: info.source, framesDecoded, packetsReceived, bytesReceived });
     }
     return rows;
   }

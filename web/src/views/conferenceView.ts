@@ -33,7 +33,9 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
   const message = messageBox();
   const notice = messageBox();
   notice.element.id = 'notice';
-  const grid = new PeerGrid();
+  // Set below, once the session exists: the grid reports what it shows, the session tells the hub.
+  let viewChanged = () => {};
+  const grid = new PeerGrid({ canPin: role === 'specialist', onViewChange: () => viewChanged() });
   const alarmSound = new AlarmSound();
   const devices = new DevicePanels(conferenceId, alarmSound);
   const side = h('aside', { class: 'side' });
@@ -64,6 +66,8 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
   });
 
   const session = new ConferenceSession({ token, conferenceId, displayName });
+  viewChanged = () => session.setVideoPreferences(grid.videoPreferences());
+  session.on('videoChoice', (choice) => grid.setVideoChoice(choice));
   const toolbar = new Toolbar(session, alarmSound, (text) => message.show(text));
   header.state.before(recordingControl(session, conferenceId, role, (text) => message.show(text)));
   root.append(toolbar.element);
