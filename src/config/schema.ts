@@ -55,6 +55,12 @@ export const configSchema = z
       maxIncomingBitrate: z.number().int().positive(),
       initialAvailableOutgoingBitrate: z.number().int().positive(),
       /**
+       * Fit each viewer's video to its downlink (docs/LINKS.md): lower layers,
+       * then thumbnails, then the stage paused, audio untouched. false: every
+       * viewer gets the layers it asks for, as before (bench:links compares).
+       */
+      bandwidthPolicy: z.boolean(),
+      /**
        * Close a WebRTC transport this long after ICE disconnects. ICE consent
        * (RFC 7675) gets the rest of 30 s: a silent peer is closed within 30 s.
        * At most 20 s, since mediasoup's consent timeout is at least 10 s.

@@ -32,6 +32,13 @@ export interface DeviceAlarmEvent {
   reading: Reading;
 }
 
+/** Extension videoSuspended: why the hub holds a video back from this viewer (only the downlink's bandwidth, today). */
+export interface VideoSuspendedEvent {
+  consumerId: string;
+  producerId: string;
+  reason: 'bandwidth';
+}
+
 /** Event name → payload, for everything the hub emits on a peer's socket. */
 export interface PeerEventMap {
   peerJoined: PeerSummary;
@@ -52,6 +59,10 @@ export interface PeerEventMap {
   deviceAlarm: DeviceAlarmEvent;
   /** Extension: the conference's recording started or stopped (docs/RECORDING.md). */
   recordingState: RecordingStateEvent;
+  /** Extension: the hub paused one of the peer's video consumers because its downlink cannot carry it (docs/LINKS.md). */
+  videoSuspended: VideoSuspendedEvent;
+  /** Extension: a video the hub had suspended flows again. */
+  videoResumed: { consumerId: string; producerId: string };
 }
 
 export type PeerEventName = keyof PeerEventMap;

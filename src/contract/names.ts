@@ -38,6 +38,8 @@ export const PEER_EVENT_NAMES = [
   'activeSpeaker',
   'deviceAlarm',
   'recordingState',
+  'videoSuspended',
+  'videoResumed',
 ] as const satisfies readonly PeerEventName[];
 
 /** true when A and B are each assignable to the other. */

@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket as TcpSocket } from 'node:net';
 import { createLogger } from '../common/logger.js';
-import { seededRandom } from '../devices/simulation/random.js';
+import { seededRandom } from '../sim/random.js';
 import { LinkDirection, TCP_MSS, type DirectionCounters } from './linkModel.js';
 import type { LinkProfile, OutageSchedule } from './profiles.js';
 

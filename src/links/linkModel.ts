@@ -1,4 +1,4 @@
-import type { Random } from '../devices/simulation/random.js';
+import type { Random } from '../sim/random.js';
 
 /**
  * One direction of an emulated link: a FIFO queue in front of a serializer of

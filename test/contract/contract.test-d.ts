@@ -52,7 +52,9 @@ type DocumentedEvents =
   | 'tokenRevoked'
   | 'activeSpeaker'
   | 'deviceAlarm'
-  | 'recordingState';
+  | 'recordingState'
+  | 'videoSuspended'
+  | 'videoResumed';
 
 export type EveryRequestTyped = Assert<Equivalent<DocumentedRequests, RequestName>>;
 export type EveryEventTyped = Assert<Equivalent<DocumentedEvents, PeerEventName>>;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, connect, type Server } from 'node:net';
-import { seededRandom } from '../../src/devices/simulation/random.js';
+import { seededRandom } from '../../src/sim/random.js';
 import { LinkEmulator } from '../../src/links/LinkEmulator.js';
 import { LinkDirection, UDP_OVERHEAD_BYTES, wireBytesOf } from '../../src/links/linkModel.js';
 import { LINK_PROFILES, linkProfile, type LinkProfile } from '../../src/links/profiles.js';

@@ -58,6 +58,14 @@ export class UplinkSite {
     }
   }
 
+  /** Sends readings of one device as one batch (as the agent's catch-up does); resolves when the hub acked it. */
+  async sendBatch(deviceId: string, bodies: ReadingBody[]): Promise<void> {
+    const from = (this.#seqs.get(deviceId) ?? 0) + 1;
+    const to = from + bodies.length - 1;
+    await this.#request('batch', { deviceId, from, to, readings: bodies.map((body, i) => ({ ...body, deviceId, seq: from + i })) });
+    this.#seqs.set(deviceId, to);
+  }
+
   /** Drops the connection as a crashed agent would: the hub shows the site's devices offline. */
   disconnect(): void {
     this.#socket?.disconnect();

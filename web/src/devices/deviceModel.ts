@@ -52,6 +52,9 @@ export class DeviceModel {
   readonly waveforms = new Map<string, { unit: string; sampleRate: number }>();
   lateReadings = 0;
   lateSamples = 0;
+  /** Readings applied that were not join-time history, and the highest seq seen (tests check nothing was lost). */
+  readingsReceived = 0;
+  lastSeq = 0;
   /** Local time of the last live reading. */
   lastLiveAt = 0;
   /** Local clock minus device clock, estimated from live readings. */
@@ -85,6 +88,8 @@ export class DeviceModel {
     const live: LiveWaveChunk[] = [];
     for (const reading of readings) {
       const late = reading.late === true || history;
+      if (!history) this.readingsReceived++;
+      this.lastSeq = Math.max(this.lastSeq, reading.seq);
       if (reading.late === true) this.lateReadings++;
       else {
         this.lastLiveAt = now;

@@ -155,6 +155,8 @@ export class DevicePanel {
       waves,
       lateReadings: this.model.lateReadings,
       lateSamples: this.model.lateSamples,
+      readingsReceived: this.model.readingsReceived,
+      lastSeq: this.model.lastSeq,
       alarms: this.model.sortedAlarms().map((a) => ({
         key: a.key,
         priority: a.priority,

@@ -3,12 +3,24 @@ import type { Producer, Transport } from 'mediasoup-client/types';
 import type { ProducerSource } from '../contract';
 import type { SignalingClient } from '../signaling';
 
-// Two simulcast layers (Chromium allows two at 640x480): the low one is what
-// the low-bandwidth switch asks for with setConsumerLayers(spatialLayer 0).
-const CAMERA_ENCODINGS = [
-  { scaleResolutionDownBy: 2, maxBitrate: 150_000 },
+// Two simulcast layers (Chromium allows two at 640x480). The low one (320x240,
+// 15 fps, 80 kb/s) fits a 3G or satellite uplink next to the audio: Chromium
+// stops sending the upper layer when its estimate falls, and the hub falls back
+// to this one for a thin downlink (docs/LINKS.md); it is also what the
+// low-bandwidth switch asks for with setConsumerLayers(spatialLayer 0).
+const CAMERA_ENCODINGS: RTCRtpEncodingParameters[] = [
+  { scaleResolutionDownBy: 2, maxBitrate: 80_000, maxFramerate: 15 },
   { scaleResolutionDownBy: 1, maxBitrate: 900_000 },
 ];
+
+// Start video at 300 kb/s, not libwebrtc's 1 Mb/s hint, which overflows a thin
+// uplink's queue before the first estimate; a good link ramps up in seconds.
+const VIDEO_START_KBPS = 300;
+
+// Audio first on a congested link: DSCP/queue priority for the audio sender, and
+// opus in-band FEC (recovers single lost packets) with DTX (no packets in silence).
+const AUDIO_ENCODINGS: RTCRtpEncodingParameters[] = [{ priority: 'high', networkPriority: 'high' }];
+const AUDIO_CODEC_OPTIONS = { opusFec: true, opusDtx: true };
 
 /** Which camera and microphone to open (the site's device picker); undefined = default. */
 export interface InputChoice {
@@ -155,12 +167,16 @@ export class LocalMedia {
   async #produce(track: MediaStreamTrack, source: ProducerSource): Promise<void> {
     const transport = this.#host.sendTransport();
     if (!transport || this.producers.has(source) || !this.#host.device.canProduce(track.kind as 'audio' | 'video')) return;
+    // A shared screen is read, not watched: keep its resolution, give up frames first.
+    if (source === 'screen') track.contentHint = 'detail';
     const producer = await transport.produce({
       track,
       appData: { source },
       stopTracks: false,
-      ...(source === 'camera' ? { encodings: CAMERA_ENCODINGS, codecOptions: { videoGoogleStartBitrate: 1000 } } : {}),
+      ...(source === 'camera' ? { encodings: CAMERA_ENCODINGS } : {}),
+      ...(track.kind === 'video' ? { codecOptions: { videoGoogleStartBitrate: VIDEO_START_KBPS } } : { encodings: AUDIO_ENCODINGS, codecOptions: AUDIO_CODEC_OPTIONS }),
     });
+    if (source === 'screen') await preferResolution(producer);
     this.producers.set(source, producer);
     if ((source === 'microphone' && !this.micEnabled) || (source === 'camera' && !this.cameraEnabled)) {
       await this.#setProducerPaused(source, true);
@@ -183,4 +199,15 @@ export class LocalMedia {
 /** Camera and microphone tracks map to their contract source; the screen is tracked apart. */
 function sourceOf(track: MediaStreamTrack): ProducerSource {
   return track.kind === 'audio' ? 'microphone' : 'camera';
+}
+
+/** Screen share degrades frame rate before resolution (where the browser lets us say so). */
+async function preferResolution(producer: Producer): Promise<void> {
+  const sender = producer.rtpSender;
+  if (!sender) return;
+  try {
+    await sender.setParameters({ ...sender.getParameters(), degradationPreference: 'maintain-resolution' });
+  } catch {
+    // contentHint 'detail' already implies it in Chromium.
+  }
 }

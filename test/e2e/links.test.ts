@@ -1,0 +1,276 @@
+import { expect } from 'chai';
+import type { Browser, Page } from 'playwright-core';
+import type { Hub } from '../../src/hub/Hub.js';
+import { linkProfile, profileRttMs } from '../../src/links/profiles.js';
+import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { startTestHub, token, waitUntil } from '../support/hub.js';
+import { linkSite, openLinkedPage, peerLinkStats, type LinkedSite, type PeerLinkStats } from '../support/linkedSite.js';
+import { UplinkSite } from '../support/uplinkSite.js';
+
+// Issue 15: a site's browser and agent behind an emulated thin link
+// (src/links/, docs/LINKS.md), two ends in Chromium. Each test shows that the
+// impairment took effect (the site's own RTT and received bitrate) before it
+// checks what the policy keeps flowing. Bounds are stated where they are used.
+
+const HR = 'MDC_ECG_HEART_RATE';
+
+const stateOf = (page: Page) => page.locator('#state').getAttribute('data-state');
+const eventsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.events as { name: string; data: any }[]);
+const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
+const deviceOf = (page: Page, device: string) =>
+  page.evaluate(
+    (id) => ((globalThis as any).hoichan.devices() as { deviceId: string; tiles: Record<string, { value: string }>; lateReadings: number }[]).find((d) => d.deviceId === id),
+    device,
+  );
+/** Readings of the device the page received live (one event per batch; the page records each batch's size in its events). */
+const readingsSeen = (page: Page, device: string) =>
+  page.evaluate((id) => ((globalThis as any).hoichan.devices() as { deviceId: string; readingsReceived?: number }[]).find((d) => d.deviceId === id)?.readingsReceived ?? 0, device);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A site agent reduced to its wire protocol, behind the link: a heart rate
+ * every 250 ms, journaled in memory (rt = when taken) and sent in order; a
+ * send that fails (the link is down) is retried on a fresh connection, so an
+ * outage's readings arrive afterwards as backlog (marked late by the hub).
+ */
+class SiteMonitor {
+  readonly taken: number[] = [];
+  readonly deviceId: string;
+  readonly #takenAt: number[] = [];
+  #sent = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  readonly #uplink: UplinkSite;
+  #loop: Promise<void> = Promise.resolve();
+
+  constructor(url: string, conferenceId: string) {
+    this.deviceId = `monitor-${conferenceId}`;
+    this.#uplink = new UplinkSite(url, `site-${conferenceId}`, conferenceId, [
+      { deviceId: this.deviceId, type: 'vitals', model: 'Bedside monitor (link test)', channels: [{ code: HR, unit: '/min', kind: 'numeric' }] },
+    ]);
+  }
+
+  get sent(): number {
+    return this.#sent;
+  }
+
+  async start(): Promise<void> {
+    await this.#uplink.connect();
+    this.#timer = setInterval(() => {
+      this.#takenAt.push(Date.now());
+      this.taken.push(60 + (this.taken.length % 40));
+    }, 250);
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      if (this.#sent >= this.taken.length) {
+        await sleep(50);
+        continue;
+      }
+      // Everything taken so far in one batch (≤ 200), each reading with the time it was taken.
+      const count = Math.min(200, this.taken.length - this.#sent);
+      const bodies = this.taken.slice(this.#sent, this.#sent + count).map((value, i) => {
+        const rt = this.#takenAt[this.#sent + i]!;
+        return { kind: 'numeric' as const, code: HR, unit: '/min', value, t: rt, rt };
+      });
+      try {
+        await this.#uplink.sendBatch(this.deviceId, bodies);
+        this.#sent += count;
+      } catch {
+        this.#uplink.disconnect();
+        while (!this.#stopped) {
+          try {
+            await this.#uplink.connect();
+            break;
+          } catch {
+            await sleep(1000);
+          }
+        }
+      }
+    }
+  }
+
+  /** Stops taking readings; the ones taken are still sent (see drained()). */
+  stopTaking(): void {
+    clearInterval(this.#timer);
+  }
+
+  async stop(): Promise<void> {
+    this.stopTaking();
+    this.#stopped = true;
+    await this.#loop;
+    this.#uplink.disconnect();
+  }
+}
+
+interface Window {
+  at: number;
+  stats: PeerLinkStats;
+  downBytes: number;
+}
+
+async function snapshot(page: Page, site: LinkedSite): Promise<Window> {
+  return { at: performance.now(), stats: await peerLinkStats(page), downBytes: site.link.stats().down.deliveredWireBytes };
+}
+
+/** What one measuring window shows at the site's page: the link's effect and the audio that got through. */
+function measured(a: Window, b: Window) {
+  const seconds = (b.at - a.at) / 1000;
+  const audio = {
+    packets: b.stats.audioIn.packetsReceived - a.stats.audioIn.packetsReceived,
+    concealedPct:
+      (100 * (b.stats.audioIn.concealedSamples - a.stats.audioIn.concealedSamples)) /
+      Math.max(1, b.stats.audioIn.totalSamplesReceived - a.stats.audioIn.totalSamplesReceived),
+  };
+  return { seconds, rttMs: b.stats.rttMs, downKbps: ((b.downBytes - a.downBytes) * 8) / seconds / 1000, audio };
+}
+
+describe('thin links (issue 15): a site behind an emulated link', function () {
+  this.timeout(150_000);
+  let hub: Hub;
+  let browser: Browser;
+  const cleanups: (() => Promise<void> | void)[] = [];
+
+  before(async () => {
+    hub = await startTestHub();
+    browser = await launchChromium();
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  after(async () => {
+    await browser?.close();
+    await hub?.close();
+  });
+
+  /** A specialist on a good link and a site (page and agent) behind the profile's link; both live. */
+  async function conference(conf: string, profileName: string, linkOptions: { outages?: null; blockUdp?: boolean } = {}) {
+    const site = await linkSite(hub, { profile: linkProfile(profileName), seed: 15, ...('outages' in linkOptions ? { outages: linkOptions.outages } : {}) });
+    site.link.blockUdp = linkOptions.blockUdp ?? false;
+    cleanups.push(() => site.link.close());
+    const specialist = await openPage(browser, `${hub.url}/conference/${conf}#token=${token('specialist', conf, 'BS Lan')}`);
+    cleanups.push(() => specialist.page.context().close());
+    const sitePage = await openLinkedPage(browser, hub, site, `/site/${conf}#token=${token('site', conf, 'Tram Y te')}`);
+    cleanups.push(() => sitePage.page.context().close());
+    await waitUntil(async () => (await stateOf(specialist.page)) === 'live' && (await stateOf(sitePage.page)) === 'live', 30_000, 'both pages live');
+    const monitor = new SiteMonitor(site.url, conf);
+    await monitor.start();
+    cleanups.push(() => monitor.stop());
+    return { site, specialist: specialist.page, sitePage: sitePage.page, monitor, errors: [...specialist.consoleErrors, ...sitePage.consoleErrors] };
+  }
+
+  /** Every reading the agent took has reached the page, the last one shown. */
+  async function allReadingsArrive(page: Page, monitor: SiteMonitor, boundMs: number) {
+    const want = monitor.taken.length;
+    await waitUntil(async () => monitor.sent >= want && (await readingsSeen(page, monitor.deviceId)) >= want, boundMs, `${want} readings at the page`);
+    const last = String(monitor.taken[monitor.sent - 1]);
+    await waitUntil(async () => (await deviceOf(page, monitor.deviceId))?.tiles.hr?.value === last, boundMs, `the latest HR (${last}) shown`);
+  }
+
+  it('island-satellite: the site keeps audio (concealment under 15 %), every reading arrives, the specialist sees the site at the lowest layer', async () => {
+    const { site, specialist, sitePage, monitor } = await conference('links-island', 'island-satellite');
+    // Warm up past the first estimates, then measure a window.
+    await sleep(4000);
+    const a = await snapshot(sitePage, site);
+    await sleep(6000);
+    const b = await snapshot(sitePage, site);
+    const m = measured(a, b);
+    console.log(`      (island-satellite at the site: RTT ${m.rttMs.toFixed(0)} ms, downlink ${m.downKbps.toFixed(0)} kb/s, audio ${m.audio.packets} packets, ${m.audio.concealedPct.toFixed(1)} % concealed)`);
+    // The impairment took effect: the site's own RTT includes the 650 ms, and the hub→site bitrate is capped.
+    expect(m.rttMs).to.be.at.least(profileRttMs(linkProfile('island-satellite')) * 0.9);
+    expect(m.downKbps).to.be.at.most(256 * 1.05);
+    // Audio: opus at 50 packets/s; the link loses 3 % and FEC/PLC cover the rest.
+    expect(m.audio.packets).to.be.at.least(0.8 * 50 * m.seconds);
+    expect(m.audio.concealedPct).to.be.below(15);
+    // The specialist decodes the site's camera at the lowest layer (the site's 256 kb/s uplink carries no more).
+    const sitePeer = await peerIdOf(sitePage);
+    const conf = hub.conferences.get('links-island')!;
+    const siteProducers = conf.getPeer(sitePeer)!.producers;
+    const siteVideo = [...conf.getPeer(await peerIdOf(specialist))!.consumers.values()].find((c) => c.kind === 'video' && siteProducers.has(c.producerId));
+    expect(siteVideo, 'the specialist consumes the site camera').to.not.equal(undefined);
+    const producer = siteProducers.get(siteVideo!.producerId)!;
+    console.log(JSON.stringify({ cur: siteVideo!.currentLayers, pref: siteVideo!.preferredLayers, paused: siteVideo!.paused, type: siteVideo!.type, score: siteVideo!.score, prod: (await producer.getStats()).map((s) => [s.rid, s.bitrate, s.score]) }));
+    await waitUntil(() => siteVideo!.currentLayers?.spatialLayer === 0, 10_000, 'the site video at spatial layer 0');
+    const frames = async () => (await specialist.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; kind: string; framesDecoded: number }[]>)).find((s) => s.peerId === sitePeer && s.kind === 'video')?.framesDecoded ?? 0;
+    const f0 = await frames();
+    await waitUntil(async () => (await frames()) > f0 + 5, 10_000, 'the site video decoding at the specialist');
+    monitor.stopTaking();
+    await allReadingsArrive(specialist, monitor, 10_000);
+    await allReadingsArrive(sitePage, monitor, 10_000);
+    await screenshot(sitePage, 'links-island-site');
+  });
+
+  it('edge: the site\'s video is suspended for bandwidth (videoSuspended), audio and readings continue', async () => {
+    const { site, sitePage, specialist, monitor } = await conference('links-edge', 'edge');
+    await waitUntil(async () => (await eventsOf(sitePage)).some((e) => e.name === 'videoSuspended' && e.data.reason === 'bandwidth'), 20_000, 'videoSuspended at the site');
+    const sitePeer = await peerIdOf(sitePage);
+    const a = await snapshot(sitePage, site);
+    await sleep(8000);
+    const b = await snapshot(sitePage, site);
+    const m = measured(a, b);
+    console.log(`      (edge at the site: RTT ${m.rttMs.toFixed(0)} ms, downlink ${m.downKbps.toFixed(0)} kb/s, audio ${m.audio.packets} packets, ${m.audio.concealedPct.toFixed(1)} % concealed; level ${hub.conferences.get('links-edge')!.bandwidthLevel(sitePeer)})`);
+    expect(m.rttMs).to.be.at.least(profileRttMs(linkProfile('edge')) * 0.9);
+    expect(m.downKbps).to.be.at.most(120 * 1.05);
+    // Video held back on the hub: the site receives (almost) no video bytes while audio flows.
+    expect(m.audio.packets).to.be.at.least(0.7 * 50 * m.seconds);
+    expect(m.audio.concealedPct).to.be.below(25);
+    expect(hub.conferences.get('links-edge')!.bandwidthLevel(sitePeer)).to.be.oneOf(['audio-only', 'stage-only']);
+    monitor.stopTaking();
+    await allReadingsArrive(sitePage, monitor, 15_000);
+    await allReadingsArrive(specialist, monitor, 10_000);
+  });
+
+  it('flaky: after a 12 s outage audio, video and readings recover within 20 s, without a reload, the backlog marked late', async () => {
+    // The profile drops for 30 s every 3 minutes (bench:links runs that); here one 12 s outage by hand keeps the test short.
+    const { site, sitePage, specialist, monitor } = await conference('links-flaky', 'flaky', { outages: null });
+    await sitePage.evaluate(() => ((globalThis as any).__notReloaded = true));
+    const sitePeer = await peerIdOf(sitePage);
+    const siteFrames = async () => (await specialist.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; kind: string; framesDecoded: number }[]>)).find((s) => s.peerId === sitePeer && s.kind === 'video')?.framesDecoded ?? 0;
+    await waitUntil(async () => (await siteFrames()) > 10, 15_000, 'the site video at the specialist');
+    await waitUntil(async () => (await peerLinkStats(sitePage)).audioIn.packetsReceived > 100, 10_000, 'audio at the site');
+    site.link.setOutage(true);
+    await sleep(4_000);
+    const mid = await snapshot(sitePage, site);
+    await sleep(8_000);
+    const during = await snapshot(sitePage, site);
+    expect(during.stats.audioIn.packetsReceived - mid.stats.audioIn.packetsReceived, 'nothing crosses a dead link').to.be.below(5);
+    site.link.setOutage(false);
+    const upAt = performance.now();
+    const audio0 = during.stats.audioIn.packetsReceived;
+    const frames0 = await siteFrames();
+    const taken = monitor.taken.length;
+    const recovered: Record<string, number> = {};
+    const mark = (what: string, ok: boolean) => {
+      if (ok) recovered[what] ??= (performance.now() - upAt) / 1000;
+      return ok;
+    };
+    await waitUntil(
+      async () =>
+        [
+          mark('audio', (await peerLinkStats(sitePage)).audioIn.packetsReceived > audio0 + 50),
+          mark('video', (await siteFrames()) > frames0 + 10),
+          mark('readings', (await readingsSeen(specialist, monitor.deviceId)) >= taken),
+        ].every(Boolean),
+      20_000,
+      'audio at the site, the site video at the specialist and the outage\'s readings, within 20 s',
+    );
+    console.log(`      (flaky: recovered after the link came back: ${Object.entries(recovered).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})`);
+    expect(await sitePage.evaluate(() => (globalThis as any).__notReloaded)).to.equal(true);
+    expect(await stateOf(sitePage)).to.equal('live');
+    expect((await deviceOf(specialist, monitor.deviceId))?.lateReadings ?? 0, 'the outage\'s backlog is marked late').to.be.greaterThan(0);
+    monitor.stopTaking();
+    await allReadingsArrive(specialist, monitor, 10_000);
+  });
+
+  it('UDP blocked: ICE falls back to the WebRtcServer\'s TCP port and audio flows', async () => {
+    const { site, sitePage } = await conference('links-tcp', 'commune-3g', { blockUdp: true });
+    await waitUntil(async () => (await peerLinkStats(sitePage)).audioIn.packetsReceived > 100, 20_000, 'audio over TCP');
+    const stats = await peerLinkStats(sitePage);
+    expect(stats.protocols.length).to.be.greaterThan(0);
+    expect(stats.protocols.every((p) => p === 'tcp'), `candidate protocols ${stats.protocols.join(',')}`).to.equal(true);
+    expect(site.link.stats().udpBlocked).to.be.greaterThan(0);
+    expect(stats.rttMs).to.be.at.least(profileRttMs(linkProfile('commune-3g')) * 0.9);
+  });
+});
