@@ -5,14 +5,13 @@ import { linkProfile, profileRttMs } from '../../src/links/profiles.js';
 import { launchChromium, openPage, screenshot } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 import { linkSite, openLinkedPage, peerLinkStats, type LinkedSite, type PeerLinkStats } from '../support/linkedSite.js';
-import { UplinkSite } from '../support/uplinkSite.js';
+import { SiteMonitor } from '../support/siteMonitor.js';
 
 // Issue 15: a site's browser and agent behind an emulated thin link
 // (src/links/, docs/LINKS.md), two ends in Chromium. Each test shows that the
 // impairment took effect (the site's own RTT and received bitrate) before it
 // checks what the policy keeps flowing. Bounds are stated where they are used.
 
-const HR = 'MDC_ECG_HEART_RATE';
 
 const stateOf = (page: Page) => page.locator('#state').getAttribute('data-state');
 const eventsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.events as { name: string; data: any }[]);
@@ -26,84 +25,6 @@ const deviceOf = (page: Page, device: string) =>
 const readingsSeen = (page: Page, device: string) =>
   page.evaluate((id) => ((globalThis as any).hoichan.devices() as { deviceId: string; readingsReceived?: number }[]).find((d) => d.deviceId === id)?.readingsReceived ?? 0, device);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A site agent reduced to its wire protocol, behind the link: a heart rate
- * every 250 ms, journaled in memory (rt = when taken) and sent in order; a
- * send that fails (the link is down) is retried on a fresh connection, so an
- * outage's readings arrive afterwards as backlog (marked late by the hub).
- */
-class SiteMonitor {
-  readonly taken: number[] = [];
-  readonly deviceId: string;
-  readonly #takenAt: number[] = [];
-  #sent = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
-  readonly #uplink: UplinkSite;
-  #loop: Promise<void> = Promise.resolve();
-
-  constructor(url: string, conferenceId: string) {
-    this.deviceId = `monitor-${conferenceId}`;
-    this.#uplink = new UplinkSite(url, `site-${conferenceId}`, conferenceId, [
-      { deviceId: this.deviceId, type: 'vitals', model: 'Bedside monitor (link test)', channels: [{ code: HR, unit: '/min', kind: 'numeric' }] },
-    ]);
-  }
-
-  get sent(): number {
-    return this.#sent;
-  }
-
-  async start(): Promise<void> {
-    await this.#uplink.connect();
-    this.#timer = setInterval(() => {
-      this.#takenAt.push(Date.now());
-      this.taken.push(60 + (this.taken.length % 40));
-    }, 250);
-    this.#loop = this.#run();
-  }
-
-  async #run(): Promise<void> {
-    while (!this.#stopped) {
-      if (this.#sent >= this.taken.length) {
-        await sleep(50);
-        continue;
-      }
-      // Everything taken so far in one batch (≤ 200), each reading with the time it was taken.
-      const count = Math.min(200, this.taken.length - this.#sent);
-      const bodies = this.taken.slice(this.#sent, this.#sent + count).map((value, i) => {
-        const rt = this.#takenAt[this.#sent + i]!;
-        return { kind: 'numeric' as const, code: HR, unit: '/min', value, t: rt, rt };
-      });
-      try {
-        await this.#uplink.sendBatch(this.deviceId, bodies);
-        this.#sent += count;
-      } catch {
-        this.#uplink.disconnect();
-        while (!this.#stopped) {
-          try {
-            await this.#uplink.connect();
-            break;
-          } catch {
-            await sleep(1000);
-          }
-        }
-      }
-    }
-  }
-
-  /** Stops taking readings; the ones taken are still sent (see drained()). */
-  stopTaking(): void {
-    clearInterval(this.#timer);
-  }
-
-  async stop(): Promise<void> {
-    this.stopTaking();
-    this.#stopped = true;
-    await this.#loop;
-    this.#uplink.disconnect();
-  }
-}
 
 interface Window {
   at: number;

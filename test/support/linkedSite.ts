@@ -80,16 +80,26 @@ export async function linkedContext(browser: Browser, hub: Hub, site: LinkedSite
   return context;
 }
 
-export async function openLinkedPage(browser: Browser, hub: Hub, site: LinkedSite, path: string): Promise<{ page: Page; consoleErrors: string[] }> {
-  const context = await linkedContext(browser, hub, site);
+/** A page on a good link whose peer connections peerLinkStats() can read (nothing rewritten). */
+export async function openObservedPage(browser: Browser, url: string): Promise<{ page: Page; consoleErrors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.addInitScript(steerCandidates, []);
+  return openIn(context, url);
+}
+
+async function openIn(context: BrowserContext, url: string): Promise<{ page: Page; consoleErrors: string[] }> {
   const page = await context.newPage();
   const consoleErrors: string[] = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') consoleErrors.push(msg.text());
   });
   page.on('pageerror', (err) => consoleErrors.push(err.message));
-  await page.goto(`${site.url}${path}`);
+  await page.goto(url);
   return { page, consoleErrors };
+}
+
+export async function openLinkedPage(browser: Browser, hub: Hub, site: LinkedSite, path: string): Promise<{ page: Page; consoleErrors: string[] }> {
+  return openIn(await linkedContext(browser, hub, site), `${site.url}${path}`);
 }
 
 /** What the site's browser itself measures, summed over its peer connections (getStats). */
