@@ -188,6 +188,66 @@ towards it, and opens a new one if the hub loses it.`,
       stopOnSignal(() => sender.stop());
     },
   },
+  'link-emulator': {
+    summary: 'relay ports on loopback that put an emulated thin link (3G, satellite, EDGE, outages) in front of a hub',
+    usage: `hoichan link-emulator --profile NAME [--udp HOST:PORT,...] [--tcp HOST:PORT,...] [options]
+
+  --profile NAME     commune-3g | island-satellite | edge | flaky (docs/LINKS.md)
+  --udp LIST         UDP targets to relay, e.g. the hub's WebRtcServer port 127.0.0.1:40000
+  --tcp LIST         TCP targets to relay, e.g. the hub's HTTP port and its WebRtcServer TCP port
+  --seed N           seed of the loss and jitter draws (default 1)
+  --no-outages       ignore the profile's outage schedule
+  --block-udp        drop every datagram (a network that blocks UDP: ICE must use TCP)
+
+Prints one relay port per target. Every relay shares the one emulated link,
+as one modem carries a site's media, signaling and uplink. A browser reaches
+the hub's media through it only if its ICE candidates point at the relay
+(the tests rewrite them in the page; test/support/linkedSite.ts). Loopback
+only: for tests, benches and trying a thin link by hand.`,
+    options: {
+      profile: { type: 'string' },
+      udp: { type: 'string' },
+      tcp: { type: 'string' },
+      seed: { type: 'string' },
+      'no-outages': { type: 'boolean' },
+      'block-udp': { type: 'boolean' },
+    },
+    async run(values) {
+      if (!values.profile) throw new UsageError('--profile is required');
+      const { linkProfile } = await import('../links/profiles.js');
+      const { LinkEmulator } = await import('../links/LinkEmulator.js');
+      let profile;
+      try {
+        profile = linkProfile(values.profile as string);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const targets = (key: 'udp' | 'tcp') =>
+        ((values[key] as string | undefined) ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((entry) => {
+            const match = /^(.+):(\d{1,5})$/.exec(entry);
+            const port = Number(match?.[2]);
+            if (!match || port < 1 || port > 65535) throw new UsageError(`--${key}: '${entry}' is not HOST:PORT`);
+            return { host: match[1]!, port };
+          });
+      const udp = targets('udp');
+      const tcp = targets('tcp');
+      if (udp.length + tcp.length === 0) throw new UsageError('give at least one --udp or --tcp target');
+      const seed = values.seed === undefined ? 1 : Number(values.seed);
+      if (!Number.isInteger(seed)) throw new UsageError('--seed must be an integer');
+      const link = new LinkEmulator({ profile, seed, ...(values['no-outages'] ? { outages: null } : {}) });
+      link.blockUdp = values['block-udp'] === true;
+      for (const t of udp) console.log(`udp 127.0.0.1:${await link.relayUdp(t)} -> ${t.host}:${t.port}`);
+      for (const t of tcp) console.log(`tcp 127.0.0.1:${await link.relayTcp(t)} -> ${t.host}:${t.port}`);
+      console.error(`hoichan link-emulator: ${profile.description}; Ctrl-C to stop`);
+      stopOnSignal(async () => {
+        console.error(JSON.stringify(link.stats()));
+        link.close();
+      });
+    },
+  },
   audit: {
     summary: 'check the hub\'s audit log: hoichan audit verify (exit 1 on a broken chain)',
     usage: `hoichan audit verify [--dir DIR] [--config FILE]

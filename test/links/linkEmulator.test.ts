@@ -238,3 +238,42 @@ describe('link emulator (real sockets on loopback)', function () {
     expect(() => new LinkEmulator({ profile: profile({}), outages: { firstAtMs: 0, everyMs: 10, durationMs: 20 } })).to.throw(/everyMs > durationMs/);
   });
 });
+
+describe('hoichan link-emulator', function () {
+  this.timeout(20_000);
+  const bin = new URL('../../../bin/hoichan.js', import.meta.url).pathname;
+
+  it('relays through the named profile and prints its ports; refuses unknown profiles and bad targets', async () => {
+    const { spawn, spawnSync } = await import('node:child_process');
+    const bad = spawnSync(process.execPath, [bin, 'link-emulator', '--profile', 'dialup', '--udp', '127.0.0.1:9'], { encoding: 'utf8', env: { ...process.env, HOICHAN_LOG_LEVEL: 'silent' } });
+    expect(bad.status).to.not.equal(0);
+    expect(bad.stderr).to.include("unknown link profile 'dialup'");
+    const badTarget = spawnSync(process.execPath, [bin, 'link-emulator', '--profile', 'edge', '--tcp', 'localhost'], { encoding: 'utf8', env: { ...process.env, HOICHAN_LOG_LEVEL: 'silent' } });
+    expect(badTarget.stderr).to.include("--tcp: 'localhost' is not HOST:PORT");
+
+    const echo = await udpEcho();
+    const child = spawn(process.execPath, [bin, 'link-emulator', '--profile', 'edge', '--udp', `127.0.0.1:${echo.port}`], { env: { ...process.env, HOICHAN_LOG_LEVEL: 'silent' } });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+          const m = /udp 127\.0\.0\.1:(\d+) -> /.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', () => reject(new Error('exited early')));
+      });
+      const client = await udpClient();
+      const rtts: number[] = [];
+      client.on('message', (msg) => rtts.push(performance.now() - Number(msg.toString())));
+      // 5 % loss each way: of 20 probes, most come back, each after about the 300 ms RTT.
+      for (let i = 0; i < 20; i++) client.send(Buffer.from(String(performance.now())), port, '127.0.0.1');
+      await waitUntil(() => rtts.length >= 12, 8000, 'echoes through the CLI relay');
+      expect(Math.min(...rtts)).to.be.at.least(2 * (150 - 10) - 1, 'two one-way delays less the jitter');
+      client.close();
+    } finally {
+      child.kill('SIGTERM');
+      echo.socket.close();
+    }
+  });
+});
