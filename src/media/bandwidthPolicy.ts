@@ -14,6 +14,13 @@
  *   3 stage-only   thumbnails suspended (paused on the hub)
  *   4 audio-only   every video suspended
  *
+ * Within the estimate mediasoup itself picks each simulcast consumer's layers,
+ * higher priority first (the governor gives the stage 2, thumbnails 1), and
+ * probes (RTP padding) before it climbs: so at levels 0-2 a video needs only
+ * its lowest layer to fit, and the caps of levels 1-2 are for loss (a video's
+ * score), where the estimate is too optimistic. Levels 3-4 are what mediasoup
+ * does not do: stop a video the link cannot carry at all, and say so.
+ *
  * Down: as soon as two samples in a row say the current level does not fit
  * (or a video's score collapses). Up: one level at a time, when the estimate
  * has carried the next level for `upAfterMs`, and not before `holdDownMs`
@@ -52,8 +59,6 @@ export interface BandwidthPolicyOptions {
   audioBps: number;
   /** A video at its lowest layer (the senders' 80 kb/s layer, plus headers and retransmissions). */
   lowVideoBps: number;
-  /** A video at full layers: below this, mediasoup would keep switching up and down. */
-  fullVideoBps: number;
   /** Share of the estimate planned for media (the rest: RTCP, probing, readings on the same link). */
   headroom: number;
   upAfterMs: number;
@@ -66,7 +71,6 @@ export interface BandwidthPolicyOptions {
 export const DEFAULT_POLICY: BandwidthPolicyOptions = {
   audioBps: 50_000,
   lowVideoBps: 110_000,
-  fullVideoBps: 350_000,
   headroom: 0.85,
   upAfterMs: 3_000,
   holdDownMs: 8_000,
@@ -91,8 +95,7 @@ export function videoStates(level: Level, videos: readonly PolicyVideo[]): Map<s
 export function levelNeedBps(level: Level, sample: Pick<PolicySample, 'audioCount' | 'videos'>, options: BandwidthPolicyOptions): number {
   let need = sample.audioCount * options.audioBps;
   for (const state of videoStates(level, sample.videos).values()) {
-    if (state === 'full') need += options.fullVideoBps;
-    else if (state === 'low') need += options.lowVideoBps;
+    if (state !== 'suspended') need += options.lowVideoBps;
   }
   return need;
 }
@@ -114,8 +117,8 @@ export class BandwidthPolicy {
   #lastUpMs = -Infinity;
   #holdDownMs: number;
 
-  /** Starts at `initial` (the governor starts new viewers at all-low: a thin link must not be flooded before the first estimate). */
-  constructor(options: Partial<BandwidthPolicyOptions> = {}, initial: Level = 2) {
+  /** Starts at `initial` (full: the hub's initialAvailableOutgoingBitrate, 300 kb/s, keeps the first seconds from flooding a thin link). */
+  constructor(options: Partial<BandwidthPolicyOptions> = {}, initial: Level = 0) {
     this.options = { ...DEFAULT_POLICY, ...options };
     this.#level = initial;
     this.#holdDownMs = this.options.holdDownMs;

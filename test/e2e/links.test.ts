@@ -92,31 +92,28 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
 
   it('island-satellite: the site keeps audio (concealment under 15 %), every reading arrives, the specialist sees the site at the lowest layer', async () => {
     const { site, specialist, sitePage, monitor } = await conference('links-island', 'island-satellite');
-    // Warm up past the first estimates, then measure a window.
-    await sleep(4000);
+    // The specialist decodes the site's camera at the lowest layer (the site's 256 kb/s uplink carries no more).
+    const sitePeer = await peerIdOf(sitePage);
+    const conf = hub.conferences.get('links-island')!;
+    const siteProducers = conf.getPeer(sitePeer)!.producers;
+    const specialistPeer = conf.getPeer(await peerIdOf(specialist))!;
+    const siteVideo = () => [...specialistPeer.consumers.values()].find((c) => c.kind === 'video' && siteProducers.has(c.producerId));
+    await waitUntil(() => siteVideo()?.currentLayers?.spatialLayer === 0, 15_000, 'the site video at spatial layer 0 at the specialist');
+    const frames = async () => (await specialist.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; kind: string; framesDecoded: number }[]>)).find((s) => s.peerId === sitePeer && s.kind === 'video')?.framesDecoded ?? 0;
+    const f0 = await frames();
+    await waitUntil(async () => (await frames()) > f0 + 5, 10_000, 'the site video decoding at the specialist');
+    // Then a measuring window at the site.
     const a = await snapshot(sitePage, site);
     await sleep(6000);
     const b = await snapshot(sitePage, site);
     const m = measured(a, b);
-    console.log(`      (island-satellite at the site: RTT ${m.rttMs.toFixed(0)} ms, downlink ${m.downKbps.toFixed(0)} kb/s, audio ${m.audio.packets} packets, ${m.audio.concealedPct.toFixed(1)} % concealed)`);
+    console.log(`      (island-satellite at the site: RTT ${m.rttMs.toFixed(0)} ms, downlink ${m.downKbps.toFixed(0)} kb/s, audio ${m.audio.packets} packets, ${m.audio.concealedPct.toFixed(1)} % concealed; specialist gets the site at layer ${siteVideo()?.currentLayers?.spatialLayer})`);
     // The impairment took effect: the site's own RTT includes the 650 ms, and the hub→site bitrate is capped.
     expect(m.rttMs).to.be.at.least(profileRttMs(linkProfile('island-satellite')) * 0.9);
     expect(m.downKbps).to.be.at.most(256 * 1.05);
     // Audio: opus at 50 packets/s; the link loses 3 % and FEC/PLC cover the rest.
     expect(m.audio.packets).to.be.at.least(0.8 * 50 * m.seconds);
     expect(m.audio.concealedPct).to.be.below(15);
-    // The specialist decodes the site's camera at the lowest layer (the site's 256 kb/s uplink carries no more).
-    const sitePeer = await peerIdOf(sitePage);
-    const conf = hub.conferences.get('links-island')!;
-    const siteProducers = conf.getPeer(sitePeer)!.producers;
-    const siteVideo = [...conf.getPeer(await peerIdOf(specialist))!.consumers.values()].find((c) => c.kind === 'video' && siteProducers.has(c.producerId));
-    expect(siteVideo, 'the specialist consumes the site camera').to.not.equal(undefined);
-    const producer = siteProducers.get(siteVideo!.producerId)!;
-    console.log(JSON.stringify({ cur: siteVideo!.currentLayers, pref: siteVideo!.preferredLayers, paused: siteVideo!.paused, type: siteVideo!.type, score: siteVideo!.score, prod: (await producer.getStats()).map((s) => [s.rid, s.bitrate, s.score]) }));
-    await waitUntil(() => siteVideo!.currentLayers?.spatialLayer === 0, 10_000, 'the site video at spatial layer 0');
-    const frames = async () => (await specialist.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; kind: string; framesDecoded: number }[]>)).find((s) => s.peerId === sitePeer && s.kind === 'video')?.framesDecoded ?? 0;
-    const f0 = await frames();
-    await waitUntil(async () => (await frames()) > f0 + 5, 10_000, 'the site video decoding at the specialist');
     monitor.stopTaking();
     await allReadingsArrive(specialist, monitor, 10_000);
     await allReadingsArrive(sitePage, monitor, 10_000);

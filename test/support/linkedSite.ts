@@ -133,8 +133,13 @@ export async function peerLinkStats(page: Page): Promise<PeerLinkStats> {
       const report = await pc.getStats();
       const byId = new Map<string, any>();
       report.forEach((s: any) => byId.set(s.id, s));
+      // The pair in use is the transport's selected one (a nominated pair's state flickers during consent checks).
+      const selected = new Set<string>();
       report.forEach((s: any) => {
-        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        if (s.type === 'transport' && s.selectedCandidatePairId) selected.add(s.selectedCandidatePairId);
+      });
+      report.forEach((s: any) => {
+        if (s.type === 'candidate-pair' && (selected.has(s.id) || (selected.size === 0 && s.nominated && s.state === 'succeeded'))) {
           if (typeof s.currentRoundTripTime === 'number') out.rttMs = Math.max(out.rttMs, s.currentRoundTripTime * 1000);
           const local = byId.get(s.localCandidateId);
           if (local?.protocol) out.protocols.push(local.protocol);
