@@ -57,7 +57,11 @@ export interface PolicySample {
 export interface BandwidthPolicyOptions {
   /** One audio consumer on the wire: opus ~32 kb/s plus 50 packets/s of IP/UDP/SRTP headers. */
   audioBps: number;
-  /** A video at its lowest layer (the senders' 80 kb/s layer, plus headers and retransmissions). */
+  /**
+   * The least a flowing simulcast video costs: mediasoup drops temporal layers
+   * too, so the senders' 80 kb/s, 15 fps layer can go at 1/4 of its frame rate
+   * (~30-40 kb/s) before nothing is left; plus headers and retransmissions.
+   */
   lowVideoBps: number;
   /** Share of the estimate planned for media (the rest: RTCP, probing, readings on the same link). */
   headroom: number;
@@ -70,7 +74,7 @@ export interface BandwidthPolicyOptions {
 
 export const DEFAULT_POLICY: BandwidthPolicyOptions = {
   audioBps: 50_000,
-  lowVideoBps: 110_000,
+  lowVideoBps: 60_000,
   headroom: 0.85,
   upAfterMs: 3_000,
   holdDownMs: 8_000,

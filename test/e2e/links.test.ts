@@ -15,6 +15,7 @@ import { SiteMonitor } from '../support/siteMonitor.js';
 
 const stateOf = (page: Page) => page.locator('#state').getAttribute('data-state');
 const eventsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.events as { name: string; data: any }[]);
+const tilesOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.tiles() as Record<string, string>);
 const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 const deviceOf = (page: Page, device: string) =>
   page.evaluate(
@@ -67,13 +68,13 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
   });
 
   /** A specialist on a good link and a site (page and agent) behind the profile's link; both live. */
-  async function conference(conf: string, profileName: string, linkOptions: { outages?: null; blockUdp?: boolean } = {}) {
+  async function conference(conf: string, profileName: string, linkOptions: { outages?: null; blockUdp?: boolean; lang?: 'vi' } = {}) {
     const site = await linkSite(hub, { profile: linkProfile(profileName), seed: 15, ...('outages' in linkOptions ? { outages: linkOptions.outages } : {}) });
     site.link.blockUdp = linkOptions.blockUdp ?? false;
     cleanups.push(() => site.link.close());
     const specialist = await openPage(browser, `${hub.url}/conference/${conf}#token=${token('specialist', conf, 'BS Lan')}`);
     cleanups.push(() => specialist.page.context().close());
-    const sitePage = await openLinkedPage(browser, hub, site, `/site/${conf}#token=${token('site', conf, 'Tram Y te')}`);
+    const sitePage = await openLinkedPage(browser, hub, site, `/site/${conf}${linkOptions.lang ? `?lang=${linkOptions.lang}` : ''}#token=${token('site', conf, 'Tram Y te')}`);
     cleanups.push(() => sitePage.page.context().close());
     await waitUntil(async () => (await stateOf(specialist.page)) === 'live' && (await stateOf(sitePage.page)) === 'live', 30_000, 'both pages live');
     const monitor = new SiteMonitor(site.url, conf);
@@ -121,8 +122,13 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
   });
 
   it('edge: the site\'s video is suspended for bandwidth (videoSuspended), audio and readings continue', async () => {
-    const { site, sitePage, specialist, monitor } = await conference('links-edge', 'edge');
+    // The site's page in Vietnamese: the tile says why the video stopped.
+    const { site, sitePage, specialist, monitor } = await conference('links-edge', 'edge', { lang: 'vi' });
     await waitUntil(async () => (await eventsOf(sitePage)).some((e) => e.name === 'videoSuspended' && e.data.reason === 'bandwidth'), 20_000, 'videoSuspended at the site');
+    const specialistPeer = await peerIdOf(specialist);
+    await waitUntil(async () => (await tilesOf(sitePage))[specialistPeer] === 'bandwidth', 5000, "the specialist's tile marked paused for bandwidth");
+    expect(await sitePage.locator(`#peer-${specialistPeer} .tile-state`).textContent()).to.equal('Tạm dừng video: đường truyền quá chậm');
+    await screenshot(sitePage, 'links-edge-site-vi');
     const sitePeer = await peerIdOf(sitePage);
     const a = await snapshot(sitePage, site);
     await sleep(8000);
@@ -153,6 +159,10 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
     const mid = await snapshot(sitePage, site);
     await sleep(8_000);
     const during = await snapshot(sitePage, site);
+    // The site's page says the specialist is reconnecting rather than showing a frozen frame.
+    const specialistPeer = await peerIdOf(specialist);
+    expect((await tilesOf(sitePage))[specialistPeer]).to.equal('reconnecting');
+    expect(await sitePage.locator(`#peer-${specialistPeer} .tile-state`).textContent()).to.equal('Reconnecting…');
     expect(during.stats.audioIn.packetsReceived - mid.stats.audioIn.packetsReceived, 'nothing crosses a dead link').to.be.below(5);
     site.link.setOutage(false);
     const upAt = performance.now();
@@ -177,6 +187,7 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
     console.log(`      (flaky: recovered after the link came back: ${Object.entries(recovered).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})`);
     expect(await sitePage.evaluate(() => (globalThis as any).__notReloaded)).to.equal(true);
     expect(await stateOf(sitePage)).to.equal('live');
+    await waitUntil(async () => (await tilesOf(sitePage))[specialistPeer] === '', 5000, "the specialist's tile back to live video");
     expect((await deviceOf(specialist, monitor.deviceId))?.lateReadings ?? 0, 'the outage\'s backlog is marked late').to.be.greaterThan(0);
     monitor.stopTaking();
     await allReadingsArrive(specialist, monitor, 10_000);

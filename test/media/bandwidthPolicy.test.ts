@@ -26,7 +26,7 @@ describe('bandwidth policy (pure)', () => {
     expect(at(4)).to.deep.equal({ stage: 'suspended', thumb: 'suspended' });
     const needs = ([0, 1, 2, 3, 4] as const).map((l) => levelNeedBps(l, { audioCount: 1, videos }, new BandwidthPolicy().options));
     // mediasoup fits layers within the estimate by itself: levels 0-2 need the lowest layers only.
-    expect(needs).to.deep.equal([270_000, 270_000, 270_000, 160_000, 50_000]);
+    expect(needs).to.deep.equal([170_000, 170_000, 170_000, 110_000, 50_000]);
   });
 
   it('starts at full and stays there on a good link; from a cap it climbs one level at a time, no faster than upAfterMs', () => {
@@ -38,11 +38,11 @@ describe('bandwidth policy (pure)', () => {
     expect(levels.at(-1)).to.equal('full');
   });
 
-  it('falls straight to what fits: stage-only at 256 kb/s, audio-only at 120 kb/s', () => {
+  it('falls straight to what fits: stage-only at 150 kb/s, audio-only at 80 kb/s', () => {
     const island = new BandwidthPolicy({}, 0);
-    expect(run(island, 0, 4, () => 220_000).at(-1)).to.equal('stage-only');
+    expect(run(island, 0, 4, () => 150_000).at(-1)).to.equal('stage-only');
     const edge = new BandwidthPolicy({}, 0);
-    const levels = run(edge, 0, 4, () => 100_000);
+    const levels = run(edge, 0, 4, () => 80_000);
     expect(levels.slice(0, 2)).to.deep.equal(['full', 'audio-only'], 'two samples, then one step to the level that fits');
   });
 
@@ -57,7 +57,7 @@ describe('bandwidth policy (pure)', () => {
   it('does not flap on an estimate that swings around a level: the hold-down grows', () => {
     const policy = new BandwidthPolicy({}, 0);
     // Alternates every 2 s between room for full video and room for the stage only.
-    const levels = run(policy, 0, 120, (s) => (Math.floor(s / 2) % 2 === 0 ? 2_000_000 : 220_000));
+    const levels = run(policy, 0, 120, (s) => (Math.floor(s / 2) % 2 === 0 ? 2_000_000 : 150_000));
     const changes = levels.filter((l, i) => i > 0 && l !== levels[i - 1]).length;
     expect(changes).to.be.at.most(14, `levels: ${levels.join(' ')}`);
     expect(policy.holdDownMs).to.be.above(8_000);
@@ -65,7 +65,7 @@ describe('bandwidth policy (pure)', () => {
 
   it('from audio-only, probes up after the hold-down and backs off for longer when the probe fails', () => {
     const policy = new BandwidthPolicy({}, 0);
-    const levels = run(policy, 0, 60, () => 80_000);
+    const levels = run(policy, 0, 60, () => 60_000);
     const probes = levels.filter((l, i) => i > 0 && l === 'stage-only' && levels[i - 1] === 'audio-only').length;
     expect(probes).to.be.within(1, 4);
     expect(levels.filter((l) => l === 'audio-only').length).to.be.above(45, 'mostly suspended');

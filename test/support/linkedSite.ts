@@ -128,7 +128,11 @@ export async function peerLinkStats(page: Page): Promise<PeerLinkStats> {
       bytesSent: 0,
       availableOutgoingBitrate: 0,
     };
-    for (const pc of pcs) {
+    // Receive counters are kept per RTP stream as last seen, so a stream that ends (a transport
+    // rebuilt after an outage, a consumer closed) still counts what it received: totals only grow.
+    const g = globalThis as unknown as { __linkStreams?: Map<string, { kind: string; v: number[] }> };
+    const streams = (g.__linkStreams ??= new Map());
+    for (const [i, pc] of pcs.entries()) {
       if (pc.connectionState === 'closed') continue;
       const report = await pc.getStats();
       const byId = new Map<string, any>();
@@ -147,17 +151,24 @@ export async function peerLinkStats(page: Page): Promise<PeerLinkStats> {
           out.bytesSent += s.bytesSent ?? 0;
           if (typeof s.availableOutgoingBitrate === 'number') out.availableOutgoingBitrate = Math.max(out.availableOutgoingBitrate, s.availableOutgoingBitrate);
         } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
-          out.audioIn.packetsReceived += s.packetsReceived ?? 0;
-          out.audioIn.packetsLost += s.packetsLost ?? 0;
-          out.audioIn.concealedSamples += s.concealedSamples ?? 0;
-          out.audioIn.totalSamplesReceived += s.totalSamplesReceived ?? 0;
+          streams.set(`${i}:${s.id}`, { kind: 'audio', v: [s.packetsReceived ?? 0, s.packetsLost ?? 0, s.concealedSamples ?? 0, s.totalSamplesReceived ?? 0] });
         } else if (s.type === 'inbound-rtp' && s.kind === 'video') {
-          out.videoIn.framesDecoded += s.framesDecoded ?? 0;
-          out.videoIn.freezeCount += s.freezeCount ?? 0;
-          out.videoIn.totalFreezesDurationS += s.totalFreezesDuration ?? 0;
-          out.videoIn.bytesReceived += s.bytesReceived ?? 0;
+          streams.set(`${i}:${s.id}`, { kind: 'video', v: [s.framesDecoded ?? 0, s.freezeCount ?? 0, s.totalFreezesDuration ?? 0, s.bytesReceived ?? 0] });
         }
       });
+    }
+    for (const { kind, v } of streams.values()) {
+      if (kind === 'audio') {
+        out.audioIn.packetsReceived += v[0]!;
+        out.audioIn.packetsLost += v[1]!;
+        out.audioIn.concealedSamples += v[2]!;
+        out.audioIn.totalSamplesReceived += v[3]!;
+      } else {
+        out.videoIn.framesDecoded += v[0]!;
+        out.videoIn.freezeCount += v[1]!;
+        out.videoIn.totalFreezesDurationS += v[2]!;
+        out.videoIn.bytesReceived += v[3]!;
+      }
     }
     return out;
   });

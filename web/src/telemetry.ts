@@ -26,6 +26,8 @@ export interface Telemetry {
   videoChoice?: { stage: string[]; thumbnails: string[] };
   /** Device panels as drawn: shown values, stale flags, samples swept. */
   devices(): unknown;
+  /** Remote tiles' honest state: peerId -> '' (live video) | 'bandwidth' | 'reconnecting' | 'audioOnly'. */
+  tiles(): Record<string, string>;
 }
 
 export const telemetry: Telemetry = {
@@ -37,6 +39,7 @@ export const telemetry: Telemetry = {
   events: [],
   stats: async () => [],
   devices: () => [],
+  tiles: () => ({}),
 };
 
 declare global {

@@ -86,6 +86,7 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
 
   session.on('state', (state, detail) => {
     setState(state);
+    grid.setReconnecting(state === 'reconnecting' || state === 'disconnected');
     if (state === 'ended') {
       // The token expired or was revoked: say so plainly, and that only a new link helps.
       message.show(t(detail === 'revoked' ? 'accessRevoked' : 'accessEnded'));
@@ -117,6 +118,8 @@ export function mountConferenceView(root: HTMLElement, kind: ConferenceViewKind,
   session.on('consumerAdded', (entry) => grid.addConsumer(entry));
   session.on('consumerRemoved', (entry) => grid.removeConsumer(entry));
   session.on('activeSpeaker', (peerId) => grid.setSpeaker(peerId));
+  session.on('videoSuspended', (consumerId, suspended) => grid.setSuspended(consumerId, suspended));
+  telemetry.tiles = () => grid.tileStates();
   session.on('devices', (list) => list.forEach((info) => devices.upsert(info)));
   session.on('deviceStatus', (info) => devices.upsert(info));
   session.on('deviceReadings', (deviceId, readings, { history }) => devices.readings(deviceId, readings, history));
