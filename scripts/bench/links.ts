@@ -166,7 +166,8 @@ try {
         const t0 = performance.now();
         const row = await run(hub, browser, profile, mode);
         rows.push(row);
-        console.log(`  ${profile} / ${mode}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+        // Each row as it comes, so a run cut short still leaves its figures.
+        console.log(`  ${profile} / ${mode}: ${((performance.now() - t0) / 1000).toFixed(0)} s ${JSON.stringify(row)}`);
       }
     } finally {
       await hub.close();
