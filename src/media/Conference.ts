@@ -6,6 +6,7 @@ import { ConferenceRouter } from './ConferenceRouter.js';
 import type { PeerEventMap, PeerEventName, ProducerInfo, ProducerSource } from './events.js';
 import { chooseVideo, type VideoChoice, type VideoPreferences } from './lastN.js';
 import { Peer, type PeerProducerAppData, type PeerTransportAppData, type TransportDirection } from './Peer.js';
+import { BandwidthGovernor, defaultVideoRank, type BandwidthHost } from './bandwidthGovernor.js';
 import { compareWorkerLoad, type MediaWorker, type WorkerPool } from './WorkerPool.js';
 import { iceConsentTimeoutSeconds } from './iceConsent.js';
 import { IngestPoints, type IngestHost, type IngestLimits } from './IngestPoint.js';
@@ -13,6 +14,8 @@ import { IngestPoints, type IngestHost, type IngestLimits } from './IngestPoint.
 export interface ConferenceLimits extends IngestLimits {
   maxIncomingBitrate: number;
   initialAvailableOutgoingBitrate: number;
+  /** media.bandwidthPolicy: fit each viewer's video to its downlink (default true). */
+  bandwidthPolicy?: boolean;
   iceDisconnectedTimeoutMs: number;
   maxTransportsPerPeer: number;
   maxProducersPerPeer: number;
@@ -56,6 +59,10 @@ export interface PeerConsumerAppData extends types.AppData {
   forwarding?: boolean;
   /** The role last-N gave it: stage, thumbnail or off (video only). */
   role?: 'stage' | 'thumbnail' | 'off';
+  /** The layers the viewer asked for with setConsumerLayers. */
+  clientLayers?: types.ConsumerLayers;
+  /** The bandwidth cap last applied (undefined: none; docs/LINKS.md). */
+  layerCap?: number;
 }
 
 /** One router of a conference as /api/ops and /metrics show it. */
@@ -112,6 +119,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   /** Placing over media.maxConsumersPerRouter: said once in the log, not per newcomer. */
   #overCap = false;
   #closed = false;
+  /** Per viewer: which videos its downlink carries (docs/LINKS.md); last-N applies its answer. */
+  readonly #bandwidth: BandwidthGovernor;
 
   private constructor(id: string, pool: WorkerPool, limits: ConferenceLimits) {
     super();
@@ -120,6 +129,32 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#limits = limits;
     this.#log = createLogger('conference', { conferenceId: id });
     this.ingests = new IngestPoints(this.#ingestHost(), limits);
+    this.#bandwidth = new BandwidthGovernor(this.#bandwidthHost(), { log: this.#log, enabled: limits.bandwidthPolicy !== false });
+  }
+
+  /** What the bandwidth governor sees of the conference: last-N's view of each video, and a way to re-apply it. */
+  #bandwidthHost(): BandwidthHost {
+    return {
+      refresh: (peer) => {
+        if (!peer.closed) this.#applyLastN(peer);
+      },
+      wanted: (consumer) => {
+        const appData = consumer.appData as PeerConsumerAppData;
+        return appData.clientResumed === true && appData.role !== 'off' && !consumer.producerPaused;
+      },
+      rank: (consumer) => {
+        const appData = consumer.appData as PeerConsumerAppData;
+        if (this.#preferences.has(appData.peerId)) return appData.role === 'stage' ? 'stage' : 'thumbnail';
+        const owner = this.peers.find((p) => p.producers.has(consumer.producerId));
+        const source = owner?.producers.get(consumer.producerId)?.appData.source ?? 'camera';
+        return defaultVideoRank({ source, role: owner?.role ?? 'specialist' });
+      },
+    };
+  }
+
+  /** The bandwidth ladder level of a viewer (docs/LINKS.md); undefined while it receives no video. */
+  bandwidthLevel(peerId: string): string | undefined {
+    return this.#bandwidth.levelOf(peerId);
   }
 
   /** The small part of the conference its ingests see (src/media/IngestPoint.ts). */
@@ -546,6 +581,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       throw conflict('peer or transport closed while its consumer was being created');
     }
     peer.consumers.set(consumer.id, consumer);
+    this.#bandwidth.add(peer, transport, consumer);
     consumer.observer.once('close', () => {
       peer.consumers.delete(consumer.id);
       peer.notify('consumerClosed', { consumerId: consumer.id, producerId: consumer.producerId });
@@ -569,6 +605,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     }
     // Answered once the worker has resumed it (or kept it paused), as for audio.
     await this.#applyLastN(peer).changes.get(consumerId);
+    // Held back for bandwidth: the viewer hears why, again (docs/LINKS.md).
+    this.#bandwidth.remind(peer, consumer);
   }
 
   /**
@@ -605,14 +643,19 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       if (consumer.kind !== 'video' || consumer.closed) continue;
       const appData = consumer.appData as PeerConsumerAppData;
       const role = choice.stage.has(consumer.producerId) ? 'stage' : choice.thumbnails.has(consumer.producerId) ? 'thumbnail' : 'off';
-      const forward = role !== 'off' && appData.clientResumed === true;
+      const forward = role !== 'off' && appData.clientResumed === true && !this.#bandwidth.isSuspended(consumer.id);
       if (forward !== (appData.forwarding ?? false)) {
         appData.forwarding = forward;
         // A consumer closing meanwhile is no error: it has nothing left to forward.
         changes.set(consumer.id, (forward ? consumer.resume() : consumer.pause()).catch(() => undefined));
       }
-      if (preferences && role !== 'off' && role !== appData.role && (consumer.type === 'simulcast' || consumer.type === 'svc')) {
-        consumer.setPreferredLayers({ spatialLayer: role === 'stage' ? HIGHEST_LAYER : 0 }).catch(() => undefined);
+      const layered = consumer.type === 'simulcast' || consumer.type === 'svc';
+      const cap = this.#bandwidth.layerCap(consumer.id);
+      if (layered && role !== 'off' && ((preferences && role !== appData.role) || cap !== appData.layerCap)) {
+        // What last-N (or the viewer) wants, under the bandwidth cap.
+        const wish = preferences ? { spatialLayer: role === 'stage' ? HIGHEST_LAYER : 0 } : (appData.clientLayers ?? { spatialLayer: HIGHEST_LAYER });
+        consumer.setPreferredLayers({ ...wish, spatialLayer: Math.min(wish.spatialLayer, cap ?? HIGHEST_LAYER) }).catch(() => undefined);
+        appData.layerCap = cap;
       }
       appData.role = role;
     }
@@ -622,7 +665,11 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   async setConsumerLayers(peer: Peer, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
     const consumer = this.#consumer(peer, consumerId);
     if (consumer.kind !== 'video') throw badRequest(`consumerId: consumer ${consumerId} is not video`);
-    await mediaCall(consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer }), 'the consumer closed');
+    const layers = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
+    (consumer.appData as PeerConsumerAppData).clientLayers = layers;
+    // Kept as the viewer's wish; while its downlink is thin the bandwidth cap applies (docs/LINKS.md).
+    const cap = this.#bandwidth.layerCap(consumer.id);
+    await mediaCall(consumer.setPreferredLayers({ ...layers, spatialLayer: Math.min(spatialLayer, cap ?? spatialLayer) }), 'the consumer closed');
   }
 
   async pauseProducer(peer: Peer, producerId: string): Promise<void> {
@@ -642,6 +689,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#bandwidth.close();
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
     this.ingests.closeAll();

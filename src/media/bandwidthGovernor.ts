@@ -4,7 +4,7 @@ import { BandwidthPolicy, LEVELS, videoStates, type BandwidthPolicyOptions, type
 import type { ProducerSource, Role } from './events.js';
 import type { Peer } from './Peer.js';
 
-/** Who sends what a consumer receives: enough to rank it stage or thumbnail. */
+/** Who sends what a consumer receives: enough to rank it stage or thumbnail when last-N names no stage. */
 export interface ConsumedFrom {
   source: ProducerSource;
   role: Role;
@@ -22,13 +22,14 @@ export function defaultVideoRank(from: ConsumedFrom): VideoRank {
   return from.source !== 'camera' || from.role === 'site' ? 'stage' : 'thumbnail';
 }
 
+/** Tells one viewer its video was suspended or resumed (peer events `videoSuspended` / `videoResumed`). */
+function tell(peer: Peer, consumer: types.Consumer, suspended: boolean): void {
+  if (suspended) peer.notify('videoSuspended', { consumerId: consumer.id, producerId: consumer.producerId, reason: 'bandwidth' });
+  else peer.notify('videoResumed', { consumerId: consumer.id, producerId: consumer.producerId });
+}
+
 interface Governed {
   consumer: types.Consumer;
-  rank: VideoRank;
-  /** Layers the viewer asked for with setConsumerLayers (undefined: the highest). */
-  clientLayers: types.ConsumerLayers | undefined;
-  /** The viewer called resumeConsumer: it wants media once the policy lets it flow. */
-  clientResumed: boolean;
   state: VideoState | undefined;
 }
 
@@ -41,8 +42,23 @@ interface Viewer {
   availableBps: number | undefined;
 }
 
+/**
+ * What the governor needs of the conference. The conference stays the one
+ * place that pauses, resumes and sets layers of a consumer (with last-N), so
+ * the two never undo each other: it asks isSuspended() and layerCap(), and the
+ * governor calls refresh() when its answer for a viewer changed.
+ */
+export interface BandwidthHost {
+  /** Re-decide what flows to this viewer (last-N and bandwidth together). */
+  refresh(peer: Peer): void;
+  /** The viewer would get this video now, bandwidth aside: it resumed it, last-N forwards it, its sender sends. */
+  wanted(consumer: types.Consumer): boolean;
+  /** Stage or thumbnail for this viewer. */
+  rank(consumer: types.Consumer): VideoRank;
+}
+
 export interface BandwidthGovernorOptions {
-  /** false: consumers pass through untouched (media.bandwidthPolicy off). */
+  /** false: no video is ever suspended or capped (media.bandwidthPolicy off). */
   enabled?: boolean;
   /** How often each viewer's estimate is read (ms). */
   intervalMs?: number;
@@ -50,37 +66,32 @@ export interface BandwidthGovernorOptions {
   log?: Logger;
 }
 
-/** Tells one viewer its video was suspended or resumed (peer events `videoSuspended` / `videoResumed`). */
-function tell(peer: Peer, consumer: types.Consumer, suspended: boolean): void {
-  if (suspended) peer.notify('videoSuspended', { consumerId: consumer.id, producerId: consumer.producerId, reason: 'bandwidth' });
-  else peer.notify('videoResumed', { consumerId: consumer.id, producerId: consumer.producerId });
-}
-
 /**
  * Applies the BandwidthPolicy to a conference's viewers: once a second per
  * connected recv transport it reads the available outgoing bitrate and the
- * consumers' scores, and caps layers, pauses and resumes video consumers on
- * the hub. Audio consumers are never touched: they are what the ladder
- * protects. The conference hands it every consumer and routes the viewer's
- * own resumeConsumer / setConsumerLayers through it, so a viewer's wish and
- * the policy's cap combine (the lower wins) instead of undoing each other.
+ * consumers' scores and decides, per video, full, capped at the lowest layer,
+ * or suspended. Audio consumers are only counted: they are what the ladder
+ * protects. The viewer hears `videoSuspended` / `videoResumed`.
  */
 export class BandwidthGovernor {
   readonly #viewers = new Map<string, Viewer>();
   readonly #options: BandwidthGovernorOptions;
+  readonly #host: BandwidthHost;
   readonly #log: Logger;
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: NodeJS.Timeout | undefined;
   #sampling = false;
 
-  constructor(options: BandwidthGovernorOptions = {}) {
+  constructor(host: BandwidthHost, options: BandwidthGovernorOptions = {}) {
+    this.#host = host;
     this.#options = options;
     this.#log = options.log ?? createLogger('bandwidth');
+    if (options.enabled === false) return;
     this.#timer = setInterval(() => void this.#sampleAll(), options.intervalMs ?? 1000);
     this.#timer.unref();
   }
 
   /** A consumer the conference created for `peer` on `transport`. */
-  add(peer: Peer, transport: types.WebRtcTransport, consumer: types.Consumer, from: ConsumedFrom): void {
+  add(peer: Peer, transport: types.WebRtcTransport, consumer: types.Consumer): void {
     if (this.#options.enabled === false) return;
     let viewer = this.#viewers.get(transport.id);
     if (!viewer) {
@@ -94,37 +105,26 @@ export class BandwidthGovernor {
       consumer.observer.once('close', () => v.audio.delete(consumer.id));
       return;
     }
-    const entry: Governed = { consumer, rank: defaultVideoRank(from), clientLayers: undefined, clientResumed: false, state: undefined };
-    v.videos.set(consumer.id, entry);
+    v.videos.set(consumer.id, { consumer, state: undefined });
     consumer.observer.once('close', () => v.videos.delete(consumer.id));
-    // Layers now (the consumer is still paused): a new viewer starts low until its link is measured.
-    void this.#apply(v);
   }
 
-  /** The viewer's resumeConsumer: resumes now unless the policy holds the video suspended (then says so). */
-  async resume(consumer: types.Consumer): Promise<void> {
-    const entry = this.#find(consumer.id);
-    if (!entry || entry.governed.state !== 'suspended') {
-      if (entry) entry.governed.clientResumed = true;
-      await consumer.resume();
-      return;
-    }
-    entry.governed.clientResumed = true;
-    tell(entry.viewer.peer, consumer, true);
+  /** Held back from its viewer for bandwidth. */
+  isSuspended(consumerId: string): boolean {
+    return this.#find(consumerId)?.governed.state === 'suspended';
   }
 
-  /** The viewer's setConsumerLayers: kept as its wish, applied under the policy's cap. */
-  async setLayers(consumer: types.Consumer, layers: types.ConsumerLayers): Promise<void> {
-    const entry = this.#find(consumer.id);
-    if (!entry) {
-      await consumer.setPreferredLayers(layers);
-      return;
-    }
-    entry.governed.clientLayers = layers;
-    await consumer.setPreferredLayers(this.#layersFor(entry.governed, entry.governed.state ?? 'full'));
+  /** The highest spatial layer bandwidth allows (0), or undefined: no cap. */
+  layerCap(consumerId: string): number | undefined {
+    return this.#find(consumerId)?.governed.state === 'low' ? 0 : undefined;
   }
 
-  /** The ladder level of a peer's recv transport(s), for ops and tests: the highest one. */
+  /** Tells the viewer again that a video it just asked for is suspended (its resumeConsumer did not undo it). */
+  remind(peer: Peer, consumer: types.Consumer): void {
+    if (this.isSuspended(consumer.id)) tell(peer, consumer, true);
+  }
+
+  /** The bandwidth ladder level of a peer's recv transport(s), for ops and tests: the most degraded one. */
   levelOf(peerId: string): (typeof LEVELS)[number] | undefined {
     let level: number | undefined;
     for (const v of this.#viewers.values()) if (v.peer.id === peerId && v.videos.size > 0) level = Math.max(level ?? 0, v.policy.level);
@@ -144,21 +144,16 @@ export class BandwidthGovernor {
     return undefined;
   }
 
-  #layersFor(g: Governed, state: VideoState): types.ConsumerLayers {
-    const wish = g.clientLayers ?? { spatialLayer: 3 };
-    if (state !== 'low') return wish;
-    return { ...wish, spatialLayer: 0 };
-  }
-
-  /** Videos that could flow: resumed by the viewer, their producer not paused. */
+  /** Videos that would flow but for bandwidth, and a stage among them (the oldest, if the host names none). */
   #policyVideos(v: Viewer): PolicyVideo[] {
-    const live = [...v.videos.values()].filter((g) => !g.consumer.closed && !g.consumer.producerPaused && g.clientResumed);
-    const hasStage = live.some((g) => g.rank === 'stage');
-    return live.map((g, i) => ({
+    const wanted = [...v.videos.values()].filter((g) => !g.consumer.closed && this.#host.wanted(g.consumer));
+    const ranks = wanted.map((g) => this.#host.rank(g.consumer));
+    const hasStage = ranks.includes('stage');
+    return wanted.map((g, i) => ({
       id: g.consumer.id,
-      rank: hasStage || i > 0 ? g.rank : 'stage',
+      rank: hasStage || i > 0 ? ranks[i]! : 'stage',
       layered: g.consumer.type === 'simulcast' || g.consumer.type === 'svc',
-      score: g.consumer.paused ? undefined : g.consumer.score.score,
+      score: g.state === 'suspended' ? undefined : g.consumer.score.score,
     }));
   }
 
@@ -183,40 +178,32 @@ export class BandwidthGovernor {
     }
     const videos = this.#policyVideos(v);
     const step = v.policy.update({ nowMs: performance.now(), availableBps: v.availableBps, audioCount: v.audio.size, videos });
-    if (!step) return;
-    this.#log.info(
-      { peerId: v.peer.id, transportId: v.transport.id, from: LEVELS[step.from], to: LEVELS[step.to], reason: step.reason, availableBps: v.availableBps, holdDownMs: v.policy.holdDownMs },
-      'viewer bandwidth level changed',
-    );
-    await this.#apply(v);
+    if (step) {
+      this.#log.info(
+        { peerId: v.peer.id, transportId: v.transport.id, from: LEVELS[step.from], to: LEVELS[step.to], reason: step.reason, availableBps: v.availableBps, holdDownMs: v.policy.holdDownMs },
+        'viewer bandwidth level changed',
+      );
+    }
+    this.#apply(v, videos);
   }
 
-  /** Brings every video of the viewer to the state its level gives it. */
-  async #apply(v: Viewer): Promise<void> {
-    const policyVideos = this.#policyVideos(v);
-    const states = videoStates(v.policy.level, policyVideos);
-    const ranks = new Map(policyVideos.map((p) => [p.id, p.rank]));
+  /** Gives every video of the viewer the state its level gives it; the host applies it. */
+  #apply(v: Viewer, videos: PolicyVideo[]): void {
+    const states = videoStates(v.policy.level, videos);
+    const ranks = new Map(videos.map((p) => [p.id, p.rank]));
+    let changed = false;
     for (const g of v.videos.values()) {
       if (g.consumer.closed) continue;
-      // A video the viewer has not resumed yet (or whose sender paused) gets its level's state as if it flowed.
-      const state = states.get(g.consumer.id) ?? videoStates(v.policy.level, [{ id: g.consumer.id, rank: ranks.get(g.consumer.id) ?? g.rank, layered: true }]).get(g.consumer.id)!;
-      const previous = g.state;
-      if (state === previous) continue;
+      // Not wanted now (last-N off, not resumed, sender paused): nothing to hold back.
+      const state = states.get(g.consumer.id);
+      if (state === g.state) continue;
+      const wasSuspended = g.state === 'suspended';
       g.state = state;
-      try {
-        if (g.consumer.type === 'simulcast' || g.consumer.type === 'svc') await g.consumer.setPreferredLayers(this.#layersFor(g, state));
-        await g.consumer.setPriority(g.rank === 'stage' ? 2 : 1);
-        if (!g.clientResumed) continue;
-        if (state === 'suspended') {
-          await g.consumer.pause();
-          tell(v.peer, g.consumer, true);
-        } else if (previous === 'suspended') {
-          await g.consumer.resume();
-          tell(v.peer, g.consumer, false);
-        }
-      } catch {
-        // The consumer closed meanwhile: nothing to apply.
-      }
+      changed = true;
+      if (state) g.consumer.setPriority(ranks.get(g.consumer.id) === 'stage' ? 2 : 1).catch(() => undefined);
+      if (state === 'suspended') tell(v.peer, g.consumer, true);
+      else if (wasSuspended) tell(v.peer, g.consumer, false); // bandwidth no longer holds it back
     }
+    if (changed) this.#host.refresh(v.peer);
   }
 }
