@@ -36,6 +36,8 @@ export type SessionEvents = {
   ownProducersChanged: [];
   activeSpeaker: [string];
   videoChoice: [VideoChoice];
+  /** The hub paused (true) or resumed (false) one of our video consumers for bandwidth (docs/LINKS.md). */
+  videoSuspended: [consumerId: string, suspended: boolean];
 } & DeviceFeedEvents;
 
 export interface SessionOptions extends InputChoice {
@@ -293,6 +295,8 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         });
       }
     });
+    socket.on('videoSuspended', ({ consumerId }) => this.emit('videoSuspended', consumerId, true));
+    socket.on('videoResumed', ({ consumerId }) => this.emit('videoSuspended', consumerId, false));
     socket.on('activeSpeaker', ({ peerId }) => {
       this.emit('activeSpeaker', peerId);
       // The hub re-chose this viewer's thumbnails: ask again to learn which.

@@ -20,7 +20,11 @@ interface PeerTile {
   pin: HTMLButtonElement | undefined;
   /** The producer of the camera this tile shows (remote tiles). */
   cameraProducerId: string | undefined;
+  /** What the tile honestly is when it shows no live video: paused for bandwidth, reconnecting, audio only. */
+  state: HTMLElement;
 }
+
+type TileState = '' | 'bandwidth' | 'reconnecting' | 'audioOnly';
 
 export interface PeerGridOptions {
   /** Pin buttons on remote tiles (a specialist puts any site's camera on the stage). */
@@ -64,6 +68,9 @@ export class PeerGrid {
   #clearing = false;
   #forwarded: ReadonlySet<string> | undefined;
   #speaker = '';
+  /** Video consumers the hub holds back for bandwidth (videoSuspended, docs/LINKS.md). */
+  readonly #suspended = new Set<string>();
+  #reconnecting = false;
 
   constructor(options: PeerGridOptions = { canPin: false, onViewChange: () => undefined }) {
     this.#options = options;
@@ -92,6 +99,7 @@ export class PeerGrid {
       const label = h('span', { class: 'label' });
       const quality = h('span', { class: 'quality', 'data-level': 'none' });
       const audio = h('span', { class: 'audio-sinks', hidden: true });
+      const state = h('span', { class: 'tile-state', 'data-state': '', role: 'status' });
       const el = h(
         'div',
         { id: `peer-${peer.peerId}`, class: self ? 'tile self' : 'tile', 'data-role': peer.role, 'data-peer-id': peer.peerId },
@@ -100,11 +108,12 @@ export class PeerGrid {
         label,
         quality,
         audio,
+        state,
       );
       const pin = self || !this.#options.canPin ? undefined : h('button', { type: 'button', class: 'pin', 'aria-pressed': 'false', hidden: true, onclick: () => this.togglePin(peer.peerId) });
       if (pin) el.append(pin);
       toggleClass(el, 'pinned', !self && peer.peerId === this.#pinned);
-      tile = { el, video, label, quality, audio, pin, cameraProducerId: undefined };
+      tile = { el, video, label, quality, audio, pin, cameraProducerId: undefined, state };
       this.#tiles.set(peer.peerId, tile);
       if (!self) this.#observer?.observe(el);
       // Self first, then sites (the patient), then specialists.
@@ -154,6 +163,7 @@ export class PeerGrid {
       const audio = h('audio', { autoplay: true, 'data-consumer-id': consumer.id });
       audio.srcObject = new MediaStream([consumer.track]);
       (tile?.audio ?? this.element).append(audio);
+      if (tile) this.#markVideo(tile);
       return;
     }
     if (STAGE_SOURCES.has(info.source)) {
@@ -183,6 +193,7 @@ export class PeerGrid {
 
   removeConsumer({ consumer, info }: RemoteConsumer): void {
     this.element.querySelector(`audio[data-consumer-id="${consumer.id}"]`)?.remove();
+    this.#suspended.delete(consumer.id);
     if (this.#stage.has(consumer.id)) {
       this.#removeStage(consumer.id);
       this.#options.onViewChange();
@@ -274,8 +285,39 @@ export class PeerGrid {
     tile.quality.title = `${t(`quality.${q.level}`)}: ${text}`;
   }
 
+  /** The hub paused (or resumed) a video for bandwidth: its tile says so instead of freezing silently. */
+  setSuspended(consumerId: string, suspended: boolean): void {
+    if (suspended) this.#suspended.add(consumerId);
+    else this.#suspended.delete(consumerId);
+    const stage = this.#stage.get(consumerId);
+    if (stage) toggleClass(stage.el, 'suspended', suspended);
+    for (const tile of this.#tiles.values()) this.#markVideo(tile);
+  }
+
+  /** While the connection recovers, every remote tile says so. */
+  setReconnecting(on: boolean): void {
+    this.#reconnecting = on;
+    for (const tile of this.#tiles.values()) this.#markVideo(tile);
+  }
+
+  /** Tile states as drawn, for tests: peerId -> state ('' when live video). */
+  tileStates(): Record<string, string> {
+    return Object.fromEntries([...this.#tiles].map(([id, tile]) => [id, tile.state.dataset.state ?? '']));
+  }
+
   #markVideo(tile: PeerTile): void {
-    toggleClass(tile.el, 'no-video', !tile.video.srcObject);
+    const self = tile.el.classList.contains('self');
+    const consumerId = tile.el.dataset.consumerId;
+    const suspended = consumerId !== undefined && this.#suspended.has(consumerId);
+    toggleClass(tile.el, 'no-video', !tile.video.srcObject || suspended);
+    let state: TileState = '';
+    if (!self && this.#reconnecting) state = 'reconnecting';
+    else if (suspended) state = 'bandwidth';
+    else if (!self && !tile.video.srcObject && tile.audio.childElementCount > 0) state = 'audioOnly';
+    if (tile.state.dataset.state !== state) {
+      tile.state.dataset.state = state;
+      setText(tile.state, state ? t(`tile.${state}`) : '');
+    }
     if (tile.pin) tile.pin.hidden = !tile.cameraProducerId;
     this.#placeBesideStage();
   }
