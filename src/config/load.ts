@@ -33,6 +33,8 @@ const ENV_KEYS: Record<string, { path: string[]; type: 'string' | 'number' | 'li
   HOICHAN_TOKEN_ISSUER: { path: ['auth', 'issuer'], type: 'string' },
   HOICHAN_REVOCATION_FILE: { path: ['auth', 'revocationFile'], type: 'string' },
   REDIS_URL: { path: ['redis', 'url'], type: 'string' },
+  HOICHAN_REGION: { path: ['cluster', 'region'], type: 'string' },
+  HOICHAN_PUBLIC_URL: { path: ['cluster', 'publicUrl'], type: 'string' },
   HOICHAN_AUDIT_DIR: { path: ['audit', 'dir'], type: 'string' },
   HOICHAN_AUDIT_HMAC_KEY: { path: ['audit', 'hmacKey'], type: 'string' },
   DATABASE_URL: { path: ['records', 'databaseUrl'], type: 'string' },

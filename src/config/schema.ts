@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { authConfigSchema, checkAuth } from '../auth/config.js';
 import { checkRecords, recordsConfigSchema } from '../records/config.js';
 import { TrustedProxies } from '../common/clientAddress.js';
+import { checkCluster, clusterConfigSchema } from '../cluster/config.js';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -136,6 +137,8 @@ export const configSchema = z
     redis: z.object({
       url: z.string().url().nullable(),
     }),
+    /** Several hubs sharing conferences over Redis (src/cluster, docs/SCALING.md); used only with redis.url. */
+    cluster: clusterConfigSchema,
     /** The hash-chained audit log (docs/SECURITY.md, "Audit log"). */
     audit: z.object({
       /** Directory of the day files, created 0700; relative paths are from the hub's working directory. */
@@ -186,6 +189,7 @@ export const configSchema = z
     }
     checkAuth(config.auth, ctx);
     checkRecords(config.records, ctx);
+    checkCluster(config.cluster, ctx);
     if (config.devices.degradedLagMs < config.devices.lateAfterMs) {
       ctx.addIssue({ code: 'custom', path: ['devices', 'degradedLagMs'], message: 'must be at least devices.lateAfterMs' });
     }

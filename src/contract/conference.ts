@@ -16,6 +16,8 @@ export interface PeerSummary {
   peerId: string;
   displayName: string;
   role: Role;
+  /** Extension: the hub of a peer on another hub of a cluster (docs/PROTOCOL.md, "Several hubs"); absent for this hub's own. */
+  hubId?: string;
 }
 
 export interface ProducerInfo {
@@ -23,6 +25,8 @@ export interface ProducerInfo {
   peerId: string;
   kind: MediaKind;
   source: ProducerSource;
+  /** Extension: the hub of a producer on another hub of a cluster; absent for this hub's own. */
+  hubId?: string;
 }
 
 /** A WebRtcTransport as createTransport answers it: what the client transport is created from. */

@@ -75,7 +75,8 @@ export type RequestReply<N extends RequestName> = SignalingRequests[N]['reply'];
 
 export interface ErrorReply {
   ok: false;
-  error: { code: ErrorCode; message: string };
+  /** `redirect` (extension): a cluster hub that is draining or past its load names the hub to join through instead (docs/PROTOCOL.md, "Several hubs"). */
+  error: { code: ErrorCode; message: string; redirect?: { hubId: string; url: string } };
 }
 
 /** What the ack of request N receives. */

@@ -11,6 +11,8 @@ import type { WorkerPool } from '../media/WorkerPool.js';
 import { AuthError, bearerToken, type Authenticator, type Claims } from '../auth/index.js';
 import { requestClientAddress, trustProxiesForApp, type TrustedProxies } from '../common/clientAddress.js';
 import type { HubTelemetry } from '../telemetry/HubTelemetry.js';
+import type { HubCluster } from '../cluster/HubCluster.js';
+import { clusterRoutes } from '../cluster/routes.js';
 import { telemetryRoutes } from '../telemetry/routes.js';
 import type { Role } from '../contract/conference.js';
 import { ingestRoutes } from './ingestRoutes.js';
@@ -45,6 +47,8 @@ export interface HttpDeps {
   records?: RecordsStore;
   /** Conference recordings: GET /api/recordings/... and the /review/:id page (src/recording/routes.ts). */
   recording?: RecordingManager;
+  /** This hub's cluster membership (redis.url set): GET /api/cluster, POST /api/ops/drain. */
+  cluster?: HubCluster | undefined;
 }
 
 /** The paths that serve the web client's page (web/src/router.ts picks the view). */
@@ -118,7 +122,7 @@ export function requireRole(auth: Authenticator, roles: Role[], audit?: AuditSin
   };
 }
 
-export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies, records, recording }: HttpDeps): Express {
+export function createHttpApp({ pool, conferences, auth, telemetry, tls = false, audit, rateLimit, trustedProxies, records, recording, cluster }: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   if (trustedProxies) trustProxiesForApp(app, trustedProxies);
@@ -170,6 +174,7 @@ export function createHttpApp({ pool, conferences, auth, telemetry, tls = false,
   if (telemetry) app.use(telemetryRoutes(telemetry, requireRole(auth, ['engineer'], audit)));
   if (audit) app.use(auditRoutes(audit, requireRole(auth, ['engineer'], audit)));
   if (records) app.use(recordsRoutes(records, requireRole(auth, ['engineer', 'specialist'], audit), { maxBundleObservations: MAX_BUNDLE_OBSERVATIONS }));
+  app.use(clusterRoutes(cluster, requireRole(auth, ['engineer'], audit)));
 
   // Sites and specialists open ingests; their owner or an engineer reads and closes them (ingestRoutes checks which).
   app.use(ingestRoutes(conferences, requireRole(auth, ['site', 'specialist', 'engineer'], audit), audit));

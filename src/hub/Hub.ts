@@ -19,6 +19,8 @@ import { startDeviceStreams, type DeviceStreams, type UplinkServer } from '../st
 import { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { RecordingManager } from '../recording/RecordingManager.js';
 import { createLogger } from '../common/logger.js';
+import { HubCluster } from '../cluster/HubCluster.js';
+import { clusterLoad, pipeAddress } from '../cluster/hubHooks.js';
 
 const log = createLogger('hub');
 
@@ -37,6 +39,8 @@ export class Hub {
   records?: Records;
   /** Conference recordings (src/recording); its events feed the consultation records. */
   recording?: RecordingManager;
+  /** This hub's membership of a cluster (src/cluster); only with redis.url. */
+  cluster?: HubCluster;
 
   private constructor(
     readonly config: HoichanConfig,
@@ -90,6 +94,18 @@ export class Hub {
         throw err;
       });
     }
+    let listenUrl = '';
+    const cluster = config.redis.url
+      ? await HubCluster.start({
+          redisUrl: config.redis.url,
+          config: config.cluster,
+          conferences,
+          url: () => config.cluster.publicUrl ?? listenUrl,
+          fallbackHubId: config.records.hubId,
+          pipeAddress: pipeAddress(config),
+          load: () => clusterLoad(pool, conferences, telemetry),
+        })
+      : undefined;
     const tls = config.tls.cert !== null && config.tls.key !== null;
     // One list for HTTP and both socket.io namespaces: per-IP limits and the audit log see the same client address.
     const trustedProxies = new TrustedProxies(config.http.trustedProxies);
@@ -97,13 +113,14 @@ export class Hub {
     const recording = new RecordingManager(config.recording, undefined, audit);
     // Recording files go with the consultation records that point at them.
     recording.keepFor(config.records.retentionDays);
-    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies, recording, ...(records ? { records: records.store } : {}) });
+    const app = createHttpApp({ pool, conferences, auth, telemetry, tls, audit, rateLimit: config.http, trustedProxies, recording, cluster, ...(records ? { records: records.store } : {}) });
     let httpServer: HttpServer;
     try {
       // https.Server is an http.Server subclass: socket.io, listen and close treat both alike.
       httpServer = tls ? createHttpsServer(readTlsFiles(config.tls.cert!, config.tls.key!), app) : createServer(app);
     } catch (err) {
       telemetry.close();
+      await cluster?.close();
       pool.close();
       await records?.close();
       await audit.close();
@@ -167,6 +184,7 @@ export class Hub {
       });
     }).catch(async (err: Error) => {
       telemetry.close();
+      await cluster?.close();
       uplink.close();
       await streams.close();
       pool.close();
@@ -181,6 +199,11 @@ export class Hub {
     hub.audit = audit;
     if (records) hub.records = records;
     hub.recording = recording;
+    if (cluster) {
+      hub.cluster = cluster;
+      listenUrl = hub.url;
+      await cluster.register();
+    }
     // The device stream service (when this hub has one) reports its own numbers to /api/ops.
     telemetry.deviceStats = () => hub.streams?.stats() ?? [];
     log.info({ url: hub.url, workers: pool.size }, 'hub listening');
@@ -199,7 +222,9 @@ export class Hub {
   }
 
   async close(): Promise<void> {
-    // First, while routers live: every track's ffmpeg finalises its file.
+    // First: the other hubs drop this one now, not at its TTL.
+    await this.cluster?.close();
+    // Then, while routers live: every track's ffmpeg finalises its file.
     await this.recording?.close();
     this.telemetry.close();
     this.signaling.close();

@@ -10,6 +10,7 @@ import { BandwidthGovernor, defaultVideoRank, type BandwidthHost } from './bandw
 import { compareWorkerLoad, type MediaWorker, type WorkerPool } from './WorkerPool.js';
 import { iceConsentTimeoutSeconds } from './iceConsent.js';
 import { IngestPoints, type IngestHost, type IngestLimits } from './IngestPoint.js';
+import type { BroadcastEvent, RemoteMedia, RemotePeer } from './remote.js';
 
 export interface ConferenceLimits extends IngestLimits {
   maxIncomingBitrate: number;
@@ -40,6 +41,8 @@ export interface ConferenceEvents {
   /** A peer left; peers still in when the conference closes get no peerLeft, only close. */
   peerLeft: [Peer];
   close: [];
+  /** An event went to this conference's peers (the cluster forwards it to the conference's other hubs). */
+  broadcast: [BroadcastEvent];
 }
 
 export interface TransportInfo {
@@ -121,6 +124,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   #closed = false;
   /** Per viewer: which videos its downlink carries (docs/LINKS.md); last-N applies its answer. */
   readonly #bandwidth: BandwidthGovernor;
+  /** The conference's peers and producers on other hubs (src/cluster); none on a hub alone. */
+  remote: RemoteMedia | undefined;
 
   private constructor(id: string, pool: WorkerPool, limits: ConferenceLimits) {
     super();
@@ -224,6 +229,12 @@ export class Conference extends EventEmitter<ConferenceEvents> {
 
   get producers(): ProducerInfo[] {
     return this.peers.flatMap((peer) => [...peer.producers.values()].map((p) => producerInfo(p)));
+  }
+
+  /** The router (and its worker) a local producer is on: where another hub's pipe consumes it (src/cluster). */
+  producerRouter(producerId: string): { router: types.Router; worker: MediaWorker } | undefined {
+    const home = this.#producerHomes.get(producerId);
+    return home && !home.closed ? { router: home.router, worker: home.worker } : undefined;
   }
 
   getPeer(peerId: string): Peer | undefined {
@@ -380,7 +391,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   }
 
   /** Adds a peer and tells the others. Returns what the newcomer needs to start. */
-  async addPeer(peer: Peer): Promise<{ routerRtpCapabilities: types.RtpCapabilities; peers: Peer[]; producers: ProducerInfo[] }> {
+  async addPeer(peer: Peer): Promise<{ routerRtpCapabilities: types.RtpCapabilities; peers: Peer[]; producers: ProducerInfo[]; remotePeers: RemotePeer[] }> {
     if (this.#closed) throw conflict(`conference ${this.id} is closing; join again`);
     this.#checkRoomForPeer();
     const home = await this.#place();
@@ -388,13 +399,13 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#checkRoomForPeer();
     const routerRtpCapabilities = home.router.rtpCapabilities;
     const others = this.peers;
-    const producers = this.producers;
+    const producers = [...this.producers, ...(this.remote?.producers() ?? [])];
     this.#peers.set(peer.id, peer);
     this.#homes.set(peer.id, home);
     this.broadcast('peerJoined', peer.summary, peer.id);
     this.#log.info({ peerId: peer.id, role: peer.role, peers: this.#peers.size, slot: home.worker.slot }, 'peer joined');
     this.emit('peerJoined', peer);
-    return { routerRtpCapabilities, peers: others, producers };
+    return { routerRtpCapabilities, peers: others, producers, remotePeers: this.remote?.peers() ?? [] };
   }
 
   /** A conference made for a request that then failed (an ingest refused) must not linger without peers. */
@@ -425,6 +436,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
 
   broadcast<E extends PeerEventName>(event: E, data: PeerEventMap[E], exceptPeerId?: string): void {
     for (const peer of this.#peers.values()) if (peer.id !== exceptPeerId) peer.notify(event, data);
+    this.emit('broadcast', { event, data } as BroadcastEvent);
   }
 
   async createWebRtcTransport(peer: Peer, direction: TransportDirection): Promise<TransportInfo> {
@@ -539,7 +551,9 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     const transport = this.#transport(peer, request.transportId);
     if (transport.appData.direction !== 'recv') throw badRequest(`transportId: transport ${transport.id} is not a recv transport`);
     const owner = this.peers.find((p) => p.producers.has(request.producerId));
-    if (!owner) throw notFound(`producer ${request.producerId} not found in this conference`);
+    // A producer on another hub of the conference is piped to this peer's router first (src/cluster).
+    const remote = owner ? undefined : this.remote?.producer(request.producerId);
+    if (!owner && !remote) throw notFound(`producer ${request.producerId} not found in this conference`);
     if (owner === peer) throw badRequest('producerId: a peer cannot consume its own producer');
     const existing = [...peer.consumers.values()].find((c) => c.producerId === request.producerId);
     const pending = peer.pendingConsumes.get(request.producerId);
@@ -553,16 +567,23 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     if (peer.consumers.size + peer.pendingConsumes.size >= this.#limits.maxConsumersPerPeer) {
       throw limitExceeded(`a peer may hold at most ${this.#limits.maxConsumersPerPeer} consumers (signaling.maxConsumersPerPeer)`);
     }
-    const source = this.#producerHomes.get(request.producerId);
+    const source = remote ? undefined : this.#producerHomes.get(request.producerId);
     const home = this.#homes.get(peer.id);
-    if (!source || source.closed || !home || home.closed) throw conflict('the producer or this peer\'s router closed while the request ran');
-    if (!source.router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
+    if ((!remote && (!source || source.closed)) || !home || home.closed) throw conflict('the producer or this peer\'s router closed while the request ran');
+    if (source && !source.router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
       throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
     }
     // Registered before the first await, so a concurrent request for this producer finds it.
     const created = (async () => {
       // The first consumer of this producer on this peer's router pipes it here; later ones share the pipe.
-      if (source !== home) await mediaCall(home.pipeFrom(source, request.producerId), 'the producer or a router closed');
+      if (source && source !== home) await mediaCall(home.pipeFrom(source, request.producerId), 'the producer or a router closed');
+      if (remote) {
+        // From another hub (src/cluster): once per router, then checked like a local one.
+        await this.remote!.pipe(request.producerId, home.router, home.worker);
+        if (!home.router.canConsume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities })) {
+          throw badRequest(`rtpCapabilities: cannot consume producer ${request.producerId} with these capabilities`);
+        }
+      }
       const appData: PeerConsumerAppData = { peerId: peer.id, transportId: transport.id };
       return mediaCall(
         transport.consume({ producerId: request.producerId, rtpCapabilities: request.rtpCapabilities, paused: true, appData }),

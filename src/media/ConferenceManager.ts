@@ -25,6 +25,8 @@ export interface ConferenceManagerEvents {
 export class ConferenceManager extends EventEmitter<ConferenceManagerEvents> {
   readonly #conferences = new Map<string, Conference>();
   readonly #creating = new Map<string, Promise<Conference>>();
+  /** Called for each new conference before its first peer is added (the cluster attaches it to the other hubs). */
+  onCreated: ((conference: Conference) => Promise<void>) | undefined;
   /** Ingests being opened per owner, so concurrent requests count against maxIngestsPerUser. */
   readonly #openingIngests = new Map<string, number>();
 
@@ -51,7 +53,8 @@ export class ConferenceManager extends EventEmitter<ConferenceManagerEvents> {
       if (this.#conferences.size + this.#creating.size >= this.limits.maxConferences) {
         throw limitExceeded(`this hub holds at most ${this.limits.maxConferences} conferences (media.maxConferences)`);
       }
-      pending = Conference.create(id, this.pool, this.limits).then((conference) => {
+      pending = Conference.create(id, this.pool, this.limits).then(async (conference) => {
+        await this.onCreated?.(conference);
         this.#conferences.set(id, conference);
         conference.once('close', () => {
           if (this.#conferences.get(id) === conference) this.#conferences.delete(id);

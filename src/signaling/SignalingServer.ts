@@ -347,7 +347,8 @@ export class SignalingServer {
       peerId,
       role: claims.role,
       routerRtpCapabilities: start.routerRtpCapabilities,
-      peers: start.peers.map((p) => p.summary),
+      // Peers on other hubs of a cluster carry their hubId (docs/PROTOCOL.md, "Several hubs").
+      peers: [...start.peers.map((p) => p.summary), ...start.remotePeers],
       producers: start.producers,
       devices,
       // Extension: a late joiner sees the recording indicator at once.

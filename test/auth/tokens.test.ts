@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { AuthError, Authenticator, FileRevocations, KeyRing, MemoryRevocations, RedisRevocations, signJws, type AuthRefused, type Endpoint } from '../../src/auth/index.js';
 import { loadConfig } from '../../src/config/load.js';
-import { TestRedis } from '../streams/redis-helpers.js';
+import { TestRedis } from '../support/redis.js';
 import { waitUntil } from '../support/hub.js';
 
 const SECRET = 'auth-test-secret-0123456789-0123456789-0123456789';

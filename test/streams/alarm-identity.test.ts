@@ -9,7 +9,7 @@ import { RedisDeviceHistory } from '../../src/streams/history/redisDeviceHistory
 import { limitAlarm, type AlarmReading } from '../support/alarms.js';
 import { alarmNoticeSchema, batchSchema } from '../../src/streams/protocol.js';
 import { expect } from '../agent/uplink-helpers.js';
-import { TestRedis } from './redis-helpers.js';
+import { TestRedis } from '../support/redis.js';
 
 function alarm(seq: number, id: string, source: string, active: boolean, phase: string): AlarmReading {
   return limitAlarm(seq, id, active, phase, { text: `${source} thấp`, source: { code: source, unit: '%', value: active ? 88 : null } });

@@ -10,7 +10,7 @@ import type { Reading } from '../../src/devices/reading.js';
 import { alarmReading, limitAlarm } from '../support/alarms.js';
 import { startTestHub, TestClient } from '../support/hub.js';
 import { Viewer, expect, siteToken, sleep, waitFor } from '../agent/uplink-helpers.js';
-import { TestRedis } from './redis-helpers.js';
+import { TestRedis } from '../support/redis.js';
 
 const T0 = 1_700_000_000_000;
 

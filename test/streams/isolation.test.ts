@@ -9,7 +9,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { Reading } from '../../src/devices/reading.js';
 import { Viewer, expect, siteToken, waitFor } from '../agent/uplink-helpers.js';
 import { TestClient, startTestHub, token } from '../support/hub.js';
-import { TestRedis } from './redis-helpers.js';
+import { TestRedis } from '../support/redis.js';
 
 const SITE = 'site-iso';
 const DEV = 'mon-iso';

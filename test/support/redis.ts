@@ -9,8 +9,9 @@ export class TestRedis {
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(): Promise<TestRedis> {
-    const port = await freePort();
+  /** `port`: start again on the port of a stopped one (an outage, then Redis back where the hubs look for it). */
+  static async start(port?: number): Promise<TestRedis> {
+    port ??= await freePort();
     const child = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     const url = `redis://127.0.0.1:${port}`;
     const deadline = Date.now() + 5000;
@@ -31,6 +32,10 @@ export class TestRedis {
         await sleep(50);
       }
     }
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port);
   }
 
   async stop(): Promise<void> {

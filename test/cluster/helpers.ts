@@ -1,0 +1,28 @@
+import type { Hub } from '../../src/hub/Hub.js';
+import { startTestHub, token } from '../support/hub.js';
+
+/** Fast heartbeats for tests: a hub that stops is gone within ttlMs + heartbeatMs (1.3 s here; 8 s with the defaults). */
+export const FAST_CLUSTER = { heartbeatMs: 300, ttlMs: 1000, requestTimeoutMs: 2000 };
+
+/** An in-process hub of a cluster on `redisUrl`. */
+export function startClusterHub(redisUrl: string, hubId: string, region = 'north', cluster: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<Hub> {
+  return startTestHub({ redis: { url: redisUrl }, cluster: { hubId, region, ...FAST_CLUSTER, ...cluster }, ...extra } as Parameters<typeof startTestHub>[0]);
+}
+
+export interface ClusterView {
+  enabled: boolean;
+  hubId?: string;
+  redis?: string;
+  hubs: Array<{ hubId: string; region: string; url: string; mediaAddress: string; draining: boolean; load: Record<string, number>; conferences: string[] }>;
+  conferences: Array<{ conferenceId: string; hubs: string[] }>;
+}
+
+export async function clusterView(hub: Hub): Promise<ClusterView> {
+  const res = await fetch(`${hub.url}/api/cluster`, { headers: { authorization: `Bearer ${token('engineer', '*', 'ops')}` } });
+  if (res.status !== 200) throw new Error(`GET /api/cluster: ${res.status} ${await res.text()}`);
+  return (await res.json()) as ClusterView;
+}
+
+export function hubIds(view: ClusterView): string[] {
+  return view.hubs.map((h) => h.hubId).sort();
+}
