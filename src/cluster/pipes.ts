@@ -76,6 +76,11 @@ export class PipeLinks {
     return [...this.#in.values()].map((p) => ({ producerId: p.producerId, hubId: p.hubId, conferenceId: p.conferenceId, producer: p.producer }));
   }
 
+  /** This hub's ends of the pipes it sends (for tests and the ops page). */
+  outTransports(): types.PipeTransport[] {
+    return [...this.#out.values()].map((o) => o.transport);
+  }
+
   /** Brings a remote producer onto `router` (once; concurrent and later callers share the pipe). */
   pipeIn(conferenceId: string, producer: RemoteProducer, router: types.Router, slot: { rtcMinPort: number; rtcMaxPort: number }): Promise<void> {
     const key = `${producer.producerId}@${router.id}`;
