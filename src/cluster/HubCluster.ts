@@ -8,7 +8,9 @@ import type { PeerEventMap, PeerEventName, PeerSummary, ProducerInfo } from '../
 import type { BroadcastEvent, RemoteMedia, RemotePeer, RemoteProducer } from '../media/remote.js';
 import { ClusterBus } from './bus.js';
 import type { ClusterConfig } from './config.js';
+import { ClusterDevices } from './devices.js';
 import { ClusterDirectory } from './directory.js';
+import type { DeviceStreams } from '../streams/DeviceStreams.js';
 import type { BusMessage, BusMessageOf, ConferenceState, HubLoad, HubRecord } from './messages.js';
 import { PipeLinks, type PipeAddress } from './pipes.js';
 import { connectRedis, type RedisConnection } from './redis.js';
@@ -77,8 +79,8 @@ export class HubCluster {
   readonly #startedAt = Date.now();
   #draining = false;
   #closed = false;
-  /** Device flow hooks (src/streams registers them): bus device messages go there. */
-  deviceSink: ((message: BusMessageOf<'deviceReadings' | 'deviceStatus' | 'deviceAlarm'>) => void) | undefined;
+  /** Device flow across hubs, once the hub's device streams are attached. */
+  #devices: ClusterDevices | undefined;
 
   private constructor(options: HubClusterOptions) {
     this.#options = options;
@@ -106,6 +108,13 @@ export class HubCluster {
     // Each heartbeat also reconciles the remote parts: a bus message lost while Redis blinked is made good here.
     cluster.directory.on('beat', () => cluster.#resyncAll());
     return cluster;
+  }
+
+  /** Device readings and status of this hub's agents go to the other hubs, theirs come here. */
+  attachDevices(streams: DeviceStreams): void {
+    // Device entries live as long as a device is listed when its agent is away (the history keeps the readings).
+    this.#devices = new ClusterDevices(this.hubId, this.#pub, this.bus, this.directory, streams, this.#options.config.ttlMs * 10);
+    this.directory.on('beat', () => this.#devices?.heartbeat());
   }
 
   /** Enters the directory (once the hub listens and its URL is known); heartbeats from then on. */
@@ -266,7 +275,7 @@ export class HubCluster {
       case 'deviceReadings':
       case 'deviceStatus':
       case 'deviceAlarm':
-        if (this.#hosted.has(message.conferenceId)) this.deviceSink?.(message);
+        if (this.#hosted.has(message.conferenceId)) this.#devices?.onMessage(message);
         return;
       case 'pipeRequest':
         return void this.pipes.answer(message);
@@ -324,6 +333,7 @@ export class HubCluster {
   }
 
   async #sync(hosted: Hosted): Promise<void> {
+    await this.#devices?.load(hosted.conference.id);
     const states = await this.directory.conferenceStates(hosted.conference.id);
     if (this.#hosted.get(hosted.conference.id) !== hosted) return;
     // Only live hubs have a state (it expires with their entry); a hub that left is dropped by #onHubGone.
@@ -359,6 +369,7 @@ export class HubCluster {
   #onHubGone(hubId: string): void {
     for (const hosted of this.#hosted.values()) if (hosted.remote.has(hubId)) this.#apply(hosted, hubId, undefined);
     this.pipes.hubGone(hubId);
+    this.#devices?.hubGone(hubId);
   }
 
   // ---- shutdown -----------------------------------------------------------

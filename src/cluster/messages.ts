@@ -63,7 +63,7 @@ export const conferenceStateSchema = z.object({
 export type ConferenceState = z.infer<typeof conferenceStateSchema>;
 
 const channelSchema = z.object({ code: z.string().min(1).max(128), unit: z.string().max(64), kind: z.enum(['numeric', 'waveform', 'alarm', 'status']) });
-const deviceInfoSchema = z.object({
+export const deviceInfoSchema = z.object({
   deviceId: deviceIdSchema,
   conferenceId,
   type: z.enum(DEVICE_TYPES),
@@ -75,7 +75,11 @@ const deviceInfoSchema = z.object({
 });
 /** The hub's own mark on a reading (late) travels with it. */
 const busReadingSchema = readingSchema.and(z.object({ late: z.boolean().optional() }));
-const sessionSchema = z.object({ id, conferenceId, startSeq: z.number().int().min(1) });
+export const sessionSchema = z.object({ id, conferenceId, startSeq: z.number().int().min(1) });
+
+/** A device in {hoichan}:devices:<conference>: the hub its agent is connected to, and what that hub last said of it. */
+export const deviceEntrySchema = z.object({ hubId, info: deviceInfoSchema, session: sessionSchema.nullable(), stored: z.number().int().min(0) });
+export type DeviceEntry = z.infer<typeof deviceEntrySchema>;
 
 const stateChange = { conferenceId, epoch: id, rev: z.number().int().min(1) };
 const base = { hub: hubId };

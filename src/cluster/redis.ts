@@ -63,6 +63,7 @@ export const keys = {
   hub: (hubId: string) => `{hoichan}:hub:${hubId}`,
   conferenceHubs: (conferenceId: string) => `{hoichan}:conf:${conferenceId}:hubs`,
   conferenceState: (conferenceId: string, hubId: string) => `{hoichan}:conf:${conferenceId}:hub:${hubId}`,
+  conferenceDevices: (conferenceId: string) => `{hoichan}:devices:${conferenceId}`,
   busConference: (conferenceId: string) => `{hoichan}:bus:conf:${conferenceId}`,
   busHub: (hubId: string) => `{hoichan}:bus:hub:${hubId}`,
   busCluster: '{hoichan}:bus:cluster',

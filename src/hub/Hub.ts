@@ -171,6 +171,7 @@ export class Hub {
       audit,
     });
     records?.recorder.watchDevices(streams);
+    cluster?.attachDevices(streams);
     const signaling = new SignalingServer(io, conferences, config, devices ?? streams, auth, audit);
     recording.attachDevices(streams);
     records?.recorder.watchRecordings(recording);

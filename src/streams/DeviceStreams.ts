@@ -20,6 +20,7 @@ import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../common/logger.js';
 import type { DeviceStreamStats } from '../contract/ops.js';
 import { PeerFanout, type DeviceTap, type PeerBacklog } from './PeerFanout.js';
+import { RemoteDevices, type DeviceClusterLink, type RemoteDeviceState } from './RemoteDevices.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
 
 const log = createLogger('device-streams');
@@ -129,6 +130,9 @@ export class DeviceStreams implements DeviceDirectory {
   readonly #historyBytesPerDevice: number;
   readonly #historyBytesPerSite: number;
   readonly #sweep: NodeJS.Timeout;
+  /** Devices of other hubs of a cluster streaming into conferences here (src/cluster sets both). */
+  readonly remote: RemoteDevices;
+  cluster: DeviceClusterLink | undefined;
 
   constructor(store: DeviceHistoryStore, conferences: ConferenceManager, options: DeviceStreamsOptions = {}) {
     this.#store = store;
@@ -142,6 +146,7 @@ export class DeviceStreams implements DeviceDirectory {
     this.#deviceTtlMs = options.deviceTtlMs ?? 3600_000;
     this.#historyBytesPerDevice = options.historyBytesPerDevice ?? 16 * MiB;
     this.#historyBytesPerSite = options.historyBytesPerSite ?? 64 * MiB;
+    this.remote = new RemoteDevices(store, this.#fanout, { maxFillReadings: this.#maxResume, maxFillBytes: this.#maxReplayBytes, deviceTtlMs: this.#deviceTtlMs });
     this.#sweep = setInterval(() => this.#forgetGone(), Math.min(30_000, Math.max(100, this.#deviceTtlMs / 4)));
     this.#sweep.unref();
   }
@@ -158,19 +163,56 @@ export class DeviceStreams implements DeviceDirectory {
   }
 
   devicesOf(conferenceId: string): DeviceInfo[] {
-    return this.#listed(conferenceId).map((d) => this.#info(d));
+    const { local, remote } = this.#split(conferenceId);
+    return [...local.map((d) => this.#info(d)), ...remote.map((d) => d.info)];
+  }
+
+  /**
+   * A conference's devices: this hub's, and other hubs' (cluster). A device
+   * whose agent is connected here is this hub's; one whose agent left here
+   * for another hub is that hub's.
+   */
+  #split(conferenceId: string): { local: DeviceState[]; remote: ReturnType<RemoteDevices['listed']> } {
+    const local = this.#listed(conferenceId).filter((d) => d.owner || !this.remote.has(d.deviceId));
+    const remote = this.remote.listed(conferenceId).filter((r) => !local.some((d) => d.deviceId === r.info.deviceId));
+    return { local, remote };
+  }
+
+  /** Another hub's device status or batch (src/cluster); ignored for a device whose agent is connected here. */
+  remoteStatus(hubId: string, state: RemoteDeviceState): void {
+    if (!this.#devices.get(state.info.deviceId)?.owner) this.remote.status(hubId, state);
+  }
+
+  remoteReadings(hubId: string, event: Parameters<RemoteDevices['readings']>[1]): void {
+    if (!this.#devices.get(event.deviceId)?.owner) this.remote.readings(hubId, event);
+  }
+
+  remoteAlarm(conferenceId: string, deviceId: string, reading: Reading): void {
+    if (!this.#devices.get(deviceId)?.owner) this.remote.alarm(conferenceId, deviceId, reading);
+  }
+
+  /** This hub's devices whose agent is connected here, for the cluster's snapshots. */
+  ownedDevices(): RemoteDeviceState[] {
+    return [...this.#devices.values()].filter((d) => d.owner).map((d) => this.#clusterState(d));
+  }
+
+  #clusterState(d: DeviceState): RemoteDeviceState {
+    return { info: this.#info(d), session: d.session ?? null, stored: d.stored };
   }
 
   replay(conferenceId: string, peerId: string, notify: PeerNotify, resume: unknown): void {
     const parsed = resumeSchema.safeParse(resume);
     const seqs = parsed.success ? parsed.data : undefined;
-    const listed = this.#listed(conferenceId).filter((d) => d.session !== undefined);
+    const { local, remote } = this.#split(conferenceId);
+    const listed = [
+      ...local.filter((d) => d.session !== undefined).map((d) => ({ deviceId: d.deviceId, session: d.session!, upTo: d.stored })),
+      // Another hub's devices: the history is shared, so they replay the same way.
+      ...remote.flatMap((r) => (r.session ? [{ deviceId: r.info.deviceId, session: r.session, upTo: r.upTo }] : [])),
+    ];
     // One budget for the whole join, shared evenly: a conference's devices together cannot make a join reply big.
     const budget = Math.floor(this.#maxReplayBytes / Math.max(1, listed.length));
     const devices = listed.map((d) => ({
-      deviceId: d.deviceId,
-      session: d.session!,
-      upTo: d.stored,
+      ...d,
       ...(seqs?.[d.deviceId] !== undefined ? { resumeAfter: seqs[d.deviceId] } : {}),
     }));
     this.#fanout.join(
@@ -231,6 +273,8 @@ export class DeviceStreams implements DeviceDirectory {
           return state.stored;
         });
         result.devices.push({ deviceId: d.deviceId, acked });
+        // Its agent moved here from another hub of the cluster: this hub's state is the device's now.
+        this.remote.forget(d.deviceId);
         this.#announce(state);
       } catch (err) {
         if (!(err instanceof HoichanError)) throw err;
@@ -289,6 +333,7 @@ export class DeviceStreams implements DeviceDirectory {
       state.rate.add(fresh.length);
       if (fresh.length > 0 || gaps.length > 0) {
         this.#fanout.readings(state.conferenceId, { deviceId: state.deviceId, readings: fresh, ...(gaps.length > 0 ? { gaps } : {}) });
+        this.cluster?.readings({ conferenceId: state.conferenceId, deviceId: state.deviceId, session, to: batch.to, readings: fresh, ...(gaps.length > 0 ? { gaps } : {}) });
         deviceMetrics.readingsDelivered.inc(labels, fresh.length);
         deviceMetrics.fanout.observe((Date.now() - receivedAt) / 1000);
         this.events.emit('readings', { deviceId: state.deviceId, siteId: state.siteId, conferenceId: state.conferenceId, readings: fresh, gaps });
@@ -307,6 +352,7 @@ export class DeviceStreams implements DeviceDirectory {
     if (notice.reading.seq < (state.session?.startSeq ?? Number.MAX_SAFE_INTEGER)) return;
     state.noticedAlarmSeq = notice.reading.seq;
     this.#fanout.alarm(state.conferenceId, state.deviceId, notice.reading);
+    this.cluster?.alarm(state.conferenceId, state.deviceId, notice.reading);
   }
 
   status(conn: AgentConnection, message: StatusMessage): void {
@@ -457,6 +503,7 @@ export class DeviceStreams implements DeviceDirectory {
       const moved: DeviceInfo = { ...this.#info(state), conferenceId: left, status: 'offline', reason: 'device moved to another conference' };
       this.#fanout.status(moved);
       this.events.emit('status', { ...moved, siteId: state.siteId });
+      this.cluster?.status({ info: moved, session: null, stored: state.stored });
       state.lastEmitted = undefined;
     }
   }
@@ -492,6 +539,7 @@ export class DeviceStreams implements DeviceDirectory {
   }
 
   #forgetGone(): void {
+    this.remote.sweep();
     const cutoff = Date.now() - this.#deviceTtlMs;
     for (const d of this.#devices.values()) if (!d.owner && d.offlineSince !== undefined && d.offlineSince <= cutoff) this.#forget(d);
     for (const siteId of this.#sites.keys()) {
@@ -550,6 +598,7 @@ export class DeviceStreams implements DeviceDirectory {
     state.lastEmitted = key;
     this.#fanout.status(info);
     this.events.emit('status', { ...info, siteId: state.siteId });
+    this.cluster?.status(this.#clusterState(state));
   }
 
   #site(siteId: string): SiteState {
