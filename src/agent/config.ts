@@ -36,8 +36,13 @@ export function hubUrlProblem(url: string, allowInsecure: boolean): string | und
 
 export const hubSettingsSchema = z
   .object({
-    /** Hub base URL, e.g. https://hub.example.org (the agent connects to <url>/uplink). */
-    url: z.string().url(),
+    /**
+     * Hub base URL, e.g. https://hub.example.org (the agent connects to <url>/uplink),
+     * or several hubs of a cluster (docs/SCALING.md): tried in turn, the next one
+     * after a connection fails or drops; the agent resumes from the seqs the
+     * cluster acked, whichever hub stored them.
+     */
+    url: z.union([z.string().url(), z.array(z.string().url()).min(1).max(16)]),
     /** Allow http:// to a hub that is not on this machine (a trusted LAN, a TLS tunnel). */
     allowInsecure: z.boolean().default(false),
     /** A site JWT (`hoichan token --role site --sub <siteId>`), or tokenFile: a file holding one, re-read at every connect. */
@@ -60,9 +65,17 @@ export const hubSettingsSchema = z
   .strict()
   .refine((h) => (h.token === undefined) !== (h.tokenFile === undefined), { message: 'Give exactly one of token or tokenFile' })
   .superRefine((h, ctx) => {
-    const problem = hubUrlProblem(h.url, h.allowInsecure);
-    if (problem && problem !== 'Invalid url') ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
+    const urls = hubUrls(h);
+    for (const [i, url] of urls.entries()) {
+      const problem = hubUrlProblem(url, h.allowInsecure);
+      if (problem && problem !== 'Invalid url') ctx.addIssue({ code: 'custom', path: typeof h.url === 'string' ? ['url'] : ['url', i], message: problem });
+    }
   });
+
+/** hub.url as a list: one hub, or the hubs of a cluster in the order they are tried. */
+export function hubUrls(hub: { url: string | string[] }): string[] {
+  return typeof hub.url === 'string' ? [hub.url] : hub.url;
+}
 
 export const journalSettingsSchema = z
   .object({

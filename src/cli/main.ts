@@ -44,22 +44,30 @@ async function simulate(argv: string[]): Promise<void> {
 const commands: Record<string, Command> = {
   hub: {
     summary: 'run the conference hub (SFU, signaling, HTTP API and web client)',
-    usage: `hoichan hub [--config FILE] [--demo]
+    usage: `hoichan hub [--config FILE] [--demo] [--region R]
 
   --config, -c FILE  JSON file merged over config/default.json (also HOICHAN_CONFIG)
   --demo             demo mode: allows the built-in, public JWT secret; never in a hospital
+  --region R         the region this hub serves in a cluster (cluster.region, HOICHAN_REGION;
+                     docs/SCALING.md); a cluster needs REDIS_URL
 
 Environment: HOICHAN_PORT, HOICHAN_HTTP_LISTEN_IP (HTTP), HOICHAN_LISTEN_IP (media),
 HOICHAN_ANNOUNCED_IP, HOICHAN_RTC_PORT, HOICHAN_WORKERS, HOICHAN_JWT_SECRET,
 HOICHAN_SIGNING_KID, HOICHAN_TOKEN_ISSUER, HOICHAN_REVOCATION_FILE,
-HOICHAN_TLS_CERT, HOICHAN_TLS_KEY, REDIS_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
-    options: { ...configOption, demo: { type: 'boolean' } },
+HOICHAN_TLS_CERT, HOICHAN_TLS_KEY, REDIS_URL, HOICHAN_HUB_ID, HOICHAN_REGION,
+HOICHAN_PUBLIC_URL, MEDIASOUP_WORKER_BIN, HOICHAN_LOG_LEVEL.`,
+    options: { ...configOption, demo: { type: 'boolean' }, region: { type: 'string' } },
     async run(values) {
       const { loadConfig } = await import('../config/load.js');
-      const config = loadConfig({ file: values.config as string | undefined, overrides: values.demo ? { auth: { demo: true } } : undefined });
+      const overrides = {
+        ...(values.demo ? { auth: { demo: true } } : {}),
+        ...(typeof values.region === 'string' ? { cluster: { region: values.region } } : {}),
+      };
+      const config = loadConfig({ file: values.config as string | undefined, overrides });
       const { Hub } = await import('../hub/Hub.js');
       const hub = await Hub.start(config);
-      stopOnSignal(() => hub.close());
+      // A cluster hub drains first (cluster.drainTimeoutMs); a second signal stops it at once.
+      stopOnSignal(() => hub.shutdown());
     },
   },
   agent: {

@@ -104,6 +104,7 @@ export class HubCluster {
   static async start(options: HubClusterOptions): Promise<HubCluster> {
     const cluster = new HubCluster(options);
     options.conferences.onCreated = (conference) => cluster.#attach(conference);
+    options.conferences.admitJoin = (conferenceId) => cluster.#admitJoin(conferenceId);
     await withTimeout(cluster.bus.start(), options.config.requestTimeoutMs).catch((err: Error) => log.warn({ err: err.message }, 'cluster bus not subscribed yet (Redis unreachable?); it will be when Redis is back'));
     // Each heartbeat also reconciles the remote parts: a bus message lost while Redis blinked is made good here.
     cluster.directory.on('beat', () => cluster.#resyncAll());
@@ -167,11 +168,43 @@ export class HubCluster {
     };
   }
 
-  /** The least-loaded live hub of this hub's region that is not draining (for a redirect), or undefined. */
-  leastLoaded(): HubRecord | undefined {
+  /**
+   * Where a join goes instead of this hub: a live hub of this region that is
+   * not draining and under cluster.maxLoad; among them one that already
+   * hosts the conference (its streams are there already), then the least
+   * loaded (consumers: each is a stream the hub forwards).
+   */
+  redirectTarget(conferenceId: string): HubRecord | undefined {
+    const { maxLoad } = this.#options.config;
     return this.directory.hubs
-      .filter((h) => h.hubId !== this.hubId && h.region === this.region && !h.draining && (this.#options.config.maxLoad === null || h.load.consumers < this.#options.config.maxLoad))
-      .sort((a, b) => a.load.consumers - b.load.consumers)[0];
+      .filter((h) => h.hubId !== this.hubId && h.region === this.region && !h.draining && (maxLoad === null || h.load.consumers < maxLoad))
+      .sort((a, b) => Number(b.conferences.includes(conferenceId)) - Number(a.conferences.includes(conferenceId)) || a.load.consumers - b.load.consumers)[0];
+  }
+
+  /**
+   * Placement (docs/SCALING.md): a conference goes where its first peer
+   * connects; a hub that drains sends every join elsewhere, and one past
+   * cluster.maxLoad sends it to another hub of its region with room. The
+   * answer is `unavailable` with `redirect: { hubId, url }` (a documented
+   * extension); with nowhere to send it, an overloaded hub takes the join
+   * and a draining one refuses it.
+   */
+  #admitJoin(conferenceId: string): void {
+    const { maxLoad } = this.#options.config;
+    const overloaded = maxLoad !== null && this.#options.load().consumers >= maxLoad;
+    if (!this.#draining && !overloaded) return;
+    const target = this.redirectTarget(conferenceId);
+    const why = this.#draining ? 'this hub is draining' : `this hub is past cluster.maxLoad (${maxLoad} consumers)`;
+    if (target) throw new HoichanError('unavailable', `${why}; join through hub ${target.hubId}`, { redirect: { hubId: target.hubId, url: target.url } });
+    if (this.#draining) throw new HoichanError('unavailable', `${why} and no other hub of region ${this.region} can take the join; try again later`);
+  }
+
+  /** SIGTERM: stop taking joins, then wait until the conferences here ended or `timeoutMs` passed. */
+  async drainUntilEmpty(timeoutMs: number): Promise<void> {
+    this.drain();
+    const deadline = Date.now() + timeoutMs;
+    log.info({ conferences: this.#hosted.size, timeoutMs }, 'draining: no new joins; waiting for the conferences here to end');
+    while (this.#options.conferences.list().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
   }
 
   // ---- conferences --------------------------------------------------------

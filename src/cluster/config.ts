@@ -25,6 +25,8 @@ export const clusterConfigSchema = z
     requestTimeoutMs: z.number().int().min(100).max(60_000),
     /** Past this load (consumers on this hub), `join` answers a redirect to the least-loaded hub of the region; null: never. */
     maxLoad: z.number().int().min(1).nullable(),
+    /** On SIGTERM a cluster hub drains (no new joins) and waits this long at most for its conferences to end before it closes. */
+    drainTimeoutMs: z.number().int().min(0).max(24 * 3600_000),
     /** Largest cluster bus message, bytes; a bigger one is not sent (and not parsed when received). */
     maxMessageBytes: z.number().int().min(65_536).max(16 * 1024 * 1024),
   })

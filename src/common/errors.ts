@@ -9,6 +9,8 @@ export class HoichanError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Extension fields of the error object (e.g. a join's `redirect`, docs/PROTOCOL.md). */
+    readonly extra?: { redirect: { hubId: string; url: string } },
   ) {
     super(message);
   }

@@ -222,6 +222,15 @@ export class Hub {
     return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
+  /**
+   * SIGTERM: a cluster hub drains first (its joins go to other hubs, its
+   * conferences may end, for at most cluster.drainTimeoutMs), then closes.
+   */
+  async shutdown(): Promise<void> {
+    await this.cluster?.drainUntilEmpty(this.config.cluster.drainTimeoutMs);
+    await this.close();
+  }
+
   async close(): Promise<void> {
     // First: the other hubs drop this one now, not at its TTL.
     await this.cluster?.close();

@@ -25,6 +25,8 @@ export interface ConferenceManagerEvents {
 export class ConferenceManager extends EventEmitter<ConferenceManagerEvents> {
   readonly #conferences = new Map<string, Conference>();
   readonly #creating = new Map<string, Promise<Conference>>();
+  /** Called before each join: throws to send the peer to another hub (a cluster hub draining or past cluster.maxLoad). */
+  admitJoin: ((conferenceId: string) => void) | undefined;
   /** Called for each new conference before its first peer is added (the cluster attaches it to the other hubs). */
   onCreated: ((conference: Conference) => Promise<void>) | undefined;
   /** Ingests being opened per owner, so concurrent requests count against maxIngestsPerUser. */

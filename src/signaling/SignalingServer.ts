@@ -295,7 +295,7 @@ export class SignalingServer {
       code = known ? err.code : 'internal';
       if (!known) log.error({ request: name, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
       this.#auditRefusal(session, name, payload, code);
-      reply({ ok: false, error: { code, message: known ? err.message : 'internal error' } });
+      reply({ ok: false, error: { code, message: known ? err.message : 'internal error', ...(known ? err.extra : undefined) } });
     } finally {
       const ms = performance.now() - started;
       recordSignalingRequest(name, code, ms / 1000);
@@ -315,6 +315,8 @@ export class SignalingServer {
     }
     if (session.joined) throw conflict(`already joined conference ${session.joined.conference.id}; leave first`);
     await this.#stillValid(claims);
+    // A cluster hub that is draining or past cluster.maxLoad sends the join elsewhere (src/cluster).
+    this.#conferences.admitJoin?.(payload.conferenceId);
 
     const peerId = randomUUID();
     // The name others see is the token's: a client cannot pass itself off as someone else.

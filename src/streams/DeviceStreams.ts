@@ -270,11 +270,12 @@ export class DeviceStreams implements DeviceDirectory {
           conn.lastTo.delete(d.deviceId);
           // Forgotten (deviceTtlMs) while this hello waited its turn: it is back.
           if (!this.#devices.has(d.deviceId)) this.#devices.set(d.deviceId, state);
+          // Its agent moved here from another hub of a cluster: this hub's state is the device's now,
+          // after what that hub stored and did not publish (before any batch of this connection).
+          await this.remote.handOver(d.deviceId, state.session, state.stored).catch((err: Error) => log.warn({ deviceId: d.deviceId, err: err.message }, 'hand-over fill failed'));
           return state.stored;
         });
         result.devices.push({ deviceId: d.deviceId, acked });
-        // Its agent moved here from another hub of the cluster: this hub's state is the device's now.
-        this.remote.forget(d.deviceId);
         this.#announce(state);
       } catch (err) {
         if (!(err instanceof HoichanError)) throw err;

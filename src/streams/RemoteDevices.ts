@@ -131,9 +131,23 @@ export class RemoteDevices {
     }
   }
 
-  /** The device's agent is now connected to this hub: the local state takes over. */
-  forget(deviceId: string): void {
+  /**
+   * The device's agent is now connected to this hub (its hub died, or it
+   * moved): the local state takes over from `upTo` on. What the other hub
+   * stored but never got to publish (it died between the two) is sent from
+   * the history first, so this hub's peers miss no seq.
+   */
+  async handOver(deviceId: string, session: DeviceSession | undefined, upTo: number): Promise<void> {
+    const entry = this.#devices.get(deviceId);
+    if (!entry) return;
+    await entry.queue;
     this.#devices.delete(deviceId);
+    if (!session || entry.session?.id !== session.id || upTo <= entry.emitted) return;
+    const missing = await this.#store.range(deviceId, session.id, entry.emitted, upTo, this.#maxFill, this.#fillBytes);
+    if (missing.length > 0) {
+      log.info({ deviceId, from: entry.emitted + 1, to: upTo, filled: missing.length }, 'readings the previous hub stored but did not publish, sent from the history');
+      this.#fanout.readings(session.conferenceId, { deviceId, readings: missing });
+    }
   }
 
   sweep(): void {

@@ -13,7 +13,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { DeviceInfo, Reading } from '../../devices/reading.js';
 import { UPLINK_NAMESPACE, UPLINK_PROTOCOL_VERSION, type HelloMessage, type HelloResult, type StatusMessage, type UplinkReply } from '../../streams/protocol.js';
 import type { Logger } from '../../common/logger.js';
-import { hubUrlProblem, readToken, type HubSettings } from '../config.js';
+import { hubUrlProblem, hubUrls, readToken, type HubSettings } from '../config.js';
 import { Backoff } from '../../common/backoff.js';
 import { bestEstimate, type ClockEstimate, type ClockSample } from './clock.js';
 import { BacklogBudget, DeviceOutbox, type OutboxJournal } from './DeviceOutbox.js';
@@ -77,12 +77,16 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
   #limitLoggedAt = 0;
   /** Readings per batch: halved per rate_limited pause, doubled back per accepted batch up to hub.batchReadings. */
   #batchCap: number;
+  /** Which of hub.url's hubs the next connection goes to (several: a cluster, docs/SCALING.md). */
+  #hubIndex = 0;
 
   constructor(options: UplinkClientOptions) {
     super();
     // Settings built in code skip the config schema: the same transport rule holds for them.
-    const problem = hubUrlProblem(options.hub.url, options.hub.allowInsecure);
-    if (problem) throw new Error(`hub.url: ${problem}`);
+    for (const url of hubUrls(options.hub)) {
+      const problem = hubUrlProblem(url, options.hub.allowInsecure);
+      if (problem) throw new Error(`hub.url: ${problem}`);
+    }
     this.#o = options;
     this.#log = options.logger;
     this.#budget = new BacklogBudget(options.hub.catchUpReadingsPerSecond);
@@ -169,8 +173,11 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
       this.#socket?.disconnect();
       this.#socket = undefined;
       if (this.#stopped) break;
+      const urls = hubUrls(this.#o.hub);
+      // A cluster: the next hub in the list (the one that failed may be gone); the Redis-shared watermark resumes us there.
+      this.#hubIndex = (this.#hubIndex + 1) % urls.length;
       const delay = this.#backoff.next();
-      this.#log.warn({ reason, retryInMs: delay }, 'uplink down; reconnecting');
+      this.#log.warn({ reason, retryInMs: delay, ...(urls.length > 1 ? { next: urls[this.#hubIndex] } : {}) }, 'uplink down; reconnecting');
       this.emit('disconnected', reason);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -187,7 +194,8 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
   async #session(): Promise<string> {
     const token = await readToken(this.#o.hub);
     const epoch = ++this.#epoch;
-    const socket = io(new URL(UPLINK_NAMESPACE, this.#o.hub.url).href, {
+    const hubUrl = hubUrls(this.#o.hub)[this.#hubIndex]!;
+    const socket = io(new URL(UPLINK_NAMESPACE, hubUrl).href, {
       auth: { token },
       transports: ['websocket'],
       reconnection: false,
@@ -217,7 +225,7 @@ export class UplinkClient extends EventEmitter<UplinkClientEvents> {
     for (const r of hello.rejected) this.#log.error({ deviceId: r.deviceId, code: r.code, why: r.message }, 'hub refused a device; its readings stay in the journal');
     this.#ready = true;
     this.#backoff.reset();
-    this.#log.info({ hub: this.#o.hub.url, devices: hello.devices.length, clockOffsetMs: Math.round(this.#clock.offsetMs), rttMs: Math.round(this.#clock.rttMs) }, 'uplink connected');
+    this.#log.info({ hub: hubUrl, devices: hello.devices.length, clockOffsetMs: Math.round(this.#clock.offsetMs), rttMs: Math.round(this.#clock.rttMs) }, 'uplink connected');
     this.emit('connected', this.#clock);
     this.#sendStatus();
     this.#statusTimer = setInterval(() => this.#sendStatus(), this.#o.hub.statusIntervalMs);
