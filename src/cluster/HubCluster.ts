@@ -148,6 +148,7 @@ export class HubCluster {
       startedAt: this.#startedAt,
       heartbeatAt: Date.now(),
       draining: this.#draining,
+      maxLoad: config.maxLoad,
       load: { ...this.#options.load(), pipesOut: this.pipes.outCount, pipesIn: this.pipes.inCount },
       conferences: [...this.#hosted.keys()],
     };
@@ -170,14 +171,13 @@ export class HubCluster {
 
   /**
    * Where a join goes instead of this hub: a live hub of this region that is
-   * not draining and under cluster.maxLoad; among them one that already
+   * not draining and under its own cluster.maxLoad; among them one that already
    * hosts the conference (its streams are there already), then the least
    * loaded (consumers: each is a stream the hub forwards).
    */
   redirectTarget(conferenceId: string): HubRecord | undefined {
-    const { maxLoad } = this.#options.config;
     return this.directory.hubs
-      .filter((h) => h.hubId !== this.hubId && h.region === this.region && !h.draining && (maxLoad === null || h.load.consumers < maxLoad))
+      .filter((h) => h.hubId !== this.hubId && h.region === this.region && !h.draining && (h.maxLoad === null || h.load.consumers < h.maxLoad))
       .sort((a, b) => Number(b.conferences.includes(conferenceId)) - Number(a.conferences.includes(conferenceId)) || a.load.consumers - b.load.consumers)[0];
   }
 

@@ -36,6 +36,8 @@ export const hubRecordSchema = z.object({
   heartbeatAt: z.number().int(),
   draining: z.boolean(),
   load: hubLoadSchema,
+  /** Its cluster.maxLoad (consumers): past it, it sends joins elsewhere and takes no redirected ones. */
+  maxLoad: z.number().int().min(1).nullable(),
   /** The conferences this hub hosts now (at most media.maxConferences). */
   conferences: z.array(conferenceId).max(10_000),
 });
