@@ -10,6 +10,7 @@ export class RequestFailed extends Error {
     readonly request: string,
     readonly code: string,
     message: string,
+    readonly redirect?: { hubId: string; url: string },
   ) {
     super(`${request}: ${code}: ${message}`);
   }
@@ -31,7 +32,7 @@ export class SignalingClient {
     return new Promise((resolve, reject) => {
       this.socket.timeout(timeoutMs).emit(name, payload, (err: Error | null, reply: Reply<N>) => {
         if (err) return reject(new RequestFailed(name, 'timeout', 'no reply from hub'));
-        if (!reply.ok) return reject(new RequestFailed(name, reply.error.code, reply.error.message));
+        if (!reply.ok) return reject(new RequestFailed(name, reply.error.code, reply.error.message, reply.error.redirect));
         resolve(reply);
       });
     });

@@ -375,10 +375,15 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   async #join(): Promise<void> {
     this.#setState('joining');
     telemetry.joinRequestedAt ||= performance.now();
-    const joined = await this.signaling.request('join', {
-      conferenceId: this.#options.conferenceId,
-      displayName: this.#options.displayName,
-    });
+    const joined = await this.signaling
+      .request('join', {
+        conferenceId: this.#options.conferenceId,
+        displayName: this.#options.displayName,
+      })
+      .catch((err: unknown) => {
+        if (err instanceof RequestFailed && err.redirect) followRedirect(err.redirect.url, this.#options.token);
+        throw err;
+      });
     telemetry.joinedAt ||= performance.now();
     telemetry.peerId = joined.peerId;
     this.#joined = true;
@@ -578,4 +583,20 @@ const SOURCES: readonly ProducerSource[] = ['camera', 'microphone', 'screen', 'u
 /** The source a producer was created with (LocalMedia puts it in appData). */
 function sourceOf(appData: Record<string, unknown>): ProducerSource | undefined {
   return SOURCES.find((s) => s === appData.source);
+}
+
+/**
+ * A cluster hub sent the join elsewhere (draining, or past its load): open
+ * this same page on that hub, the token in the fragment as links carry it
+ * (docs/WEB.md), so that hub serves the page and its signaling.
+ */
+function followRedirect(url: string, token: string): void {
+  let target: URL;
+  try {
+    target = new URL(`${location.pathname}${location.search}#token=${encodeURIComponent(token)}`, url);
+  } catch {
+    return;
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') return;
+  location.assign(target.href);
 }

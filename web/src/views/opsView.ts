@@ -44,6 +44,23 @@ interface ShownReport {
   signaling?: { sockets: number; requestsPerSecond: number };
 }
 
+/** GET /api/cluster (src/cluster/HubCluster.ts ClusterReport); `enabled: false` on a hub without Redis. */
+interface ClusterHub {
+  hubId: string;
+  region: string;
+  url: string;
+  draining: boolean;
+  heartbeatAt: number;
+  load: { conferences: number; peers: number; consumers: number; bitrateIn: number; bitrateOut: number; pipesIn: number; pipesOut: number };
+}
+interface ClusterReport {
+  enabled: boolean;
+  hubId?: string;
+  redis?: string;
+  hubs: ClusterHub[];
+  conferences: Array<{ conferenceId: string; hubs: string[] }>;
+}
+
 type Column<T> = [header: string, cell: (row: T) => string | number];
 
 /** A table section that rewrites only the cells whose text changed. */
@@ -146,11 +163,36 @@ export function mountOpsView(root: HTMLElement): void {
     ],
     'ops-devices',
   );
+  const clusterHubs = new LiveTable<ClusterHub & { self: boolean }>(
+    t('clusterHubs'),
+    [
+      ['Hub', (c) => (c.self ? `${c.hubId} *` : c.hubId)],
+      ['Region', (c) => c.region],
+      ['URL', (c) => c.url],
+      [t('conferences'), (c) => c.load.conferences],
+      [t('participants'), (c) => c.load.peers],
+      ['Consumers', (c) => c.load.consumers],
+      ['In/out', (c) => `${kbps(c.load.bitrateIn)} / ${kbps(c.load.bitrateOut)}`],
+      ['Pipes in/out', (c) => `${c.load.pipesIn}/${c.load.pipesOut}`],
+      [t('status'), (c) => (c.draining ? 'draining' : 'serving')],
+    ],
+    'ops-cluster-hubs',
+  );
+  const clusterSpans = new LiveTable<{ conferenceId: string; hubs: string[] }>(
+    t('clusterSpans'),
+    [
+      [t('conference'), (c) => c.conferenceId],
+      ['Hubs', (c) => c.hubs.join(', ')],
+    ],
+    'ops-cluster-conferences',
+  );
+  clusterHubs.element.hidden = true;
+  clusterSpans.element.hidden = true;
   const signaling = h('p', { class: 'signaling' });
   root.replaceChildren(
     header.element,
     message.element,
-    h('main', { class: 'ops' }, updated, signaling, workers.element, conferences.element, peers.element, devices.element),
+    h('main', { class: 'ops' }, updated, signaling, workers.element, conferences.element, peers.element, devices.element, clusterHubs.element, clusterSpans.element),
   );
 
   if (!token) {
@@ -187,6 +229,15 @@ export function mountOpsView(root: HTMLElement): void {
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       render((await response.json()) as ShownReport);
+      // A hub of a cluster also shows the other hubs (a hub without /api/cluster or Redis hides the tables).
+      const cluster = await fetch('/api/cluster', { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' })
+        .then((r) => (r.ok ? (r.json() as Promise<ClusterReport>) : undefined))
+        .catch(() => undefined);
+      clusterHubs.element.hidden = clusterSpans.element.hidden = !cluster?.enabled;
+      if (cluster?.enabled) {
+        clusterHubs.update(cluster.hubs.map((c) => ({ ...c, self: c.hubId === cluster.hubId })));
+        clusterSpans.update(cluster.conferences);
+      }
       message.hide();
       header.state.dataset.state = 'live';
       setText(header.state, t('state.live'));
