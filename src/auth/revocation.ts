@@ -7,7 +7,8 @@
 import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../common/redis.js';
 import { z } from 'zod';
 import { createLogger } from '../common/logger.js';
 
@@ -218,7 +219,7 @@ export class RedisRevocations extends EventEmitter implements RevocationStore {
   }
 
   static async connect(url: string, listen = true): Promise<RedisRevocations> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    const redis = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     await redis.connect();
     const sub = redis.duplicate();

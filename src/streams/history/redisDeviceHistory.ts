@@ -1,4 +1,5 @@
-import { Redis, type Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
+import { createRedis } from '../../common/redis.js';
 import type { Reading } from '../../devices/reading.js';
 import { createLogger } from '../../common/logger.js';
 import {
@@ -94,7 +95,7 @@ export class RedisDeviceHistory implements DeviceHistoryStore {
   }
 
   static async connect(url: string, limits: Partial<HistoryLimits> = {}): Promise<RedisDeviceHistory> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    const redis = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     await redis.connect();
     return new RedisDeviceHistory(redis, { ...DEFAULT_HISTORY_LIMITS, ...limits });
