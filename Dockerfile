@@ -34,6 +34,10 @@ COPY --from=build /opt/hoichan-cache/mediasoup-worker /opt/mediasoup-worker
 RUN ln -s /opt/mediasoup-worker/*/mediasoup-worker /usr/local/bin/mediasoup-worker
 ENV NODE_ENV=production MEDIASOUP_WORKER_BIN=/usr/local/bin/mediasoup-worker
 USER hoichan
+# Several hubs sharing conferences (docs/SCALING.md): set REDIS_URL, HOICHAN_HUB_ID,
+# HOICHAN_PUBLIC_URL and `hub --region R` per container (config/cluster.example.json),
+# and open media.rtcMinPort..rtcMaxPort (UDP) between hubs for the pipe transports.
+# SIGTERM (docker stop) drains first: give it --stop-timeout >= cluster.drainTimeoutMs / 1000.
 # HTTP + socket.io, then one WebRtcServer port (UDP and TCP) per worker: 40000, 40001, ...
 EXPOSE 3000 40000/udp 40000/tcp 40001/udp 40001/tcp 40002/udp 40002/tcp 40003/udp 40003/tcp
 HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HOICHAN_PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
