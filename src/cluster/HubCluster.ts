@@ -91,8 +91,11 @@ export class HubCluster {
     this.#sub = connectRedis(options.redisUrl, { failFast: false, name: `cluster-sub-${this.hubId}` });
     for (const conn of [this.#pub, this.#sub]) conn.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
     this.bus = new ClusterBus(this.#pub, this.#sub, this.hubId, config.maxMessageBytes, (m) => this.#onMessage(m));
-    this.pipes = new PipeLinks(this.hubId, this.bus, options.conferences, options.pipeAddress, config);
     this.directory = new ClusterDirectory(this.#pub, this.hubId, { record: () => this.record(), conferenceStates: () => this.#states() }, config);
+    this.pipes = new PipeLinks(this.hubId, this.bus, options.conferences, options.pipeAddress, config, async (hubId) => {
+      if (!this.directory.hub(hubId)) await this.directory.beat();
+      return this.directory.hub(hubId)?.mediaAddress;
+    });
     this.directory.on('hubGone', (hubId) => this.#onHubGone(hubId));
     this.directory.on('reconnected', () => this.#resyncAll());
   }

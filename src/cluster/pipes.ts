@@ -55,8 +55,18 @@ export class PipeLinks {
   readonly #config: Pick<ClusterConfig, 'pipeSrtp' | 'requestTimeoutMs'>;
   readonly #in = new Map<string, PipeIn>();
   readonly #out = new Map<string, PipeOut>();
+  /** The media address a hub of the directory registered (polling the directory once more if the hub is new). */
+  readonly #mediaAddressOf: (hubId: string) => Promise<string | undefined>;
 
-  constructor(hubId: string, bus: ClusterBus, conferences: ConferenceManager, address: PipeAddress, config: Pick<ClusterConfig, 'pipeSrtp' | 'requestTimeoutMs'>) {
+  constructor(
+    hubId: string,
+    bus: ClusterBus,
+    conferences: ConferenceManager,
+    address: PipeAddress,
+    config: Pick<ClusterConfig, 'pipeSrtp' | 'requestTimeoutMs'>,
+    mediaAddressOf: (hubId: string) => Promise<string | undefined>,
+  ) {
+    this.#mediaAddressOf = mediaAddressOf;
     this.#hubId = hubId;
     this.#bus = bus;
     this.#conferences = conferences;
@@ -147,6 +157,13 @@ export class PipeLinks {
     const conference = this.#conferences.get(request.conferenceId);
     const owner = conference?.peers.find((p) => p.producers.has(request.producerId));
     if (!conference || conference.closed || !owner) return refuse('not_found', `producer ${request.producerId} is not on hub ${this.#hubId}`);
+    // Media goes only to the address the asking hub registered: a message on the bus alone
+    // cannot make this hub send a patient's stream somewhere else.
+    const registered = await this.#mediaAddressOf(request.hub).catch(() => undefined);
+    if (registered !== request.ip) {
+      log.warn({ from: request.hub, producerId: request.producerId }, 'pipe request refused: the address is not the media address that hub registered');
+      return refuse('unavailable', `hub ${request.hub} is not in the directory with media address ${request.ip}`);
+    }
     let transport: types.PipeTransport | undefined;
     try {
       transport = await this.#createTransport(conference.router, request.srtp !== null, conference.worker, { conferenceId: request.conferenceId, pipeId: request.pipeId, hubId: request.hub });

@@ -83,6 +83,26 @@ describe('signaling and media across hubs (issue 14)', function () {
     if (!reply.ok) expect(reply.error.code).to.equal('not_found');
   });
 
+  it('refuses bus messages that fail their schema, and a pipe request for an address the asking hub did not register', async () => {
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(redis.url);
+    const listener = new Redis(redis.url);
+    const replies: unknown[] = [];
+    await listener.subscribe('{hoichan}:bus:hub:hub-b');
+    listener.on('message', (_c: string, m: string) => replies.push(JSON.parse(m)));
+    const dropped = a.cluster!.bus.dropped;
+    await raw.publish('{hoichan}:bus:hub:hub-a', JSON.stringify({ hub: 'hub-b', type: 'pipeRequest', requestId: 'r1' }));
+    await raw.publish('{hoichan}:bus:hub:hub-a', 'not json');
+    await waitUntil(() => a.cluster!.bus.dropped === dropped + 2, 3000, 'both refused');
+    const forged = { hub: 'hub-b', type: 'pipeRequest', requestId: 'r2', conferenceId, producerId, pipeId: 'p-forged', ip: '10.9.9.9', port: 5004, srtp: null };
+    await raw.publish('{hoichan}:bus:hub:hub-a', JSON.stringify(forged));
+    await waitUntil(() => replies.length > 0, 3000, 'an answer to the forged request');
+    expect(replies[0]).to.include({ type: 'pipeRefused', requestId: 'r2', code: 'unavailable' });
+    expect(a.cluster!.pipes.outCount).to.equal(1);
+    raw.disconnect();
+    listener.disconnect();
+  });
+
   it('closing the producer closes the pipe; consumers on the other hub get producerClosed and consumerClosed', async () => {
     await presenter.ok('closeProducer', { producerId });
     for (const viewer of [viewer1, viewer2]) {
