@@ -13,8 +13,10 @@ import { TestRedis } from '../support/redis.js';
 const conferenceId = 'kill-case';
 
 /** A hub as its own process (`hoichan hub`), with the default heartbeat (2 s) and TTL (6 s). */
+let rtcBlock = 0;
 async function spawnHub(redisUrl: string, hubId: string, auditDir: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
+  rtcBlock++;
   const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'hub', '--region', 'north'], {
     stdio: 'ignore',
     env: {
@@ -24,7 +26,7 @@ async function spawnHub(redisUrl: string, hubId: string, auditDir: string): Prom
       HOICHAN_PORT: String(port),
       HOICHAN_HTTP_LISTEN_IP: '127.0.0.1',
       HOICHAN_LISTEN_IP: '127.0.0.1',
-      HOICHAN_RTC_PORT: String(21000 + (process.pid % 300) * 8),
+      HOICHAN_RTC_PORT: String(21000 + (process.pid % 300) * 8 + rtcBlock * 2),
       HOICHAN_WORKERS: '1',
       HOICHAN_JWT_SECRET: TEST_SECRET,
       HOICHAN_AUDIT_DIR: auditDir,
@@ -116,5 +118,25 @@ describe('cluster failures: a hub killed with SIGKILL, agent failover (issue 14)
     const covered = new Set(seqs);
     for (const g of gaps) for (let s = g.from; s <= g.to; s++) covered.add(s);
     expect(covered.size).to.equal(viewer!.last.get('ecg-k'));
+  });
+
+  it('SIGTERM drains first: the hub is shown draining, sends new joins elsewhere, and exits once its conference ended', async () => {
+    const z = await spawnHub(redis.url, 'hub-z', join(dir, 'audit-z'));
+    await waitUntil(() => y.cluster!.directory.hub('hub-z') !== undefined, 10_000, 'hub-z in the directory');
+    const peer = await TestClient.connect(z.url, token('specialist', 'drain-case', 'Dr Z'));
+    clients.push(peer);
+    await peer.ok('join', { conferenceId: 'drain-case' });
+    const exited = new Promise<number | null>((resolve) => z.child.once('exit', (code) => resolve(code)));
+    z.child.kill('SIGTERM');
+    await waitUntil(() => y.cluster!.directory.hub('hub-z')?.draining === true, 10_000, 'hub-z shown draining');
+    const newcomer = await TestClient.connect(z.url, token('site', 'drain-case', 'Site Z'));
+    clients.push(newcomer);
+    const refused = await newcomer.request('join', { conferenceId: 'drain-case' });
+    expect(refused.ok).to.equal(false);
+    if (!refused.ok) expect((refused.error as unknown as { redirect?: { hubId: string } }).redirect?.hubId).to.equal('hub-y');
+    // Still serving the conference it has; it ends when its last peer leaves.
+    await peer.ok('leave', {});
+    expect(await exited).to.equal(0);
+    await waitUntil(() => y.cluster!.directory.hub('hub-z') === undefined, 3000, 'hub-z gone from the directory');
   });
 });
