@@ -240,6 +240,7 @@ export class HubCluster {
     this.bus.unsubscribeConference(id);
     this.directory.dropConference(id);
     this.pipes.conferenceClosed(id);
+    this.#devices?.conferenceClosed(id);
   }
 
   #state(hosted: Hosted): ConferenceState {

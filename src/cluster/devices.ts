@@ -104,8 +104,15 @@ export class ClusterDevices implements DeviceClusterLink {
       // An entry of a hub that left says what it last knew; its agent is not there any more.
       const gone = this.#directory.reachable && this.#directory.hub(entry.hubId) === undefined;
       const info = asDeviceInfo(gone ? { ...entry.info, status: 'offline', reason: 'site agent disconnected' } : entry.info);
-      this.#streams.remoteStatus(entry.hubId, { info, session: entry.session, stored: entry.stored });
+      // The entry's watermark is as old as its last write; the history's is now. Read after this hub
+      // subscribed to the conference, so every later batch comes over the bus and none is sent twice.
+      const stored = Math.max(entry.stored, await this.#streams.storedWatermark(entry.info.deviceId));
+      this.#streams.remoteStatus(entry.hubId, { info, session: entry.session, stored });
     }
+  }
+
+  conferenceClosed(conferenceId: string): void {
+    this.#streams.remote.dropConference(conferenceId);
   }
 
   hubGone(hubId: string): void {

@@ -183,6 +183,11 @@ export class DeviceStreams implements DeviceDirectory {
     if (!this.#devices.get(state.info.deviceId)?.owner) this.remote.status(hubId, state);
   }
 
+  /** What the shared history has stored of a device (its watermark): where a hub that learns of a remote device starts. */
+  storedWatermark(deviceId: string): Promise<number> {
+    return this.#store.watermark(deviceId);
+  }
+
   remoteReadings(hubId: string, event: Parameters<RemoteDevices['readings']>[1]): void {
     if (!this.#devices.get(event.deviceId)?.owner) this.remote.readings(hubId, event);
   }

@@ -150,6 +150,11 @@ export class RemoteDevices {
     }
   }
 
+  /** The conference closed on this hub: nobody here follows its remote devices; a reopening reads them anew. */
+  dropConference(conferenceId: string): void {
+    for (const [id, d] of this.#devices) if (d.info.conferenceId === conferenceId) this.#devices.delete(id);
+  }
+
   sweep(): void {
     const cutoff = Date.now() - this.#ttlMs;
     for (const [id, d] of this.#devices) if (d.offlineSince !== undefined && d.offlineSince <= cutoff) this.#devices.delete(id);
