@@ -258,26 +258,24 @@ export class HubCluster {
     return [...this.#hosted.values()].map((h) => ({ conferenceId: h.conference.id, state: this.#state(h) }));
   }
 
-  #onLocalEvent(hosted: Hosted, { event, data }: BroadcastEvent): void {
+  #onLocalEvent(hosted: Hosted, e: BroadcastEvent): void {
     const conferenceId = hosted.conference.id;
-    if (event === 'activeSpeaker') {
-      const speaker = data as PeerEventMap['activeSpeaker'];
-      this.bus.toConference(conferenceId, { type: 'activeSpeaker', conferenceId, peerId: speaker.peerId, producerId: speaker.producerId });
+    if (e.event === 'activeSpeaker') {
+      this.bus.toConference(conferenceId, { type: 'activeSpeaker', conferenceId, peerId: e.data.peerId, producerId: e.data.producerId });
       return;
     }
-    if (event !== 'peerJoined' && event !== 'peerLeft' && event !== 'newProducer' && event !== 'producerClosed') return;
+    if (e.event !== 'peerJoined' && e.event !== 'peerLeft' && e.event !== 'newProducer' && e.event !== 'producerClosed') return;
     hosted.rev++;
     const change = { conferenceId, epoch: hosted.epoch, rev: hosted.rev };
     // The state first, then the event, on one connection: Redis applies them in that order,
     // so a hub that reads the state at rev n has seen every event up to n.
     this.directory.writeConferenceState(conferenceId, this.#state(hosted));
-    if (event === 'peerJoined') this.bus.toConference(conferenceId, { ...change, type: 'peerJoined', peer: data as PeerSummary });
-    else if (event === 'peerLeft') this.bus.toConference(conferenceId, { ...change, type: 'peerLeft', peerId: (data as PeerEventMap['peerLeft']).peerId });
-    else if (event === 'newProducer') this.bus.toConference(conferenceId, { ...change, type: 'newProducer', producer: data as ProducerInfo });
+    if (e.event === 'peerJoined') this.bus.toConference(conferenceId, { ...change, type: 'peerJoined', peer: e.data });
+    else if (e.event === 'peerLeft') this.bus.toConference(conferenceId, { ...change, type: 'peerLeft', peerId: e.data.peerId });
+    else if (e.event === 'newProducer') this.bus.toConference(conferenceId, { ...change, type: 'newProducer', producer: e.data });
     else {
-      const { producerId } = data as PeerEventMap['producerClosed'];
-      this.bus.toConference(conferenceId, { ...change, type: 'producerClosed', producerId });
-      this.pipes.producerClosed(producerId);
+      this.bus.toConference(conferenceId, { ...change, type: 'producerClosed', producerId: e.data.producerId });
+      this.pipes.producerClosed(e.data.producerId);
     }
   }
 

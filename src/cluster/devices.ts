@@ -1,10 +1,10 @@
 import { createLogger } from '../common/logger.js';
-import type { Reading } from '../devices/reading.js';
+import type { DeviceInfo, Reading } from '../devices/reading.js';
 import type { DeviceStreams } from '../streams/DeviceStreams.js';
 import type { DeviceClusterLink, RemoteDeviceState } from '../streams/RemoteDevices.js';
 import type { ClusterBus } from './bus.js';
 import type { ClusterDirectory } from './directory.js';
-import { asDeviceInfo, asReadings, deviceEntrySchema, type BusMessageOf, type DeviceEntry } from './messages.js';
+import { deviceEntrySchema, type BusMessageOf, type DeviceEntry } from './messages.js';
 import { keys, type RedisConnection } from './redis.js';
 
 const log = createLogger('cluster-devices');
@@ -78,13 +78,13 @@ export class ClusterDevices implements DeviceClusterLink {
           deviceId: message.deviceId,
           session: message.session,
           to: message.to,
-          readings: asReadings(message.readings),
+          readings: message.readings,
           ...(message.gaps ? { gaps: message.gaps } : {}),
         });
       case 'deviceStatus':
-        return this.#streams.remoteStatus(message.hub, { info: asDeviceInfo(message.info), session: message.session, stored: message.stored });
+        return this.#streams.remoteStatus(message.hub, { info: message.info, session: message.session, stored: message.stored });
       case 'deviceAlarm':
-        return this.#streams.remoteAlarm(message.conferenceId, message.deviceId, asReadings([message.reading])[0]!);
+        return this.#streams.remoteAlarm(message.conferenceId, message.deviceId, message.reading);
     }
   }
 
@@ -103,7 +103,7 @@ export class ClusterDevices implements DeviceClusterLink {
       if (entry.hubId === this.#hubId || entry.info.conferenceId !== conferenceId) continue;
       // An entry of a hub that left says what it last knew; its agent is not there any more.
       const gone = this.#directory.reachable && this.#directory.hub(entry.hubId) === undefined;
-      const info = asDeviceInfo(gone ? { ...entry.info, status: 'offline', reason: 'site agent disconnected' } : entry.info);
+      const info: DeviceInfo = gone ? { ...entry.info, status: 'offline', reason: 'site agent disconnected' } : entry.info;
       // The entry's watermark is as old as its last write; the history's is now. Read after this hub
       // subscribed to the conference, so every later batch comes over the bus and none is sent twice.
       const stored = Math.max(entry.stored, await this.#streams.storedWatermark(entry.info.deviceId));

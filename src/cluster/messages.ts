@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { types } from 'mediasoup';
-import type { DeviceInfo, Reading } from '../devices/reading.js';
 import { DEVICE_TYPES } from '../devices/siteConfig.js';
 import { deviceIdSchema, gapSchema, readingSchema } from '../streams/protocol.js';
 
@@ -150,13 +149,7 @@ export const busMessageSchema = z.discriminatedUnion('type', [
 export type BusMessage = z.infer<typeof busMessageSchema>;
 export type BusMessageOf<T extends BusMessage['type']> = Extract<BusMessage, { type: T }>;
 
-/** Bus readings are Readings (busReadingSchema checks them); the cast only restores the discriminated type. */
-export function asReadings(readings: ReadonlyArray<z.infer<typeof busReadingSchema>>): Reading[] {
-  return readings as Reading[];
-}
-export function asDeviceInfo(info: z.infer<typeof deviceInfoSchema>): DeviceInfo {
-  return info as DeviceInfo;
-}
+/** mediasoup's RtpParameters, as the pipe consumer on the other hub gave them: checked in outline here, in full by mediasoup when produced. */
 export function asRtpParameters(parameters: z.infer<typeof rtpParametersSchema>): types.RtpParameters {
   return parameters as unknown as types.RtpParameters;
 }
