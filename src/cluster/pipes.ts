@@ -155,8 +155,8 @@ export class PipeLinks {
   async answer(request: BusMessageOf<'pipeRequest'>): Promise<void> {
     const refuse = (code: 'not_found' | 'unavailable' | 'internal', message: string) => this.#bus.toHub(request.hub, { type: 'pipeRefused', requestId: request.requestId, code, message });
     const conference = this.#conferences.get(request.conferenceId);
-    const owner = conference?.peers.find((p) => p.producers.has(request.producerId));
-    if (!conference || conference.closed || !owner) return refuse('not_found', `producer ${request.producerId} is not on hub ${this.#hubId}`);
+    const home = conference && !conference.closed ? conference.producerRouter(request.producerId) : undefined;
+    if (!home) return refuse('not_found', `producer ${request.producerId} is not on hub ${this.#hubId}`);
     // Media goes only to the address the asking hub registered: a message on the bus alone
     // cannot make this hub send a patient's stream somewhere else.
     const registered = await this.#mediaAddressOf(request.hub).catch(() => undefined);
@@ -166,7 +166,7 @@ export class PipeLinks {
     }
     let transport: types.PipeTransport | undefined;
     try {
-      transport = await this.#createTransport(conference.router, request.srtp !== null, conference.worker, { conferenceId: request.conferenceId, pipeId: request.pipeId, hubId: request.hub });
+      transport = await this.#createTransport(home.router, request.srtp !== null, home.worker, { conferenceId: request.conferenceId, pipeId: request.pipeId, hubId: request.hub });
       await transport.connect({ ip: request.ip, port: request.port, ...(request.srtp ? { srtpParameters: request.srtp } : {}) });
       const consumer = await transport.consume({ producerId: request.producerId });
       const out: PipeOut = { hubId: request.hub, conferenceId: request.conferenceId, producerId: request.producerId, transport };
