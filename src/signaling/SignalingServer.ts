@@ -454,7 +454,8 @@ export class SignalingServer {
   }
 
   #auditConsume(session: Session, peer: Peer, conference: Conference, producerId: string, kind: string): void {
-    const producer = conference.producers.find((p) => p.producerId === producerId);
+    // A producer of another hub of a cluster is recorded with its peer too.
+    const producer = conference.producers.find((p) => p.producerId === producerId) ?? conference.remote?.producer(producerId);
     this.#audit.record({
       type: 'media.consume',
       actor: this.#actor(session),

@@ -38,7 +38,19 @@ describe('uplink: agent config, clock, backoff', () => {
     expect(problems).to.match(/journal\.fsync: Invalid enum value/);
   });
 
-  it('clock: offset from the exchange with the smallest round trip', () => {
+  it('hub.url may list the hubs of a cluster; each must pass the transport rule, named by its index', () => {
+    const ok = agentConfigOf(parseSiteConfig({ siteId: 's', conferenceId: 'c', hub: { url: ['https://hn-1.example.vn', 'http://127.0.0.1:3000'], token: 'x' }, journal: { dir: '/tmp/j' }, devices: [] }), 'site.json');
+    expect(ok.hub.url).to.deep.equal(['https://hn-1.example.vn', 'http://127.0.0.1:3000']);
+    let error: unknown;
+    try {
+      agentConfigOf(parseSiteConfig({ siteId: 's', conferenceId: 'c', hub: { url: ['https://hn-1.example.vn', 'http://hn-2.example.vn'], token: 'x' }, journal: { dir: '/tmp/j' }, devices: [] }), 'site.json');
+    } catch (err) {
+      error = err;
+    }
+    expect((error as SiteConfigError).problems.join('\n')).to.match(/hub\.url\[1\]: must be https:\/\/ for a hub on another machine/);
+  });
+
+    it('clock: offset from the exchange with the smallest round trip', () => {
     // Hub 1000 ms ahead; the second exchange had a slow return path.
     const estimate = bestEstimate([
       { t0: 0, t1: 1010, t2: 1011, t3: 21 },
