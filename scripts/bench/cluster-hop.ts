@@ -9,7 +9,10 @@
 //     worker CPU of both hubs, divided by N.
 //  3. Signaling: time from a produce request on hub A to newProducer at a
 //     peer on hub A and at a peer on hub B.
-//   node dist/scripts/bench/cluster-hop.js [--streams 1,10,30] [--window 5] [--rounds 40]
+//  4. Fan-out: one presenter stream on hub A, V viewers (PlainTransport
+//     receivers) spread evenly over 1, 2 and 3 hubs: each hub's worker CPU
+//     and what the viewers receive.
+//   node dist/scripts/bench/cluster-hop.js [--streams 1,10,30] [--viewers 60] [--window 5] [--rounds 40]
 // Writes bench-results/cluster-hop.json.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +33,7 @@ import { CpuMeter, machine, percentile, printTable, sleep, writeResults } from '
 const { values } = parseArgs({
   options: {
     streams: { type: 'string', default: '1,10,30' },
+    viewers: { type: 'string', default: '60' },
     window: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '40' },
   },
@@ -162,6 +166,7 @@ async function main(): Promise<void> {
   const base = 33000 + (process.pid % 200) * 4;
   const a = await startHub(redis.url, 'bench-a', base);
   const b = await startHub(redis.url, 'bench-b', base + 2);
+  const c3 = await startHub(redis.url, 'bench-c', base + 4);
   const workers = [a.pool.workers[0]!.worker.pid, b.pool.workers[0]!.worker.pid];
   const sender = createSocket('udp4');
   await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
@@ -274,11 +279,48 @@ async function main(): Promise<void> {
     ];
     printTable('Signaling event latency, from the produce request', sigRows);
     results.signaling = sigRows;
+
+    // 4. Fan-out over 1, 2 and 3 hubs.
+    const viewers = Number(values.viewers);
+    const fanRows: Record<string, unknown>[] = [];
+    const all = [a, b, c3];
+    for (const spread of [1, 2, 3]) {
+      const fc = `bench-fanout-${spread}`;
+      const presenterStream = await openIngest(a, fc, `us-fan-${spread}`);
+      const used = all.slice(0, spread);
+      for (const hub of used.slice(1)) await hub.conferences.getOrCreate(fc);
+      await waitFor('the other hubs to see the presenter', () => used.slice(1).every((h) => h.conferences.get(fc)?.remote?.producer(presenterStream.producerId) !== undefined));
+      const t = startSending(sender, [presenterStream]);
+      let received = 0;
+      const receivers = [];
+      for (let v = 0; v < viewers; v++) receivers.push(await receiver(used[v % spread]!, fc, presenterStream.producerId, () => received++));
+      await sleep(1000);
+      received = 0;
+      const meters = all.map((h) => new CpuMeter([h.pool.workers[0]!.worker.pid]));
+      await sleep(windowMs);
+      const cpus = meters.map((m) => m.percent());
+      const rate = received / (windowMs / 1000);
+      clearInterval(t);
+      for (const r of receivers) r.close();
+      fanRows.push({
+        hubs: spread,
+        viewers,
+        'per hub': used.map((_, i) => Math.ceil((viewers - i) / spread)).join('/'),
+        'packets/s sent': PACKETS_PER_SECOND,
+        'received/s (all viewers)': Math.round(rate),
+        'hub A worker CPU %': cpus[0]!,
+        'hub B worker CPU %': spread >= 2 ? cpus[1]! : '–',
+        'hub C worker CPU %': spread >= 3 ? cpus[2]! : '–',
+      });
+    }
+    printTable(`One presenter on hub A (${PACKETS_PER_SECOND} packets/s), ${viewers} viewers spread over 1, 2 and 3 hubs`, fanRows);
+    results.fanout = fanRows;
     writeResults('cluster-hop', results);
   } finally {
     sender.close();
     await a.close();
     await b.close();
+    await c3.close();
     redis.child.kill('SIGTERM');
   }
 }
