@@ -350,11 +350,13 @@ export class HubCluster {
       case 'newProducer':
         part.producers.set(message.producer.producerId, message.producer);
         this.#notifyLocal(hosted, 'newProducer', { ...message.producer, hubId: message.hub });
+        hosted.conference.remoteProducersChanged();
         break;
       case 'producerClosed':
         part.producers.delete(message.producerId);
         this.pipes.producerClosed(message.producerId);
         this.#notifyLocal(hosted, 'producerClosed', { producerId: message.producerId });
+        hosted.conference.remoteProducersChanged();
         break;
     }
   }
@@ -391,6 +393,8 @@ export class HubCluster {
     for (const [producerId, producer] of producers) if (!before?.producers.has(producerId)) this.#notifyLocal(hosted, 'newProducer', { ...producer, hubId });
     if (!state || (peers.size === 0 && producers.size === 0)) hosted.remote.delete(hubId);
     else hosted.remote.set(hubId, { epoch: state.epoch, rev: state.rev, peers, producers });
+    const changed = [...producers.keys()].some((id) => !before?.producers.has(id)) || [...(before?.producers.keys() ?? [])].some((id) => !producers.has(id));
+    if (changed) hosted.conference.remoteProducersChanged();
   }
 
   #notifyLocal<E extends PeerEventName>(hosted: Hosted, event: E, data: PeerEventMap[E]): void {

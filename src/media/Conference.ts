@@ -646,8 +646,14 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     for (const peer of this.#peers.values()) if (peer.consumers.size > 0) this.#applyLastN(peer, video);
   }
 
+  /** Another hub's producers of this conference changed (src/cluster): last-N chooses again. */
+  remoteProducersChanged(): void {
+    if (!this.#closed) this.#applyLastNToAll();
+  }
+
   #videoProducers(): ProducerInfo[] {
-    return this.producers.filter((p) => p.kind === 'video');
+    // Another hub's video competes for a viewer's stage like a local one (src/cluster).
+    return [...this.producers, ...(this.remote?.producers() ?? [])].filter((p) => p.kind === 'video');
   }
 
   /**
