@@ -108,6 +108,8 @@ export class HubCluster {
     const cluster = new HubCluster(options);
     options.conferences.onCreated = (conference) => cluster.#attach(conference);
     options.conferences.admitJoin = (conferenceId) => cluster.#admitJoin(conferenceId);
+    options.conferences.alternates = () =>
+      cluster.directory.hubs.filter((h) => h.hubId !== cluster.hubId && h.region === cluster.region && !h.draining).map((h) => ({ hubId: h.hubId, url: h.url }));
     await withTimeout(cluster.bus.start(), options.config.requestTimeoutMs).catch((err: Error) => log.warn({ err: err.message }, 'cluster bus not subscribed yet (Redis unreachable?); it will be when Redis is back'));
     // Each heartbeat also reconciles the remote parts: a bus message lost while Redis blinked is made good here.
     cluster.directory.on('beat', () => cluster.#resyncAll());

@@ -34,6 +34,8 @@ export interface JoinReply {
   devices: DeviceInfo[];
   /** Extension: the conference's recording indicator at join (docs/RECORDING.md). */
   recording: RecordingStateEvent;
+  /** Extension: the other hubs of this hub's region in a cluster, to rejoin through if this one is lost (docs/PROTOCOL.md, "Several hubs"). */
+  hubs?: Array<{ hubId: string; url: string }>;
 }
 
 /** Request name → its payload and the fields of its `{ ok: true, ... }` reply. */

@@ -25,6 +25,8 @@ export interface ConferenceManagerEvents {
 export class ConferenceManager extends EventEmitter<ConferenceManagerEvents> {
   readonly #conferences = new Map<string, Conference>();
   readonly #creating = new Map<string, Promise<Conference>>();
+  /** Other hubs a joined peer may rejoin through if this one is lost (a cluster's hubs of this region). */
+  alternates: (() => Array<{ hubId: string; url: string }>) | undefined;
   /** Called before each join: throws to send the peer to another hub (a cluster hub draining or past cluster.maxLoad). */
   admitJoin: ((conferenceId: string) => void) | undefined;
   /** Called for each new conference before its first peer is added (the cluster attaches it to the other hubs). */

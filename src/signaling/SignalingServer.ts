@@ -355,6 +355,7 @@ export class SignalingServer {
       devices,
       // Extension: a late joiner sees the recording indicator at once.
       recording: this.#recording?.stateOf(conference.id) ?? { active: false, recordingId: null, startedAt: null, by: null },
+      ...(this.#conferences.alternates ? { hubs: this.#conferences.alternates() } : {}),
     };
   }
 

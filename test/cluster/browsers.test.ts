@@ -71,4 +71,21 @@ describe('three hubs, one conference: a Chromium peer on each hub (issue 14)', f
     await waitUntil(async () => (await page.locator('#ops-cluster-conferences tbody').innerText()).includes('hub-1, hub-2, hub-3'), 10_000, 'the conference across the three hubs');
     expect(consoleErrors).to.deep.equal([]);
   });
+
+  it('a page whose hub is lost rejoins through another hub of the list its join reply gave, and is seen and decoded again', async () => {
+    const lostPage = pages[2]!.page;
+    const oldPeerId = await peerIdOf(lostPage);
+    const lost = hubs.pop()!;
+    const lostUrl = lost.url;
+    await lost.close();
+    // Past the hub's grace period (10 s) the page gives it up for hub-1 or hub-2.
+    await waitUntil(() => !lostPage.url().startsWith(lostUrl), 30_000, 'the page moving to another hub');
+    expect([hubs[0]!.url, hubs[1]!.url].some((u) => lostPage.url().startsWith(u))).to.equal(true);
+    await waitUntil(async () => {
+      const id = await peerIdOf(lostPage).catch(() => '');
+      return id !== '' && id !== oldPeerId;
+    }, 20_000, 'the page joined again');
+    const newPeerId = await peerIdOf(lostPage);
+    await waitUntil(async () => (await statsOf(pages[0]!.page)).some((s) => s.peerId === newPeerId && s.kind === 'video' && s.framesDecoded > 0), 30_000, "peer 0 decoding the rejoined peer's video");
+  });
 });

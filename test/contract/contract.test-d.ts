@@ -61,7 +61,7 @@ export type EveryEventTyped = Assert<Equivalent<DocumentedEvents, PeerEventName>
 
 // Payload fields the document lists, extensions included.
 export type JoinPayload = Assert<Equivalent<keyof RequestPayload<'join'>, 'conferenceId' | 'displayName'>>;
-export type JoinFields = Assert<Equivalent<keyof JoinReply, 'peerId' | 'role' | 'routerRtpCapabilities' | 'peers' | 'producers' | 'devices' | 'recording'>>;
+export type JoinFields = Assert<Equivalent<keyof JoinReply, 'peerId' | 'role' | 'routerRtpCapabilities' | 'peers' | 'producers' | 'devices' | 'recording' | 'hubs'>>;
 export type JoinRole = Assert<Equivalent<JoinReply['role'], Role>>;
 export type RefreshReply = Assert<Equivalent<RequestReply<'refreshToken'>, { exp: number }>>;
 export type VideoPreferencesPayload = Assert<Equivalent<keyof RequestPayload<'setVideoPreferences'>, 'onStage' | 'thumbnails'>>;

@@ -54,6 +54,10 @@ const ICE_RESTART_AFTER_DISCONNECTED_MS = 2500;
 // times a second: the hub hears the choice once it settles.
 const VIDEO_PREFERENCES_DEBOUNCE_MS = 300;
 
+// A hub unreachable this long (its signaling.reconnectGraceMs: our peer there is
+// gone) is given up for another hub of its cluster, when the join reply named one.
+const HUB_LOST_AFTER_MS = 10_000;
+
 /**
  * One peer's life in a conference over the public contract (docs/PROTOCOL.md,
  * "Signaling"): join, a send and a recv transport, consumers of everyone else,
@@ -78,6 +82,10 @@ export class ConferenceSession extends Emitter<SessionEvents> {
   #joined = false;
   #left = false;
   #sessionLost = false;
+  /** Other hubs of this hub's cluster (join reply `hubs`), to rejoin through if this one is lost. */
+  #alternates: Array<{ hubId: string; url: string }> = [];
+  /** When the signaling connection dropped; cleared on connect. */
+  #downSince: number | undefined;
   #queue: Promise<void> = Promise.resolve();
   readonly #consuming = new Set<string>();
   readonly #iceTimers = new Map<string, number>();
@@ -320,6 +328,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     });
     socket.on('disconnect', (reason) => {
       if (this.#left || this.state === 'error' || this.state === 'ended') return;
+      this.#downSince ??= Date.now();
       this.#setState('disconnected');
       if (reason === 'io server disconnect') {
         // The hub ended our session (restart, drain): socket.io does not retry
@@ -330,9 +339,17 @@ export class ConferenceSession extends Emitter<SessionEvents> {
       }
     });
     socket.io.on('reconnect_attempt', () => {
+      // This hub has been unreachable past its grace period (our session there is gone
+      // anyway): rejoin through another hub of its cluster, as the join reply listed them.
+      const other = this.#alternates[0];
+      if (!this.#left && other && this.#downSince !== undefined && Date.now() - this.#downSince > HUB_LOST_AFTER_MS) {
+        followRedirect(other.url, this.#options.token);
+        return;
+      }
       if (!this.#left) this.#setState('reconnecting');
     });
     socket.on('connect', () => {
+      this.#downSince = undefined;
       if (this.#left) return;
       if (!this.#joined) {
         void this.#run(() => this.#join());
@@ -387,6 +404,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
     telemetry.joinedAt ||= performance.now();
     telemetry.peerId = joined.peerId;
     this.#joined = true;
+    this.#alternates = joined.hubs ?? [];
     // Take the hub's snapshot before any await: peerJoined and newProducer events
     // that arrive while the device loads come after it and must not be wiped
     // (CI once lost a producer announced during a slow Device load).
