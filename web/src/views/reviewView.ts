@@ -39,6 +39,19 @@ interface ReviewPositions {
   leadZeroWallMs: number | null;
 }
 
+/** The test hook of the review page (test/recording/recording.test.ts reads it). */
+export interface ReviewHook {
+  ready: boolean;
+  seek(seconds: number): Promise<void>;
+  positions(): ReviewPositions;
+}
+
+declare global {
+  interface Window {
+    hoichanReview?: ReviewHook;
+  }
+}
+
 const WAVES = [
   { code: 'MDC_ECG_ELEC_POTL_II', label: 'ecgII', color: '#22c55e', mmPerUnit: 10 },
   { code: 'MDC_PULS_OXIM_PLETH', label: 'pleth', color: '#38bdf8', mmPerUnit: undefined },
@@ -212,7 +225,7 @@ export function mountReviewView(root: HTMLElement, recordingId: string): void {
       void seek((((event.clientX - box.left) / box.width) * (end - start)) / 1000);
     });
     drawAt(start);
-    (window as unknown as { hoichanReview: unknown }).hoichanReview = { ready: true, seek, positions: () => ({ ...positions }) };
+    window.hoichanReview = { ready: true, seek, positions: () => ({ ...positions }) };
   }
 }
 
