@@ -1,21 +1,12 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import type { Hub } from '../../src/hub/Hub.js';
-import { launchChromium, openPage } from '../support/browser.js';
+import { launchChromium, openPage, pageStats as statsOf, pagePeerId as peerIdOf } from '../support/browser.js';
 import { token, waitUntil } from '../support/hub.js';
 import { TestRedis } from '../support/redis.js';
 import { startClusterHub } from './helpers.js';
 
-interface ConsumerStats {
-  consumerId: string;
-  peerId: string;
-  kind: string;
-  framesDecoded: number;
-  packetsReceived: number;
-}
 
-const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<ConsumerStats[]>);
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 
 describe('three hubs, one conference: a Chromium peer on each hub (issue 14)', function () {
   this.timeout(90_000);

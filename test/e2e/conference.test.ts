@@ -1,19 +1,10 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import type { Hub } from '../../src/hub/Hub.js';
-import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { launchChromium, openPage, screenshot, pageStats as statsOf, pagePeerId as peerIdOf } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 
-interface ConsumerStats {
-  consumerId: string;
-  peerId: string;
-  kind: string;
-  framesDecoded: number;
-  packetsReceived: number;
-}
 
-const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<ConsumerStats[]>);
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 
 describe('end to end: three Chromium peers in one conference', function () {
   this.timeout(120_000);

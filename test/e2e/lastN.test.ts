@@ -1,23 +1,14 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import type { Hub } from '../../src/hub/Hub.js';
-import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { launchChromium, openPage, screenshot, pageStats as statsOf, pagePeerId as peerIdOf } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 
-interface ConsumerStats {
-  consumerId: string;
-  producerId: string;
-  peerId: string;
-  kind: string;
-  bytesReceived: number;
-}
 interface Sent {
   videoPreferences?: { onStage: string[]; thumbnails: number };
   videoChoice?: { stage: string[]; thumbnails: string[] };
 }
 
-const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<ConsumerStats[]>);
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 const sentOf = (page: Page) =>
   page.evaluate(() => {
     const t = (globalThis as any).hoichan;

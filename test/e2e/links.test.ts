@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import type { Hub } from '../../src/hub/Hub.js';
 import { linkProfile, profileRttMs } from '../../src/links/profiles.js';
-import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { launchChromium, openPage, screenshot, pagePeerId as peerIdOf } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 import { linkSite, openLinkedPage, peerLinkStats, type LinkedSite, type PeerLinkStats } from '../support/linkedSite.js';
 import { SiteMonitor } from '../support/siteMonitor.js';
@@ -16,7 +16,6 @@ import { SiteMonitor } from '../support/siteMonitor.js';
 const stateOf = (page: Page) => page.locator('#state').getAttribute('data-state');
 const eventsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.events as { name: string; data: any }[]);
 const tilesOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.tiles() as Record<string, string>);
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 const deviceOf = (page: Page, device: string) =>
   page.evaluate(
     (id) => ((globalThis as any).hoichan.devices() as { deviceId: string; tiles: Record<string, { value: string }>; lateReadings: number }[]).find((d) => d.deviceId === id),

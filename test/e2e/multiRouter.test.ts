@@ -1,19 +1,10 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import type { Hub } from '../../src/hub/Hub.js';
-import { launchChromium, openPage } from '../support/browser.js';
+import { launchChromium, openPage, pageStats as statsOf, pagePeerId as peerIdOf } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 
-interface ConsumerStats {
-  consumerId: string;
-  peerId: string;
-  kind: string;
-  framesDecoded: number;
-  packetsReceived: number;
-}
 
-const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<ConsumerStats[]>);
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 
 // Media across routers as browsers see it (docs/SCALING.md): with a cap of 2
 // consumers per router, two peers fill the first router and the third opens

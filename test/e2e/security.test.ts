@@ -10,12 +10,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import type { Hub } from '../../src/hub/Hub.js';
-import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { launchChromium, openPage, screenshot, pagePeerId as peerIdOf } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 import { makeTestCertificate, type TestCertificate } from '../support/tls.js';
 
 const stateOf = (page: Page) => page.locator('#state').getAttribute('data-state');
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; kind: string; framesDecoded: number }[]>);
 
 interface Seen {

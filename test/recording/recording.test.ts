@@ -9,7 +9,7 @@ import type { Hub } from '../../src/hub/Hub.js';
 import { Ecg } from '../../src/sim/physiology.js';
 import { manifestSchema, sidecarSchema, type RecordingManifest, type TrackSidecar } from '../../src/recording/types.js';
 import { rtpDiff } from '../../src/recording/sdp.js';
-import { launchChromium, openPage, screenshot } from '../support/browser.js';
+import { launchChromium, openPage, screenshot, pageStats as statsOf, pagePeerId as peerIdOf } from '../support/browser.js';
 import { TestClient, startTestHub, token, waitUntil } from '../support/hub.js';
 import { UplinkSite } from '../support/uplinkSite.js';
 
@@ -29,14 +29,7 @@ const RECORD_MS = 8000;
  */
 const DURATION_TOLERANCE_S = 2.0;
 
-interface ConsumerStats {
-  peerId: string;
-  kind: string;
-  framesDecoded: number;
-}
 
-const statsOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<ConsumerStats[]>);
-const peerIdOf = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
 
 /** CPU seconds (user + system) of this process's ffmpeg children, from /proc. */
 function ffmpegCpuSeconds(): { seconds: number; processes: number } {

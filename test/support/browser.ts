@@ -45,3 +45,21 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path });
   return path;
 }
+
+/** One row of the page's `window.hoichan.stats()` (web/src/telemetry.ts, ConsumerStatsRow): what it receives per consumer. */
+export interface PageConsumerStats {
+  consumerId: string;
+  producerId: string;
+  peerId: string;
+  kind: string;
+  source: string;
+  framesDecoded: number;
+  packetsReceived: number;
+  bytesReceived: number;
+}
+
+/** The web client's receive stats per consumer, read through its test hook. */
+export const pageStats = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.stats() as Promise<PageConsumerStats[]>);
+
+/** The page's peer id once joined ('' before). */
+export const pagePeerId = (page: Page) => page.evaluate(() => (globalThis as any).hoichan.peerId as string);
