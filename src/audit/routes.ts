@@ -1,27 +1,17 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { queryTime } from '../common/httpQuery.js';
 import { describeIssue } from '../common/zodIssues.js';
 import type { AuditLog } from './AuditLog.js';
 
 /** Most records one GET /api/audit returns; page back with `beforeSeq`. */
 export const MAX_AUDIT_LIMIT = 1000;
 
-const time = z
-  .string()
-  .max(40)
-  .transform((text, ctx) => {
-    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-    if (!Number.isFinite(ms)) {
-      ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 time or milliseconds since 1970' });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 const querySchema = z
   .object({
-    from: time.optional(),
-    to: time.optional(),
+    from: queryTime.optional(),
+    to: queryTime.optional(),
     conferenceId: z.string().min(1).max(64).optional(),
     /** A token `sub`. */
     actor: z.string().min(1).max(128).optional(),

@@ -1,5 +1,6 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
+import { queryTime } from '../common/httpQuery.js';
 import { canAccessConference, type Claims } from '../auth/index.js';
 import { describeIssue } from '../common/zodIssues.js';
 import { csvLine } from './csv.js';
@@ -11,17 +12,6 @@ export const MAX_PAGE = 200;
 /** Rows of one CSV export, at most (narrow the dates for more). */
 export const MAX_CSV_ROWS = 10_000;
 
-const time = z
-  .string()
-  .max(40)
-  .transform((text, ctx) => {
-    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-    if (!Number.isFinite(ms)) {
-      ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 time or milliseconds since 1970' });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 const conferenceId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a conference id');
 const siteId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a site id');
@@ -41,8 +31,8 @@ const cursorSchema = z
 
 const filterSchema = z
   .object({
-    from: time.optional(),
-    to: time.optional(),
+    from: queryTime.optional(),
+    to: queryTime.optional(),
     siteId: siteId.optional(),
     conferenceId: conferenceId.optional(),
   })
