@@ -1,4 +1,4 @@
-import { Router, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { queryTime } from '../common/httpQuery.js';
 import { canAccessConference, type Claims } from '../auth/index.js';
@@ -73,6 +73,25 @@ function checkRange(from: number | undefined, to: number | undefined): string | 
 }
 
 /**
+ * The query of a sessions route, checked: its schema, the date range and the
+ * caller's conference scope. Answers 400 or 403 itself and returns undefined then.
+ */
+function sessionsQuery<T extends { from?: number | undefined; to?: number | undefined; conferenceId?: string | undefined }>(
+  schema: z.ZodType<T, z.ZodTypeDef, unknown>,
+  req: Request,
+  res: Response,
+): { q: T; conferenceId: string | undefined } | undefined {
+  const parsed = schema.safeParse(req.query);
+  if (!parsed.success) return void badRequest(res, describeIssue(parsed.error));
+  const q = parsed.data;
+  const range = checkRange(q.from, q.to);
+  if (range) return void badRequest(res, range);
+  const scope = scopeOf(res.locals.claims as Claims, q.conferenceId);
+  if ('refused' in scope) return void res.status(403).json({ error: { code: 'forbidden', message: scope.refused } });
+  return { q, conferenceId: scope.conferenceId };
+}
+
+/**
  * /api/records: consultation sessions (list, one in full, CSV, FHIR) and the
  * monthly programme report. `auth` is the app's bearer-token middleware for
  * engineers and specialists; specialists see the sessions of their token's
@@ -83,15 +102,11 @@ export function recordsRoutes(store: RecordsStore, auth: RequestHandler, options
   const claimsOf = (res: Response) => res.locals.claims as Claims;
 
   router.get('/api/records/sessions', auth, async (req, res, next) => {
-    const parsed = listSchema.safeParse(req.query);
-    if (!parsed.success) return badRequest(res, describeIssue(parsed.error));
-    const q = parsed.data;
-    const range = checkRange(q.from, q.to);
-    if (range) return badRequest(res, range);
-    const scope = scopeOf(claimsOf(res), q.conferenceId);
-    if ('refused' in scope) return void res.status(403).json({ error: { code: 'forbidden', message: scope.refused } });
+    const checked = sessionsQuery(listSchema, req, res);
+    if (!checked) return;
+    const { q, conferenceId } = checked;
     try {
-      const sessions = await store.listSessions({ ...filterOf(q, scope.conferenceId), limit: q.limit + 1, ...(q.cursor ? { before: q.cursor } : {}) });
+      const sessions = await store.listSessions({ ...filterOf(q, conferenceId), limit: q.limit + 1, ...(q.cursor ? { before: q.cursor } : {}) });
       const page = sessions.slice(0, q.limit);
       const last = page[page.length - 1];
       const nextCursor = sessions.length > q.limit && last ? Buffer.from(JSON.stringify({ t: last.startedAt, id: last.id })).toString('base64url') : null;
@@ -102,15 +117,11 @@ export function recordsRoutes(store: RecordsStore, auth: RequestHandler, options
   });
 
   router.get('/api/records/sessions.csv', auth, async (req, res, next) => {
-    const parsed = filterSchema.safeParse(req.query);
-    if (!parsed.success) return badRequest(res, describeIssue(parsed.error));
-    const q = parsed.data;
-    const range = checkRange(q.from, q.to);
-    if (range) return badRequest(res, range);
-    const scope = scopeOf(claimsOf(res), q.conferenceId);
-    if ('refused' in scope) return void res.status(403).json({ error: { code: 'forbidden', message: scope.refused } });
+    const checked = sessionsQuery(filterSchema, req, res);
+    if (!checked) return;
+    const { q, conferenceId } = checked;
     try {
-      const sessions = await store.listSessions({ ...filterOf(q, scope.conferenceId), limit: MAX_CSV_ROWS + 1 });
+      const sessions = await store.listSessions({ ...filterOf(q, conferenceId), limit: MAX_CSV_ROWS + 1 });
       if (sessions.length > MAX_CSV_ROWS) {
         return badRequest(res, `more than ${MAX_CSV_ROWS} sessions match; narrow from/to`);
       }
