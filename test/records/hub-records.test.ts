@@ -34,10 +34,12 @@ function recordedHubSuite(engine: 'SQLite' | 'PostgreSQL') {
     let hub: Hub;
     let sessionId: string;
     let cluster: TestPostgres | undefined;
-    const engineer = token('engineer', '*');
+    // Minted when the suite reaches it, not when mocha loads the file: a 600 s token made at load expires in a long run.
+    let engineer: string;
     const t0 = Date.now() - 60_000;
 
     before(async () => {
+      engineer = token('engineer', '*');
       let databaseUrl: string | null = null;
       if (engine === 'PostgreSQL') {
         cluster = await TestPostgres.start();
