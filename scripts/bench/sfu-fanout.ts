@@ -324,10 +324,12 @@ for (const codec of codecs) {
       limit: limitOf(steps, error, outOfBudget),
     });
   }
-  const ratio = (other: string) => (capacity.hoichan! > 0 && capacity[other]! > 0 ? capacity.hoichan! / capacity[other]! : NaN);
+  // The ratios' baseline is the one-router Hoichan row, or the one-worker conference row when only the conference rows ran.
+  const baseline = targetNames.includes('hoichan') ? 'hoichan' : 'hoichan-1w';
+  const ratio = (other: string) => (capacity[baseline]! > 0 && capacity[other]! > 0 ? capacity[baseline]! / capacity[other]! : NaN);
   for (const row of summary.filter((r) => r.codec === codec)) {
-    row.hoichanRatio = row.target === 'hoichan' ? 1 : ratio(row.target as string);
-    const hoichanProjected = summary.find((r) => r.codec === codec && r.target === 'hoichan')?.projectedNAtOneCore as number | undefined;
+    row.hoichanRatio = row.target === baseline ? 1 : ratio(row.target as string);
+    const hoichanProjected = summary.find((r) => r.codec === codec && r.target === baseline)?.projectedNAtOneCore as number | undefined;
     row.hoichanProjectedRatio = hoichanProjected === undefined ? NaN : hoichanProjected / (row.projectedNAtOneCore as number);
   }
 }
@@ -348,7 +350,7 @@ printTable(
   })),
 );
 printTable(
-  `SFU fan-out: capacity = largest N under ${LOSS_LIMIT * 100} % loss; usPerPacket = SFU CPU per forwarded packet; projectedNAtOneCore = N at 100 % of one core (extrapolated); ratios = Hoichan / this target`,
+  `SFU fan-out: capacity = largest N under ${LOSS_LIMIT * 100} % loss; usPerPacket = SFU CPU per forwarded packet; projectedNAtOneCore = N at 100 % of one core (extrapolated); ratios = Hoichan (the hoichan row, else hoichan-1w) / this target`,
   summary,
 );
 for (const codec of codecs) {
