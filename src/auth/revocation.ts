@@ -7,8 +7,7 @@
 import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
-import { createRedis } from '../common/redis.js';
+import { createRedis, type RedisClient } from '../common/redis.js';
 import { z } from 'zod';
 import { createLogger } from '../common/logger.js';
 
@@ -209,10 +208,10 @@ const subKey = (sub: string) => `hoichan:revoked:sub:${sub}`;
 /** Revocations shared by every hub of a cluster: one key per entry, expiring with it; a channel tells the hubs. */
 export class RedisRevocations extends EventEmitter implements RevocationStore {
   readonly kind = 'redis';
-  readonly #redis: Redis;
-  readonly #sub: Redis;
+  readonly #redis: RedisClient;
+  readonly #sub: RedisClient;
 
-  private constructor(redis: Redis, sub: Redis) {
+  private constructor(redis: RedisClient, sub: RedisClient) {
     super();
     this.#redis = redis;
     this.#sub = sub;
@@ -240,7 +239,8 @@ export class RedisRevocations extends EventEmitter implements RevocationStore {
   }
 
   async isRevoked({ jti, sub, iat }: RevocableClaims): Promise<boolean> {
-    const [byJti, bySub] = await this.#redis.mget(jtiKey(jti), subKey(sub));
+    // Two GETs, not one MGET: on a Redis Cluster the two keys are in different slots.
+    const [byJti, bySub] = await Promise.all([this.#redis.get(jtiKey(jti)), this.#redis.get(subKey(sub))]);
     return byJti !== null || (bySub !== null && iat < Number(bySub));
   }
 
