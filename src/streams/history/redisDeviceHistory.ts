@@ -1,5 +1,5 @@
-import type { Redis, Result } from 'ioredis';
-import { createRedis } from '../../common/redis.js';
+import type { Result } from 'ioredis';
+import { createRedis, type RedisClient } from '../../common/redis.js';
 import type { Reading } from '../../devices/reading.js';
 import { createLogger } from '../../common/logger.js';
 import {
@@ -23,6 +23,8 @@ import {
 // stops writing leaves nothing behind after devices.historyTtlMs. Appends and
 // their count/byte trimming run as one Lua script: atomic, and nothing of a
 // session that has ended can be written back into Redis.
+// On a Redis Cluster one device's keys share the hash tag {<deviceId>}, so the
+// script and each MULTI touch one slot; different devices spread over the nodes.
 
 const log = createLogger('device-history-redis');
 
@@ -85,10 +87,10 @@ declare module 'ioredis' {
 
 export class RedisDeviceHistory implements DeviceHistoryStore {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #limits: HistoryLimits;
 
-  private constructor(redis: Redis, limits: HistoryLimits) {
+  private constructor(redis: RedisClient, limits: HistoryLimits) {
     this.#redis = redis;
     this.#limits = limits;
     redis.defineCommand('hoichanAppend', { numberOfKeys: 3, lua: APPEND });
