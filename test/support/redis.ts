@@ -45,3 +45,30 @@ export class TestRedis {
     await exited;
   }
 }
+
+/** A short-lived plain connection to one redis-server (or sentinel) on loopback, closed after `use`. */
+export async function withRedisNode<T>(port: number, use: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await use(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Resolves once `check` holds (errors count as not yet); throws naming `what` after `timeoutMs`. */
+export async function waitForRedis(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Resolves once a redis-server (or sentinel) on `port` answers PING. */
+export function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
+  return waitForRedis(async () => (await withRedisNode(port, (r) => r.ping())) === 'PONG', timeoutMs, `redis-server on port ${port}`);
+}
