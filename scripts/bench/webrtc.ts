@@ -1,70 +1,247 @@
-// WebRTC capacity bench: one 1.5 Mb/s VP8 presenter (+ opus) to N WebRTC
-// subscribers, each a real libdatachannel peer of `hoichan loadtest` (ICE,
-// DTLS, SRTP, receiver reports, NACKs), against Hoichan with 1 and 2 workers.
-// A conference lives on one worker, so with W workers the N subscribers are
-// split over W conferences of one presenter each (W load generator processes):
-// the question answered is "how many viewers does this machine carry".
-// Per step: loss, bitrate per viewer, join times, failures, and the CPU of the
-// hub's Node process, of its mediasoup workers and of the load generators, so
-// a harness limit is not mistaken for an SFU limit. The ladder stops at the
-// first step with >= 0.5 % video loss, a failure, or a generator near a core.
-//   node dist/scripts/bench/webrtc.js [--workers 1,2] [--ladder 10,25,50,100,150,200,300] [--duration 15]
-// Writes bench-results/webrtc.json. Loopback only; every step is bounded in time.
+// WebRTC capacity bench, like for like: one 1.5 Mb/s VP8 presenter (+ opus)
+// to N subscribers, each a real libdatachannel peer of `hoichan loadtest`
+// (ICE, DTLS, SRTP, receiver reports, NACKs on RTX, PLIs), against
+//   - Hoichan, 1 worker;
+//   - Hoichan, 2 workers, ONE conference spread over both (media.maxConsumersPerRouter
+//     set per step so that half the consumers land on each worker's router);
+//   - bare mediasoup (scripts/bench/bare/server.ts: one worker, the same
+//     signaling subset, no auth/schemas/telemetry), the floor;
+//   - Janus VideoRoom (Debian's janus): the same clients through its HTTP API
+//     (scripts/bench/webrtc/janusClients.ts).
+// Every client runs in load generator processes apart from the SFU: one with
+// the presenter, then ceil(N / --per-generator) with the subscribers
+// (`--publishers 0`), each generator's CPU reported next to the SFU's, so a
+// harness limit is never read as an SFU limit. The ladder of a target stops
+// at the first step with >= 0.5 % video loss, a failure or a silent track,
+// at a generator near a core, or when the target's time budget is spent.
+//   node dist/scripts/bench/webrtc.js [--targets hoichan-1w,hoichan-2w,bare,janus]
+//     [--ladder 25,50,100,150,200,300] [--duration 15] [--join-rate 20]
+//     [--per-generator 100] [--budget 300]
+// Writes bench-results/webrtc.json. Loopback only (Janus: see support/janus.ts).
 
 import './support/quiet.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { OpsReport } from '../../src/contract/ops.js';
+import { Authenticator } from '../../src/auth/index.js';
 import type { LoadtestReport } from '../../src/loadtest/report.js';
+import { startBareProcess } from './bare/server.js';
 import { CpuMeter, PROJECT_ROOT, printTable, writeResults } from './support/common.js';
 import { BENCH_SECRET, HubProcess } from './support/hubProcess.js';
+import { ensureJanus, JanusServer, JanusSession } from './support/janus.js';
+
+const ALL_TARGETS = ['hoichan-1w', 'hoichan-2w', 'bare', 'janus'] as const;
+type TargetName = (typeof ALL_TARGETS)[number];
 
 const { values } = parseArgs({
   options: {
-    workers: { type: 'string', default: '1,2' },
-    ladder: { type: 'string', default: '10,25,50,100,150,200,300' },
+    targets: { type: 'string', default: ALL_TARGETS.join(',') },
+    ladder: { type: 'string', default: '25,50,100,150,200,300' },
     duration: { type: 'string', default: '15' },
     'join-rate': { type: 'string', default: '20' },
+    'per-generator': { type: 'string', default: '100' },
+    budget: { type: 'string', default: '300' },
   },
 });
-const workerCounts = values.workers.split(',').map(Number);
+const targetNames = values.targets.split(',').map((t) => t.trim()) as TargetName[];
+for (const t of targetNames) if (!ALL_TARGETS.includes(t)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`);
 const ladder = values.ladder.split(',').map(Number);
 const duration = Number(values.duration);
+const joinRate = Number(values['join-rate']);
+const perGenerator = Number(values['per-generator']);
+const budgetSeconds = Number(values.budget);
 const LOSS_LIMIT = 0.5;
 /** A generator above this share of a core may itself be dropping packets. */
 const GENERATOR_LIMIT = 85;
-
-/** One `hoichan loadtest --json` process; resolves with its report. */
-function loadtest(hubUrl: string, conference: string, subscribers: number): Promise<LoadtestReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'loadtest', '--hub', hubUrl, '--conference', conference, '--publishers', '1', '--subscribers', String(subscribers), '--duration', `${duration}s`, '--join-rate', `${values['join-rate']}/s`, '--json'],
-      { env: { ...process.env, HOICHAN_JWT_SECRET: BENCH_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    // The run bounds itself; this is the backstop for a wedged child.
-    const timer = setTimeout(() => child.kill('SIGKILL'), (duration + 120 + subscribers / 2) * 1000);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out) as LoadtestReport);
-      } catch {
-        reject(new Error(`loadtest gave no report: ${err.split('\n').slice(-5).join('\n')}`));
-      }
-    });
-  });
-}
+/** Seconds a step costs besides its joins and media: SFU start, generator start-up, clip loading, close. */
+const STEP_OVERHEAD_SECONDS = 15;
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+/** An SFU ready for one step: where the generators go and which processes are its cost. */
+interface Sfu {
+  /** hub URL (Hoichan, bare) or Janus's API base */
+  url: string;
+  /** 'hub': `hoichan loadtest` speaks to it; 'janus': scripts/bench/webrtc/janusLoad.js does */
+  signaling: 'hub' | 'janus';
+  conference: string;
+  /** Node process of its signaling (none for Janus: one process does both) */
+  nodePid?: number;
+  /** processes that forward media: mediasoup workers, or Janus */
+  mediaPids: number[];
+  /** where the conference's consumers ended up, when the SFU can say */
+  layout?(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+interface Target {
+  name: string;
+  /** what is set up, for the table */
+  setup: string;
+  /** the SFU for a step of n subscribers (one per step, or the same one again) */
+  forStep(n: number, step: number): Promise<Sfu>;
+  close(): Promise<void>;
+}
+
+/** One Hoichan hub process for the whole ladder. */
+function hoichanOneWorker(): Target {
+  let hub: HubProcess | undefined;
+  return {
+    name: 'hoichan 1 worker',
+    setup: 'one conference, one router',
+    async forStep(n, step) {
+      hub ??= await HubProcess.start({ numWorkers: 1 });
+      return { url: hub.info.url, signaling: 'hub', conference: `webrtc-1w-${step}-n${n}`, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub!.info.url, `webrtc-1w-${step}-n${n}`), stop: async () => undefined };
+    },
+    async close() {
+      await hub?.close();
+    },
+  };
+}
+
+/**
+ * A hub with 2 workers per step, its media.maxConsumersPerRouter set to N + 1:
+ * the N subscribers make 2N consumers (video + audio), the presenter counts
+ * one while it consumes nothing, so the first router fills with the presenter
+ * and half the subscribers and the conference opens its second router, on the
+ * other worker, for the other half (src/media/Conference.ts #choose).
+ */
+function hoichanTwoWorkersOneConference(): Target {
+  return {
+    name: 'hoichan 2 workers',
+    setup: 'ONE conference over both workers (maxConsumersPerRouter = N + 1: half the consumers per router)',
+    async forStep(n, step) {
+      const hub = await HubProcess.start({ numWorkers: 2, maxConsumersPerRouter: n + 1 });
+      const conference = `webrtc-2w-${step}-n${n}`;
+      return { url: hub.info.url, signaling: 'hub', conference, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub.info.url, conference), stop: () => hub.close() };
+    },
+    async close() {},
+  };
+}
+
+/** Port of the bare server's WebRtcServer (the join bench's is 39800). */
+const BARE_WEBRTC_PORT = 39810;
+
+function bareMediasoup(): Target {
+  let server: Awaited<ReturnType<typeof startBareProcess>> | undefined;
+  return {
+    name: 'bare mediasoup',
+    setup: 'one worker, one router, same signaling subset, no auth/schemas/telemetry',
+    async forStep(n, step) {
+      server ??= await startBareProcess(BARE_WEBRTC_PORT);
+      return { url: server.url, signaling: 'hub', conference: `webrtc-bare-${step}-n${n}`, nodePid: server.pid, mediaPids: [server.workerPid], stop: async () => undefined };
+    },
+    async close() {
+      await server?.close();
+    },
+  };
+}
+
+/** The first IPv4 address of this machine that is not loopback: where Janus's ICE can be met (support/janus.ts). */
+function localNonLoopbackAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
+
+function janus(iceAddress: string): Target {
+  let server: JanusServer | undefined;
+  let admin: { session: JanusSession; handle: number } | undefined;
+  return {
+    name: 'janus',
+    setup: `VideoRoom, WebRTC subscribers through the HTTP API (ICE on ${iceAddress})`,
+    async forStep(_n, step) {
+      // Its own ports: the hub processes' WebRTC ports are 31600.. and 32000-33999.
+      server ??= await JanusServer.start({ httpPort: 18000 + (process.pid % 1000), rtpPortRange: '34000-35999', iceAddress });
+      if (!admin) {
+        const session = await JanusSession.create(server.base);
+        admin = { session, handle: await session.attach() };
+      }
+      const room = 5000 + step;
+      await admin.session.request(admin.handle, { request: 'create', room, publishers: 4, videocodec: 'vp8', audiocodec: 'opus', notify_joining: false });
+      const { session, handle } = admin;
+      return {
+        url: server.base,
+        signaling: 'janus',
+        conference: String(room),
+        mediaPids: [server.pid],
+        stop: async () => {
+          await session.request(handle, { request: 'destroy', room }).catch(() => undefined);
+        },
+      };
+    },
+    async close() {
+      await admin?.session.close();
+      await server?.stop();
+    },
+  };
+}
+
+/** The conference's routers per worker, from the hub's /api/ops (an engineer token of the bench secret). */
+async function layoutOf(hubUrl: string, conferenceId: string): Promise<string> {
+  const token = Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'person', sub: 'bench-engineer', name: 'bench', role: 'engineer', conf: '*', ttlSeconds: 600 });
+  try {
+    const res = await fetch(`${hubUrl}/api/ops`, { headers: { authorization: `Bearer ${token}` } });
+    const ops = (await res.json()) as OpsReport;
+    const conference = ops.conferences.find((c) => c.conferenceId === conferenceId);
+    if (!conference) return 'conference not found';
+    return conference.routers.map((r) => `w${r.workerSlot}: ${r.peers} peers/${r.consumers} consumers`).join(', ') + (conference.pipes ? `, ${conference.pipes} pipes` : '');
+  } catch (err) {
+    return `ops unavailable: ${(err as Error).message}`;
+  }
+}
+
+/** A load generator process: `hoichan loadtest --json`, or janusLoad.js for Janus; its report and its "media" phase. */
+class Generator {
+  readonly report: Promise<LoadtestReport>;
+  readonly media: Promise<void>;
+  readonly child: ChildProcess;
+  #stderr = '';
+
+  constructor(sfu: Sfu, publishers: number, subscribers: number, seconds: number, rate: number) {
+    const common = ['--publishers', String(publishers), '--subscribers', String(subscribers), '--duration', `${Math.ceil(seconds)}`, '--join-rate', `${rate}`];
+    const args =
+      sfu.signaling === 'hub'
+        ? [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'loadtest', '--hub', sfu.url, '--conference', sfu.conference, ...common, '--json']
+        : [join(PROJECT_ROOT, 'dist', 'scripts', 'bench', 'webrtc', 'janusLoad.js'), '--janus', sfu.url, '--room', sfu.conference, ...common];
+    this.child = spawn(process.execPath, args, { env: { ...process.env, HOICHAN_JWT_SECRET: BENCH_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    this.child.stdout!.on('data', (d: Buffer) => (out += d));
+    let onMedia: () => void = () => undefined;
+    this.media = new Promise((resolve) => (onMedia = resolve));
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-4000);
+      // run.ts's progress line once every client joined: "[12s] media 0/15s: ..."
+      if (/\] media \d/.test(this.#stderr)) onMedia();
+    });
+    // The run bounds itself; this is the backstop for a wedged child.
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), (seconds + 120 + subscribers / Math.max(0.1, rate)) * 1000);
+    this.report = new Promise((resolve, reject) => {
+      this.child.on('exit', () => {
+        clearTimeout(timer);
+        onMedia();
+        try {
+          resolve(JSON.parse(out) as LoadtestReport);
+        } catch {
+          reject(new Error(`generator gave no report: ${this.#stderr.split('\n').slice(-5).join('\n')}`));
+        }
+      });
+    });
+    this.report.catch(() => undefined);
+  }
+
+  /** Ends the run early (it still reports): the presenter's generator, once the subscribers are done. */
+  stop(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGINT');
+  }
+}
 
 type Row = {
   target: string;
   N: number;
+  generators: number;
   'video loss %': number;
   'audio loss %': number;
   'kb/s per viewer': number;
@@ -74,76 +251,166 @@ type Row = {
   'first video p99 ms': number;
   failures: number;
   'NACKs sent': number;
-  'hub node CPU %': number;
-  'workers CPU %': number;
+  'SFU node CPU %': number | string;
+  'SFU media CPU %': string;
+  'SFU total CPU %': number;
   'generators CPU %': number;
+  'busiest generator %': number;
+  layout: string;
   loadavg: string;
 };
 
+/** One step: the presenter's generator, then the subscribers' generators once it sends; the row. */
+async function step(target: Target, sfu: Sfu, n: number): Promise<{ row: Row; reports: LoadtestReport[] }> {
+  const joinSeconds = n / joinRate;
+  const presenter = new Generator(sfu, 1, 0, duration + joinSeconds + 60, joinRate);
+  await Promise.race([presenter.media, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  const generators = Math.max(1, Math.ceil(n / perGenerator));
+  const shares = Array.from({ length: generators }, (_, i) => Math.floor(n / generators) + (i < n % generators ? 1 : 0));
+  const nodeCpu = sfu.nodePid ? new CpuMeter([sfu.nodePid]) : undefined;
+  const mediaCpu = sfu.mediaPids.map((pid) => new CpuMeter([pid]));
+  // The subscribers' generators share the join rate, so the SFU sees the same joins per second whatever their number.
+  const subscribers = shares.map((s) => new Generator(sfu, 0, s, duration, joinRate / generators));
+  let layout = '';
+  void Promise.all(subscribers.map((g) => g.media)).then(async () => {
+    layout = (await sfu.layout?.()) ?? '';
+  });
+  const settled = await Promise.allSettled(subscribers.map((g) => g.report));
+  const nodePercent = nodeCpu?.percent();
+  const mediaPercents = mediaCpu.map((m) => m.percent());
+  presenter.stop();
+  const presenterReport = await presenter.report.catch(() => undefined);
+  const reports = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const missing = settled.flatMap((s) => (s.status === 'rejected' ? [(s.reason as Error).message] : []));
+  const track = (kind: string) => reports.flatMap((r) => r.tracks.filter((t) => t.kind === kind));
+  const lossOf = (kind: string) => {
+    const ts = track(kind);
+    const packets = ts.reduce((s, t) => s + t.packets, 0);
+    const lost = ts.reduce((s, t) => s + t.lost, 0);
+    return packets + lost ? (100 * lost) / (packets + lost) : 0;
+  };
+  const videos = track('video');
+  const generatorCpus = [...reports, ...(presenterReport ? [presenterReport] : [])].map((r) => r.generatorCpuPercent);
+  const mediaTotal = mediaPercents.reduce((a, b) => a + b, 0);
+  const row: Row = {
+    target: target.name,
+    N: n,
+    generators: generators + 1,
+    'video loss %': lossOf('video'),
+    'audio loss %': lossOf('audio'),
+    'kb/s per viewer': videos.reduce((s, t) => s + t.bitrateKbpsPerTrack * t.tracks, 0) / Math.max(1, videos.reduce((s, t) => s + t.tracks, 0)),
+    // Every subscriber should have a video and an audio track: one that never got its consumers is silent too.
+    'silent tracks':
+      reports.reduce((s, r) => s + r.tracks.reduce((a, t) => a + t.silentTracks, 0), 0) +
+      Math.max(0, 2 * reports.reduce((s, r) => s + r.subscribers, 0) - track('video').concat(track('audio')).reduce((s, t) => s + t.tracks, 0)),
+    'join p50 ms': Math.max(...reports.map((r) => r.join.p50Ms)),
+    'join p99 ms': Math.max(...reports.map((r) => r.join.p99Ms)),
+    'first video p99 ms': Math.max(...reports.map((r) => r.join.firstVideoP99Ms)),
+    // A generator that gave no report counts all its subscribers as failed; a presenter that failed counts one.
+    failures:
+      reports.reduce((s, r) => s + r.failures.total, 0) +
+      settled.reduce((s, r, i) => s + (r.status === 'rejected' ? shares[i]! : 0), 0) +
+      (presenterReport ? presenterReport.failures.total : 1),
+    'NACKs sent': videos.reduce((s, t) => s + t.nacksSent, 0),
+    'SFU node CPU %': nodePercent ?? '-',
+    'SFU media CPU %': mediaPercents.map((p) => p.toFixed(1)).join(' + '),
+    'SFU total CPU %': (nodePercent ?? 0) + mediaTotal,
+    'generators CPU %': generatorCpus.reduce((a, b) => a + b, 0),
+    'busiest generator %': Math.max(0, ...generatorCpus),
+    layout,
+    loadavg: loadavg(),
+  };
+  for (const m of missing) console.log(`    generator: ${m}`);
+  for (const r of [...reports, ...(presenterReport ? [presenterReport] : [])]) for (const e of r.failures.examples) console.log(`    failure: ${e}`);
+  if (!presenterReport) console.log('    presenter: its generator gave no report');
+  return { row, reports };
+}
+
 const rows: Row[] = [];
-const best: Record<string, { N: number; limitedBy: string }> = {};
-for (const workers of workerCounts) {
-  const target = `hoichan ${workers} worker${workers > 1 ? 's' : ''}`;
-  const hub = await HubProcess.start({ numWorkers: workers });
-  best[target] = { N: 0, limitedBy: 'ladder end' };
+type Best = { target: string; setup: string; 'largest N': number | string; 'stopped by': string; 'SFU total CPU % at N': number | string; 'SFU CPU % per viewer': number | string; 'generators CPU % at N': number | string; 'busiest generator % at N': number | string };
+const best: Best[] = [];
+
+function makeTarget(name: TargetName): Target | { notRun: string } {
+  switch (name) {
+    case 'hoichan-1w':
+      return hoichanOneWorker();
+    case 'hoichan-2w':
+      return hoichanTwoWorkersOneConference();
+    case 'bare':
+      return bareMediasoup();
+    case 'janus': {
+      const installed = ensureJanus();
+      if (!installed.ok) return { notRun: installed.reason };
+      const address = localNonLoopbackAddress();
+      if (!address) return { notRun: 'no non-loopback IPv4 address: Janus never gathers ICE candidates on loopback' };
+      return janus(address);
+    }
+  }
+}
+
+const startedAt = performance.now();
+for (const name of targetNames) {
+  const target = makeTarget(name);
+  if ('notRun' in target) {
+    console.log(`${name}: NOT RUN: ${target.notRun}`);
+    best.push({ target: name, setup: '-', 'largest N': 'NOT RUN', 'stopped by': target.notRun, 'SFU total CPU % at N': '-', 'SFU CPU % per viewer': '-', 'generators CPU % at N': '-', 'busiest generator % at N': '-' });
+    continue;
+  }
+  console.log(`${target.name} (${target.setup}), time budget ${budgetSeconds} s`);
+  const entry: Best = { target: target.name, setup: target.setup, 'largest N': 0, 'stopped by': 'ladder end', 'SFU total CPU % at N': '-', 'SFU CPU % per viewer': '-', 'generators CPU % at N': '-', 'busiest generator % at N': '-' };
+  best.push(entry);
+  const targetStart = performance.now();
   try {
-    for (const n of ladder) {
-      const share = Array.from({ length: workers }, (_, i) => Math.floor(n / workers) + (i < n % workers ? 1 : 0));
-      const hubCpu = new CpuMeter([hub.info.pid]);
-      const workerCpu = new CpuMeter(hub.info.workerPids);
-      const reports = await Promise.all(share.map((s, i) => loadtest(hub.info.url, `webrtc-w${workers}-n${n}-${i}`, s)));
-      const hubPercent = hubCpu.percent();
-      const workersPercent = workerCpu.percent();
-      const track = (kind: string) => reports.map((r) => r.tracks.find((t) => t.kind === kind)!);
-      const lossOf = (kind: string) => {
-        const ts = track(kind);
-        const packets = ts.reduce((s, t) => s + t.packets, 0);
-        const lost = ts.reduce((s, t) => s + t.lost, 0);
-        return packets + lost ? (100 * lost) / (packets + lost) : 0;
-      };
-      const videos = track('video');
-      const row: Row = {
-        target,
-        N: n,
-        'video loss %': lossOf('video'),
-        'audio loss %': lossOf('audio'),
-        'kb/s per viewer': videos.reduce((s, t) => s + t.bitrateKbpsPerTrack * t.tracks, 0) / Math.max(1, videos.reduce((s, t) => s + t.tracks, 0)),
-        'silent tracks': reports.reduce((s, r) => s + r.tracks.reduce((a, t) => a + t.silentTracks, 0), 0),
-        'join p50 ms': Math.max(...reports.map((r) => r.join.p50Ms)),
-        'join p99 ms': Math.max(...reports.map((r) => r.join.p99Ms)),
-        'first video p99 ms': Math.max(...reports.map((r) => r.join.firstVideoP99Ms)),
-        failures: reports.reduce((s, r) => s + r.failures.total, 0),
-        'NACKs sent': videos.reduce((s, t) => s + t.nacksSent, 0),
-        'hub node CPU %': hubPercent,
-        'workers CPU %': workersPercent,
-        'generators CPU %': reports.reduce((s, r) => s + r.generatorCpuPercent, 0),
-        loadavg: loadavg(),
-      };
-      rows.push(row);
-      console.log(
-        `  ${target} N=${n}: video loss ${row['video loss %'].toFixed(3)} %, ${row.failures} failures, workers ${workersPercent.toFixed(0)} %, generators ${row['generators CPU %'].toFixed(0)} %`,
-      );
-      for (const r of reports) for (const e of r.failures.examples) console.log(`    failure: ${e}`);
-      const generatorBound = reports.some((r) => r.generatorCpuPercent > GENERATOR_LIMIT);
-      if (row.failures > 0 || row['video loss %'] >= LOSS_LIMIT || row['silent tracks'] > 0) {
-        best[target]!.limitedBy = `N=${n}: ${row.failures} failures, ${row['video loss %'].toFixed(2)} % loss${generatorBound ? ' (generator near a core: harness-limited)' : ''}`;
+    for (const [i, n] of ladder.entries()) {
+      const spent = (performance.now() - targetStart) / 1000;
+      const needs = n / joinRate + duration + STEP_OVERHEAD_SECONDS;
+      if (spent + needs > budgetSeconds) {
+        entry['stopped by'] = `time budget (${budgetSeconds} s) before N=${n}`;
         break;
       }
-      best[target]!.N = n;
+      let sfu: Sfu;
+      try {
+        sfu = await target.forStep(n, i);
+      } catch (err) {
+        entry['largest N'] = entry['largest N'] === 0 ? 'NOT RUN' : entry['largest N'];
+        entry['stopped by'] = `could not start: ${(err as Error).message.split('\n')[0]}`;
+        console.log(`  ${target.name}: ${entry['stopped by']}`);
+        break;
+      }
+      let result: Awaited<ReturnType<typeof step>>;
+      try {
+        result = await step(target, sfu, n).finally(() => sfu.stop());
+      } catch (err) {
+        entry['stopped by'] = `N=${n}: ${(err as Error).message.split('\n')[0]}`;
+        console.log(`  ${target.name}: ${entry['stopped by']}`);
+        break;
+      }
+      const { row, reports } = result;
+      rows.push(row);
+      console.log(
+        `  ${target.name} N=${n}: video loss ${row['video loss %'].toFixed(3)} %, ${row.failures} failures, SFU ${row['SFU total CPU %'].toFixed(0)} % (media ${row['SFU media CPU %']}), generators ${row['generators CPU %'].toFixed(0)} % (busiest ${row['busiest generator %'].toFixed(0)} %)${row.layout ? `, ${row.layout}` : ''}`,
+      );
+      const generatorBound = row['busiest generator %'] > GENERATOR_LIMIT;
+      if (row.failures > 0 || row['video loss %'] >= LOSS_LIMIT || row['silent tracks'] > 0 || reports.length === 0) {
+        entry['stopped by'] = `N=${n}: ${row.failures} failures, ${row['video loss %'].toFixed(2)} % loss, ${row['silent tracks']} silent${generatorBound ? ' (a generator near a core: harness-limited)' : ''}`;
+        break;
+      }
+      entry['largest N'] = n;
+      entry['SFU total CPU % at N'] = row['SFU total CPU %'];
+      entry['SFU CPU % per viewer'] = row['SFU total CPU %'] / n;
+      entry['generators CPU % at N'] = row['generators CPU %'];
+      entry['busiest generator % at N'] = row['busiest generator %'];
       if (generatorBound) {
-        best[target]!.limitedBy = `generator near a core at N=${n}: the harness, not the hub, is the limit`;
+        entry['stopped by'] = `a generator near a core at N=${n}: the harness, not the SFU, is the limit`;
         break;
       }
     }
   } finally {
-    await hub.close();
+    await target.close();
   }
 }
 
-printTable(`WebRTC subscribers of one 1.5 Mb/s VP8 presenter + opus (hoichan loadtest, ${duration} s per step)`, rows);
-printTable(
-  `Largest N under ${LOSS_LIMIT} % video loss`,
-  Object.entries(best).map(([target, b]) => ({ target, 'largest N': b.N, 'stopped by': b.limitedBy })),
-);
-writeResults('webrtc', { duration, ladder, rows, best });
+printTable(`WebRTC subscribers of one 1.5 Mb/s VP8 presenter + opus (hoichan loadtest clients, ${duration} s of media per step, joins at ${joinRate}/s)`, rows);
+printTable(`Largest N under ${LOSS_LIMIT} % video loss with no failure, per target (one run, ${((performance.now() - startedAt) / 60000).toFixed(1)} min)`, best);
+writeResults('webrtc', { duration, joinRate, ladder, perGenerator, budgetSeconds, rows, best });
 process.exit(0);

@@ -46,7 +46,7 @@ export interface ClientFailure {
   message: string;
 }
 
-interface PeerOptions {
+export interface PeerOptions {
   /** Test hook: drop received packets whose sequence number is a multiple of this, before counting (loss the generator must see). */
   dropEvery?: number;
   /** With dropEvery: let retransmissions (RTX) through, so NACK repairs can be seen to work. */
@@ -55,7 +55,7 @@ interface PeerOptions {
   lastN?: number;
 }
 
-function waitConnected(pc: PeerConnection, what: string): Promise<void> {
+export function waitConnected(pc: PeerConnection, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let poll: NodeJS.Timeout | undefined = undefined;
     const done = (err?: Error) => {
@@ -77,7 +77,7 @@ function waitConnected(pc: PeerConnection, what: string): Promise<void> {
   });
 }
 
-function localDescriptionOf(pc: PeerConnection, expected: 'offer' | 'answer'): Promise<string> {
+export function localDescriptionOf(pc: PeerConnection, expected: 'offer' | 'answer'): Promise<string> {
   const current = pc.localDescription();
   if (current && current.type === expected) return Promise.resolve(current.sdp);
   return new Promise((resolve) => pc.onLocalDescription((sdp, type) => type === expected && resolve(sdp)));
@@ -196,7 +196,44 @@ export class Publisher extends LoadClient {
   protected async open(): Promise<void> {
     const transport = await this.createTransport('send');
     const pc = this.pc!;
-    const cname = `loadtest-${this.id}`;
+    const cname = this.cname;
+    const sections = this.addTracks(pc);
+    this.stage('offer');
+    pc.setLocalDescription();
+    const offer = await localDescriptionOf(pc, 'offer');
+    this.stage('connectTransport');
+    await this.signaling!.request('connectTransport', { transportId: transport.id, dtlsParameters: localDtlsParameters(offer) });
+    pc.setRemoteDescription(remoteSdp(transport, sections, 'recvonly', 1), 'answer');
+    this.stage('produce');
+    for (const section of sections) {
+      const encodings =
+        section.kind === 'video'
+          ? this.streams.video.map((s, i) => ({ ssrc: s.ssrc, ...(this.video.length > 1 ? { maxBitrate: this.video[i]!.bitrate * 1.2 } : {}) }))
+          : [{ ssrc: this.streams.audio!.ssrc }];
+      const headerExtensions = section.kind === 'audio' && this.audioLevel ? [{ uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: AUDIO_LEVEL_EXTENSION_ID }] : [];
+      await this.signaling!.request('produce', {
+        transportId: transport.id,
+        kind: section.kind,
+        rtpParameters: { mid: section.mid, codecs: [section.codec], encodings, headerExtensions, rtcp: { cname, reducedSize: true } },
+      });
+    }
+    this.stage('ice/dtls');
+    await waitConnected(pc, 'send transport');
+    this.startMedia();
+  }
+
+  protected get cname(): string {
+    return `loadtest-${this.id}`;
+  }
+
+  /**
+   * Adds the video track (one SSRC per layer) and the opus track to `pc`, and
+   * returns their m-lines as the far side must describe them. Apart from
+   * open() so that a publisher of another SFU's signaling (the Janus row of
+   * scripts/bench/webrtc.ts) sends the same media the same way.
+   */
+  protected addTracks(pc: PeerConnection): MediaSection[] {
+    const cname = this.cname;
     const sections: MediaSection[] = [];
     const newStream = (track: Track, codec: RtpCodec, ssrc: number): SentStream => {
       const stream: SentStream = { ssrc, payloadType: codec.payloadType, clockRate: codec.clockRate, seq: randomInt(0x8000), track, history: new Map(), packets: 0, bytes: 0 };
@@ -234,28 +271,11 @@ export class Publisher extends LoadClient {
       this.streams.audio = newStream(track, audioCodec, ssrc);
       track.onMessage((msg) => this.#onRtcp(msg));
     }
+    return sections;
+  }
 
-    this.stage('offer');
-    pc.setLocalDescription();
-    const offer = await localDescriptionOf(pc, 'offer');
-    this.stage('connectTransport');
-    await this.signaling!.request('connectTransport', { transportId: transport.id, dtlsParameters: localDtlsParameters(offer) });
-    pc.setRemoteDescription(remoteSdp(transport, sections, 'recvonly', 1), 'answer');
-    this.stage('produce');
-    for (const section of sections) {
-      const encodings =
-        section.kind === 'video'
-          ? this.streams.video.map((s, i) => ({ ssrc: s.ssrc, ...(this.video.length > 1 ? { maxBitrate: this.video[i]!.bitrate * 1.2 } : {}) }))
-          : [{ ssrc: this.streams.audio!.ssrc }];
-      const headerExtensions = section.kind === 'audio' && this.audioLevel ? [{ uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: AUDIO_LEVEL_EXTENSION_ID }] : [];
-      await this.signaling!.request('produce', {
-        transportId: transport.id,
-        kind: section.kind,
-        rtpParameters: { mid: section.mid, codecs: [section.codec], encodings, headerExtensions, rtcp: { cname, reducedSize: true } },
-      });
-    }
-    this.stage('ice/dtls');
-    await waitConnected(pc, 'send transport');
+  /** Starts the audio and video loops, once the transport is connected. */
+  protected startMedia(): void {
     this.#startLoops();
   }
 
@@ -350,7 +370,7 @@ export class Publisher extends LoadClient {
   }
 }
 
-interface ReceivedTrack {
+export interface ReceivedTrack {
   consumerId: string;
   producerId: string;
   ssrc: number;
@@ -396,7 +416,7 @@ export class Subscriber extends LoadClient {
       this.stage('setVideoPreferences');
       await this.setVideoPreferences([], this.options.lastN);
     }
-    this.pc!.onTrack((track) => this.#onTrack(track));
+    this.pc!.onTrack((track) => this.onTrack(track));
     this.signaling!.socket.on('newProducer', (data: unknown) => {
       const info = newProducerSchema.safeParse(data);
       if (info.success) this.#enqueue([info.data]);
@@ -408,7 +428,7 @@ export class Subscriber extends LoadClient {
     this.#enqueue(joined.producers);
     await this.#consuming;
     if (this.failure) throw new Error(this.failure.message);
-    this.#timer = setInterval(() => this.#feedback(), FEEDBACK_INTERVAL_MS);
+    this.startFeedback();
   }
 
   /** Consumes in batches, one renegotiation per batch, in order (a newProducer during a negotiation waits for it). */
@@ -435,8 +455,7 @@ export class Subscriber extends LoadClient {
       const mid = String(this.#sections.length);
       this.#sections.push({ mid, kind: consumer.kind, codec, ssrc: encoding.ssrc, cname: consumer.rtpParameters.rtcp?.cname, rtx });
       const received: ReceivedTrack = { consumerId: consumer.id, producerId: producer.producerId, ssrc: encoding.ssrc, rtx, stream: new ReceiveStream(consumer.kind, codec.clockRate) };
-      this.#byMid.set(mid, received);
-      this.received.set(consumer.id, received);
+      this.addReceived(mid, received);
       made.push(received);
     }
     this.stage('negotiate');
@@ -453,7 +472,19 @@ export class Subscriber extends LoadClient {
     for (const r of made) await this.signaling!.request('resumeConsumer', { consumerId: r.consumerId });
   }
 
-  #onTrack(track: Track): void {
+  /** A stream to count, received on the m-line `mid` of the recv transport. */
+  protected addReceived(mid: string, received: ReceivedTrack): void {
+    this.#byMid.set(mid, received);
+    this.received.set(received.consumerId, received);
+  }
+
+  /** Starts sending NACKs and PLIs for what goes missing, once the streams are set up. */
+  protected startFeedback(): void {
+    this.#timer ??= setInterval(() => this.#feedback(), FEEDBACK_INTERVAL_MS);
+  }
+
+  /** libdatachannel's onTrack: counts what arrives on the track of a known m-line. */
+  protected onTrack(track: Track): void {
     const received = this.#byMid.get(track.mid());
     if (!received) return;
     received.track = track;

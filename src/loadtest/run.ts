@@ -3,8 +3,8 @@
 // chosen duration after the last join, then every client is closed and the
 // subscribers' counters become the report. Bounded in clients and time.
 
-import { loadAudioClip, loadVideoClip, SIMULCAST_LAYERS, type VideoCodec } from './media.js';
-import { Publisher, Subscriber } from './client.js';
+import { loadAudioClip, loadVideoClip, SIMULCAST_LAYERS, type AudioClip, type VideoClip, type VideoCodec } from './media.js';
+import { Publisher, Subscriber, type PeerOptions } from './client.js';
 import { percentile, summarizeTracks, type LoadtestReport } from './report.js';
 import { tokenSource } from './signaling.js';
 
@@ -30,7 +30,24 @@ export interface LoadtestOptions {
   lastN?: number;
 }
 
+/**
+ * Makes the clients of a run. The default speaks the hub's signaling; the
+ * WebRTC bench (scripts/bench/webrtc.ts) gives one whose clients speak
+ * another SFU's (Janus VideoRoom) with the same media and the same counters.
+ */
+export interface ClientFactory {
+  publisher(id: string, video: VideoClip[], audio: AudioClip): Publisher;
+  subscriber(id: string, video: VideoCodec, options: PeerOptions): Subscriber;
+}
+
+const hubClients: ClientFactory = {
+  publisher: (id, video, audio) => new Publisher(id, video, audio),
+  subscriber: (id, video, options) => new Subscriber(id, video, options),
+};
+
 export interface RunHooks {
+  /** Who the clients are; default: clients of the hub's signaling. */
+  clients?: ClientFactory;
   /** Called about every 2 s with a one-line status. */
   onProgress?: (line: string) => void;
   /** Test hook: subscribers drop packets whose sequence number is a multiple of this before counting. */
@@ -88,6 +105,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
   const audio = loadAudioClip();
   const tokens = tokenSource({ tokenSecret: options.tokenSecret, tokenIssuer: options.tokenIssuer, tokensFile: options.tokensFile, conferenceId: options.conferenceId, ttlSeconds: options.durationSeconds + 3600 });
   const runId = Math.random().toString(36).slice(2, 8);
+  const clients = hooks.clients ?? hubClients;
   const publishers: Publisher[] = [];
   const subscribers: Subscriber[] = [];
   const started: Promise<boolean>[] = [];
@@ -126,14 +144,14 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
       started.push(client.start(options.hubUrl, tokens(index - 1, `${runId}-${client.id}`), options.conferenceId));
     };
     for (let i = 0; i < options.publishers; i++) {
-      const p = new Publisher(`pub-${i}`, video, audio);
+      const p = clients.publisher(`pub-${i}`, video, audio);
       publishers.push(p);
       await launch(p);
     }
     // Publishers first: subscribers then find their producers in the join reply (newProducer also works, one renegotiation each).
     await Promise.all(started);
     for (let i = 0; i < options.subscribers; i++) {
-      const s = new Subscriber(`sub-${i}`, options.video, { dropEvery: hooks.dropEvery, keepRetransmissions: hooks.keepRetransmissions, lastN: options.lastN });
+      const s = clients.subscriber(`sub-${i}`, options.video, { dropEvery: hooks.dropEvery, keepRetransmissions: hooks.keepRetransmissions, lastN: options.lastN });
       subscribers.push(s);
       await launch(s);
     }

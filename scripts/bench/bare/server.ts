@@ -1,9 +1,17 @@
-// A bare mediasoup + socket.io server for the join-latency bench: one worker,
-// one router, WebRTC transports on 127.0.0.1, and the page in page.js. No auth,
-// no schemas, no telemetry: the floor Hoichan is compared against.
+// A bare mediasoup + socket.io server, the floor Hoichan is compared against:
+// one worker, one router, WebRTC transports through one WebRtcServer port on
+// 127.0.0.1. No auth, no schemas, no telemetry, no limits. It speaks just the
+// part of Hoichan's signaling (docs/PROTOCOL.md section 1: request names,
+// payloads and `{ ok, ... }` acks) that a client needs to publish and consume
+// in a conference, so that the same clients drive both: the page in page.js
+// (join-latency bench, Chromium) and `hoichan loadtest` (webrtc bench).
+// Conferences are socket.io rooms over the one router.
+// In-process: startBareServer(); as a child process of its own (so a bench
+// reads its Node CPU apart): startBareProcess().
 
 import { build } from 'esbuild';
 import express from 'express';
+import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { types } from 'mediasoup';
-import { Server as SocketServer } from 'socket.io';
+import { Server as SocketServer, type Socket } from 'socket.io';
 import { loadMediasoup } from '../../../src/media/workerBinary.js';
 
 const PAGE_SOURCE = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', '..', 'scripts', 'bench', 'bare', 'page.js');
@@ -22,11 +30,9 @@ export interface BareServer {
   close(): Promise<void>;
 }
 
-export async function startBareServer(webRtcPort: number): Promise<BareServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'hoichan-bare-page-'));
-  await build({ entryPoints: [PAGE_SOURCE], bundle: true, format: 'esm', target: ['chrome100'], outfile: join(dir, 'page.js'), logLevel: 'warning' });
-  writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>bare</title><body><script type="module" src="page.js"></script></body>');
+type Ack = (reply: Record<string, unknown>) => void;
 
+export async function startBareServer(webRtcPort: number, options: { page?: boolean } = {}): Promise<BareServer> {
   const mediasoup = await loadMediasoup(); // finds the worker binary; nothing else of Hoichan
   // Its WebRTC transports all go through the WebRtcServer's one port: no RTC port range.
   const worker = await mediasoup.createWorker({ logLevel: 'error' });
@@ -42,56 +48,95 @@ export async function startBareServer(webRtcPort: number): Promise<BareServer> {
       { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
     ],
   });
-  const producers = new Map<string, types.Producer>();
+  /** conference -> its producers, with who sent them */
+  const conferences = new Map<string, Map<string, { producer: types.Producer; peerId: string }>>();
+  const infoOf = (producer: types.Producer, peerId: string) => ({
+    producerId: producer.id,
+    peerId,
+    kind: producer.kind,
+    source: producer.kind === 'audio' ? 'microphone' : 'camera',
+  });
 
   const app = express();
-  app.use(express.static(dir));
+  if (options.page !== false) {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-bare-page-'));
+    await build({ entryPoints: [PAGE_SOURCE], bundle: true, format: 'esm', target: ['chrome100'], outfile: join(dir, 'page.js'), logLevel: 'warning' });
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>bare</title><body><script type="module" src="page.js"></script></body>');
+    app.use(express.static(dir));
+  }
   const http: HttpServer = createServer(app);
   const io = new SocketServer(http, { serveClient: false });
-  io.on('connection', (socket) => {
+  io.on('connection', (socket: Socket) => {
     const transports = new Map<string, types.WebRtcTransport>();
     const consumers = new Map<string, types.Consumer>();
     const mine: types.Producer[] = [];
-    const fail = (ack: (r: unknown) => void) => (err: Error) => ack({ error: err.message });
-    socket.on('join', (_p, ack) => ack({ routerRtpCapabilities: router.rtpCapabilities, producerIds: [...producers.keys()] }));
-    socket.on('createTransport', (_p, ack) => {
-      router
-        .createWebRtcTransport({ webRtcServer, enableUdp: true, enableTcp: true, preferUdp: true })
-        .then((t) => {
-          transports.set(t.id, t);
-          ack({ id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters });
-        }, fail(ack));
+    let conference: Map<string, { producer: types.Producer; peerId: string }> | undefined;
+    let conferenceId = '';
+    // Hoichan's ack shapes: { ok: true, ... } or { ok: false, error: { code, message } }.
+    const handle = (name: string, work: (payload: Record<string, unknown>) => Promise<Record<string, unknown>>) =>
+      socket.on(name, (payload: unknown, ack: unknown) => {
+        if (typeof ack !== 'function') return;
+        work((payload ?? {}) as Record<string, unknown>).then(
+          (reply) => (ack as Ack)({ ok: true, ...reply }),
+          (err: Error) => (ack as Ack)({ ok: false, error: { code: 'failed', message: err.message } }),
+        );
+      });
+    const transportOf = (id: unknown) => {
+      const t = transports.get(String(id));
+      if (!t) throw new Error(`no transport ${String(id)}`);
+      return t;
+    };
+    handle('join', async (p) => {
+      if (conference) throw new Error('already joined');
+      conferenceId = String(p.conferenceId ?? 'bare');
+      conference = conferences.get(conferenceId) ?? new Map();
+      conferences.set(conferenceId, conference);
+      await socket.join(conferenceId);
+      return { peerId: socket.id, routerRtpCapabilities: router.rtpCapabilities, producers: [...conference.values()].map((e) => infoOf(e.producer, e.peerId)) };
     });
-    socket.on('connectTransport', ({ transportId, dtlsParameters }, ack) => {
-      transports.get(transportId)!.connect({ dtlsParameters }).then(() => ack({}), fail(ack));
+    handle('createTransport', async () => {
+      const t = await router.createWebRtcTransport({ webRtcServer, enableUdp: true, enableTcp: true, preferUdp: true });
+      transports.set(t.id, t);
+      return { transport: { id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters } };
     });
-    socket.on('produce', ({ transportId, kind, rtpParameters }, ack) => {
-      transports
-        .get(transportId)!
-        .produce({ kind, rtpParameters })
-        .then((producer) => {
-          producers.set(producer.id, producer);
-          mine.push(producer);
-          producer.observer.once('close', () => producers.delete(producer.id));
-          socket.broadcast.emit('newProducer', { producerId: producer.id });
-          ack({ id: producer.id });
-        }, fail(ack));
+    handle('connectTransport', async (p) => {
+      await transportOf(p.transportId).connect({ dtlsParameters: p.dtlsParameters as types.DtlsParameters });
+      return {};
     });
-    socket.on('consume', ({ transportId, producerId, rtpCapabilities }, ack) => {
-      transports
-        .get(transportId)!
-        .consume({ producerId, rtpCapabilities, paused: true })
-        .then((consumer) => {
-          consumers.set(consumer.id, consumer);
-          ack({ id: consumer.id, producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters });
-        }, fail(ack));
+    handle('produce', async (p) => {
+      if (!conference) throw new Error('join first');
+      const producer = await transportOf(p.transportId).produce({ kind: p.kind as types.MediaKind, rtpParameters: p.rtpParameters as types.RtpParameters });
+      const entry = { producer, peerId: socket.id };
+      const room = conference;
+      room.set(producer.id, entry);
+      mine.push(producer);
+      producer.observer.once('close', () => {
+        room.delete(producer.id);
+        io.to(conferenceId).emit('producerClosed', { producerId: producer.id });
+      });
+      socket.to(conferenceId).emit('newProducer', infoOf(producer, socket.id));
+      return { producerId: producer.id };
     });
-    socket.on('resumeConsumer', ({ consumerId }, ack) => {
-      consumers.get(consumerId)!.resume().then(() => ack({}), fail(ack));
+    handle('consume', async (p) => {
+      const consumer = await transportOf(p.transportId).consume({
+        producerId: String(p.producerId),
+        rtpCapabilities: p.rtpCapabilities as types.RtpCapabilities,
+        paused: true,
+      });
+      consumers.set(consumer.id, consumer);
+      consumer.observer.once('close', () => consumers.delete(consumer.id));
+      return { consumer: { id: consumer.id, producerId: consumer.producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters } };
+    });
+    handle('resumeConsumer', async (p) => {
+      const consumer = consumers.get(String(p.consumerId));
+      if (!consumer) throw new Error(`no consumer ${String(p.consumerId)}`);
+      await consumer.resume();
+      return {};
     });
     socket.on('disconnect', () => {
       for (const t of transports.values()) t.close();
       for (const p of mine) p.close();
+      if (conference?.size === 0) conferences.delete(conferenceId);
     });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -104,4 +149,39 @@ export async function startBareServer(webRtcPort: number): Promise<BareServer> {
       await new Promise<void>((resolve) => io.close(() => resolve()));
     },
   };
+}
+
+export interface BareProcess {
+  url: string;
+  /** the server's Node process (signaling) */
+  pid: number;
+  workerPid: number;
+  close(): Promise<void>;
+}
+
+/** The same server in a child process of its own, without the page. */
+export async function startBareProcess(webRtcPort: number): Promise<BareProcess> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [String(webRtcPort)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const info = await new Promise<{ url: string; workerPid: number }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { url: string; workerPid: number }));
+    child.once('exit', (code) => reject(new Error(`bare server process exited (${code})`)));
+  });
+  return {
+    ...info,
+    pid: child.pid!,
+    async close() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send('close');
+      await exited;
+    },
+  };
+}
+
+// As a child: start, report, close on 'close' or when the parent goes.
+if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
+  const server = await startBareServer(Number(process.argv[2]), { page: false });
+  process.send({ url: server.url, workerPid: server.workerPid });
+  const close = () => void server.close().then(() => process.exit(0));
+  process.on('message', (m) => m === 'close' && close());
+  process.on('disconnect', close);
 }

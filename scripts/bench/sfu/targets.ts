@@ -4,13 +4,13 @@
 // (mediasoup 3.12.16) and Janus (VideoRoom remote publisher + RTP forwarders).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { types } from 'mediasoup';
 import { INGEST_RECV_BUFFER_BYTES } from '../../../src/media/addresses.js';
-import { sleep } from '../support/common.js';
+import { JanusServer, JanusSession, type JanusReply } from '../support/janus.js';
 
 export type BenchCodec = 'VP8' | 'H264';
 
@@ -349,75 +349,25 @@ export class LegacyMediasoupTarget implements SfuTarget {
   }
 }
 
-const janusPresent = () => !spawnSync('janus', ['--version'], { stdio: 'ignore' }).error;
-
-/**
- * Installs Debian's janus when it is missing, as scripts/setup.sh does for its
- * packages: apt-get as root, or through passwordless sudo; `apt-get update`
- * first when apt does not know the package yet. Returns why it could not.
- */
-export function ensureJanus(): { ok: true } | { ok: false; reason: string } {
-  if (janusPresent()) return { ok: true };
-  const asRoot = process.getuid?.() === 0;
-  if (!asRoot && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status !== 0) {
-    return { ok: false, reason: 'janus is not installed and apt-get needs root (no passwordless sudo): run apt-get install -y janus' };
-  }
-  const run = (args: string[], timeoutMs: number) => {
-    const [cmd, ...rest] = asRoot ? args : ['sudo', '-n', ...args];
-    const result = spawnSync(cmd!, rest, { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    return { ok: result.status === 0, output: `${result.error?.message ?? ''}${result.stdout ?? ''}${result.stderr ?? ''}` };
-  };
-  const policy = run(['apt-cache', 'policy', 'janus'], 30_000);
-  if (!/Candidate: (?!\(none\))/.test(policy.output)) {
-    console.log('janus: unknown to apt, running apt-get update...');
-    run(['apt-get', 'update', '-q'], 180_000);
-  }
-  console.log('janus: not installed, installing the Debian package (apt-get install -y janus)...');
-  const install = run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', 'janus'], 300_000);
-  if (!install.ok || !janusPresent()) {
-    return { ok: false, reason: `janus is not installed and apt-get install janus failed: ${install.output.trim().split('\n').slice(-2).join(' ').slice(0, 200)}` };
-  }
-  return { ok: true };
-}
+export { ensureJanus } from '../support/janus.js';
 
 /** Janus 1.1 VideoRoom: a remote publisher takes plain RTP; rtp_forward copies it to each receiver. */
 export class JanusTarget implements SfuTarget {
   readonly name = 'janus';
-  #process: ChildProcess | undefined;
-  #dir: string | undefined;
-  #base = '';
-  #session = 0;
+  #server: JanusServer | undefined;
+  #session: JanusSession | undefined;
   #handle = 0;
   #room = 0;
   #publisher = 0;
-  #keepalive: NodeJS.Timeout | undefined;
-  #tx = 0;
-  log = '';
+
+  get log(): string {
+    return this.#server?.log ?? '';
+  }
 
   async start(codec: BenchCodec): Promise<Ingest> {
-    const port = 18000 + (process.pid % 1000);
-    this.#dir = mkdtempSync(join(tmpdir(), 'hoichan-janus-'));
-    writeJanusConfig(this.#dir, port);
-    this.#base = `http://127.0.0.1:${port}/janus`;
-    this.#process = spawn('janus', ['-F', this.#dir, '-C', join(this.#dir, 'janus.jcfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.#process.stdout!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-20_000)));
-    this.#process.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-20_000)));
-    const spawnError = new Promise<never>((_, reject) => this.#process!.once('error', reject));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const created = await Promise.race([this.#post('', { janus: 'create' }), spawnError]);
-        this.#session = created.data.id;
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('janus is not installed (apt-get install -y janus)');
-        if (Date.now() > deadline) throw new Error(`janus did not answer on ${this.#base}: ${(err as Error).message}\n${this.log.slice(-2000)}`);
-        await sleep(200);
-      }
-    }
-    this.#keepalive = setInterval(() => void this.#post(`/${this.#session}`, { janus: 'keepalive' }).catch(() => undefined), 15_000);
-    const attached = await this.#post(`/${this.#session}`, { janus: 'attach', plugin: 'janus.plugin.videoroom' });
-    this.#handle = attached.data.id;
+    this.#server = await JanusServer.start({ httpPort: 18000 + (process.pid % 1000), rtpPortRange: '31000-31999' });
+    this.#session = await JanusSession.create(this.#server.base);
+    this.#handle = await this.#session.attach();
     this.#room = 4000 + (process.pid % 1000);
     await this.#request({ request: 'create', room: this.#room, publishers: 4, videocodec: codec === 'VP8' ? 'vp8' : 'h264', h264_profile: '42e01f' });
     const remote = await this.#request({
@@ -443,68 +393,14 @@ export class JanusTarget implements SfuTarget {
   }
 
   cpuPids(): number[] {
-    return [this.#process!.pid!];
+    return [this.#server!.pid];
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#keepalive);
-    const proc = this.#process;
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-    }
-    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    await this.#server?.stop();
   }
 
-  async #request(body: Record<string, unknown>): Promise<any> {
-    const reply = await this.#post(`/${this.#session}/${this.#handle}`, { janus: 'message', body });
-    const data = reply.plugindata?.data;
-    if (!data || data.error) throw new Error(`janus ${String(body.request)}: ${JSON.stringify(reply).slice(0, 300)}`);
-    return data;
+  #request(body: Record<string, unknown>): Promise<JanusReply> {
+    return this.#session!.request(this.#handle, body);
   }
-
-  async #post(path: string, body: Record<string, unknown>): Promise<any> {
-    const res = await fetch(this.#base + path, { method: 'POST', body: JSON.stringify({ ...body, transaction: `t${++this.#tx}` }) });
-    const reply = (await res.json()) as any;
-    if (reply.janus === 'error') throw new Error(`janus: ${JSON.stringify(reply.error)}`);
-    return reply;
-  }
-}
-
-function writeJanusConfig(dir: string, httpPort: number): void {
-  const libs = '/usr/lib/x86_64-linux-gnu/janus';
-  const otherPlugins = ['audiobridge', 'duktape', 'lua', 'nosip', 'recordplay', 'sip', 'streaming', 'textroom', 'videocall', 'voicemail', 'echotest'];
-  const otherTransports = ['websockets', 'pfunix', 'mqtt', 'rabbitmq', 'nanomsg'];
-  writeFileSync(
-    join(dir, 'janus.jcfg'),
-    `general: {
-\tconfigs_folder = "${dir}"
-\tplugins_folder = "${libs}/plugins"
-\ttransports_folder = "${libs}/transports"
-\tevents_folder = "${libs}/events"
-\tloggers_folder = "${libs}/loggers"
-\tdebug_level = 3
-\tsession_timeout = 0
-}
-media: {
-\trtp_port_range = "31000-31999"
-}
-plugins: {
-\tdisable = "${otherPlugins.map((p) => `libjanus_${p}.so`).join(',')}"
-}
-transports: {
-\tdisable = "${otherTransports.map((t) => `libjanus_${t}.so`).join(',')}"
-}
-events: {
-\tbroadcast = false
-}
-`,
-  );
-  writeFileSync(
-    join(dir, 'janus.transport.http.jcfg'),
-    `general: {\n\tjson = "compact"\n\tbase_path = "/janus"\n\thttp = true\n\tport = ${httpPort}\n\tip = "127.0.0.1"\n\thttps = false\n}\nadmin: {\n\tadmin_http = false\n\tadmin_https = false\n}\n`,
-  );
-  writeFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
 }
