@@ -86,6 +86,13 @@ interface Target {
   close(): Promise<void>;
 }
 
+/**
+ * The hub processes' ports: their own, not support/hubProcess.ts's defaults, so
+ * this bench runs beside another bench's hub (and a 2-worker hub of the previous
+ * step never holds the next one's ports while its workers exit).
+ */
+const HUB_PORTS = { webRtcServerPort: 37600, rtcMinPort: 37700, rtcMaxPort: 38699 };
+
 /** One Hoichan hub process for the whole ladder. */
 function hoichanOneWorker(): Target {
   let hub: HubProcess | undefined;
@@ -93,7 +100,7 @@ function hoichanOneWorker(): Target {
     name: 'hoichan 1 worker',
     setup: 'one conference, one router',
     async forStep(n, step) {
-      hub ??= await HubProcess.start({ numWorkers: 1 });
+      hub ??= await HubProcess.start({ numWorkers: 1, ...HUB_PORTS });
       return { url: hub.info.url, signaling: 'hub', conference: `webrtc-1w-${step}-n${n}`, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub!.info.url, `webrtc-1w-${step}-n${n}`), stop: async () => undefined };
     },
     async close() {
@@ -114,7 +121,7 @@ function hoichanTwoWorkersOneConference(): Target {
     name: 'hoichan 2 workers',
     setup: 'ONE conference over both workers (maxConsumersPerRouter = N + 1: half the consumers per router)',
     async forStep(n, step) {
-      const hub = await HubProcess.start({ numWorkers: 2, maxConsumersPerRouter: n + 1 });
+      const hub = await HubProcess.start({ numWorkers: 2, maxConsumersPerRouter: n + 1, ...HUB_PORTS });
       const conference = `webrtc-2w-${step}-n${n}`;
       return { url: hub.info.url, signaling: 'hub', conference, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub.info.url, conference), stop: () => hub.close() };
     },
@@ -153,7 +160,7 @@ function janus(iceAddress: string): Target {
     name: 'janus',
     setup: `VideoRoom, WebRTC subscribers through the HTTP API (ICE on ${iceAddress})`,
     async forStep(_n, step) {
-      // Its own ports: the hub processes' WebRTC ports are 31600.. and 32000-33999.
+      // Its own ports, apart from HUB_PORTS and the other benches' hubs (31600.., 32000-33999).
       server ??= await JanusServer.start({ httpPort: 18000 + (process.pid % 1000), rtpPortRange: '34000-35999', iceAddress });
       if (!admin) {
         const session = await JanusSession.create(server.base);
