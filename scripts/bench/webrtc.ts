@@ -92,6 +92,7 @@ interface Target {
  * step never holds the next one's ports while its workers exit).
  */
 const HUB_PORTS = { webRtcServerPort: 37600, rtcMinPort: 37700, rtcMaxPort: 38699 };
+const shifted = (offset: number) => ({ ...HUB_PORTS, webRtcServerPort: HUB_PORTS.webRtcServerPort + offset });
 
 /** One Hoichan hub process for the whole ladder. */
 function hoichanOneWorker(): Target {
@@ -100,7 +101,7 @@ function hoichanOneWorker(): Target {
     name: 'hoichan 1 worker',
     setup: 'one conference, one router',
     async forStep(n, step) {
-      hub ??= await HubProcess.start({ numWorkers: 1, ...HUB_PORTS });
+      hub ??= await onFreePorts((o) => HubProcess.start({ numWorkers: 1, ...shifted(o) }));
       return { url: hub.info.url, signaling: 'hub', conference: `webrtc-1w-${step}-n${n}`, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub!.info.url, `webrtc-1w-${step}-n${n}`), stop: async () => undefined };
     },
     async close() {
@@ -121,7 +122,7 @@ function hoichanTwoWorkersOneConference(): Target {
     name: 'hoichan 2 workers',
     setup: 'ONE conference over both workers (maxConsumersPerRouter = N + 1: half the consumers per router)',
     async forStep(n, step) {
-      const hub = await HubProcess.start({ numWorkers: 2, maxConsumersPerRouter: n + 1, ...HUB_PORTS });
+      const hub = await onFreePorts((o) => HubProcess.start({ numWorkers: 2, maxConsumersPerRouter: n + 1, ...shifted(o) }));
       const conference = `webrtc-2w-${step}-n${n}`;
       return { url: hub.info.url, signaling: 'hub', conference, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub.info.url, conference), stop: () => hub.close() };
     },
@@ -132,13 +133,29 @@ function hoichanTwoWorkersOneConference(): Target {
 /** Port of the bare server's WebRtcServer (the join bench's is 39800). */
 const BARE_WEBRTC_PORT = 39810;
 
+/**
+ * Starts something on fixed ports, moving them up by `step` when they are
+ * taken: these ports lie in the kernel's ephemeral range, where another
+ * process's outgoing socket can hold one for a while.
+ */
+async function onFreePorts<T>(start: (offset: number) => Promise<T>, step = 10, attempts = 5): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await start(i * step);
+    } catch (err) {
+      if (i + 1 >= attempts) throw err;
+      console.log(`  ports taken (${(err as Error).message.split('\n')[0]}); moving up by ${step}`);
+    }
+  }
+}
+
 function bareMediasoup(): Target {
   let server: Awaited<ReturnType<typeof startBareProcess>> | undefined;
   return {
     name: 'bare mediasoup',
     setup: 'one worker, one router, same signaling subset, no auth/schemas/telemetry',
     async forStep(n, step) {
-      server ??= await startBareProcess(BARE_WEBRTC_PORT);
+      server ??= await onFreePorts((o) => startBareProcess(BARE_WEBRTC_PORT + o), 1);
       return { url: server.url, signaling: 'hub', conference: `webrtc-bare-${step}-n${n}`, nodePid: server.pid, mediaPids: [server.workerPid], stop: async () => undefined };
     },
     async close() {
