@@ -4,6 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { types } from 'mediasoup';
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
@@ -317,7 +318,10 @@ describe('cluster failures: Redis stopped for 60 s mid-conference (issue 14)', f
     const sentBefore = sent;
     const receivedBefore = lastCount;
     const ackedBefore = acked();
+    // The hubs, the agent, the viewers and the sampler share this process: its own stalls show as pauses too.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     await redis.stop();
+    loopDelay.enable();
     const stoppedAt = Date.now();
     expect(await pingFails(redis.url), 'PING answered: Redis is not down').to.equal(true);
 
@@ -358,6 +362,7 @@ describe('cluster failures: Redis stopped for 60 s mid-conference (issue 14)', f
     const sentDuring = sent - sentBefore;
     const receivedDuring = (await packetsReceived(pipeProducer)) - receivedBefore;
     clearInterval(sampler);
+    loopDelay.disable();
     const mediaGap = longestPause(mediaArrivals, stoppedAt, outageEnd);
     const devicePause = longestPause(arrivals.local, stoppedAt, outageEnd);
 
@@ -379,7 +384,7 @@ describe('cluster failures: Redis stopped for 60 s mid-conference (issue 14)', f
     const lost = (remote.gaps.get(deviceId) ?? []).filter((g) => g.reason === 'lost').reduce((n, g) => n + g.to - g.from + 1, 0);
     console.log(
       `      (Redis down ${Math.round((outageEnd - stoppedAt) / 1000)} s. Media: ${receivedDuring}/${sentDuring} packets crossed the pipe, longest pause between sampled increases ${mediaGap.ms} ms (ending ${mediaGap.endedAfterMs} ms in).` +
-        ` Device on hub-a: ${localAtEnd - localAtStart} seqs reached the viewer on hub-a live (journal at ${journaledAtEnd}, viewer at ${localAtEnd}), longest pause ${devicePause.ms} ms (ending ${devicePause.endedAfterMs} ms in);` +
+        ` Device on hub-a: ${localAtEnd - localAtStart} seqs reached the viewer on hub-a live (journal at ${journaledAtEnd}, viewer at ${localAtEnd}), longest pause ${devicePause.ms} ms (ending ${devicePause.endedAfterMs} ms in); this process's event loop stalled up to ${Math.round(loopDelay.max / 1e6)} ms;` +
         ` ack held at ${ackedAtStart} (was ${ackedBefore} when Redis stopped); viewer on hub-b at ${remoteAtStart} -> ${remoteAtEnd} during the outage.` +
         ` After: directory whole in ${directoryMs} ms, hub-b's viewer caught up in ${catchUpMs} ms (${lost} seqs announced lost), acks caught up in ${ackedMs} ms;` +
         ` ${stale.length} stale revocation checks admitted, oldest copy ${Math.max(...stale.map((s) => s.ageMs))} ms)`,
