@@ -39,6 +39,8 @@ export const AUDIT_TYPES = [
   'token.refreshed',
   /** The hub took in a new revocation (file, Redis or in-process): target.jti (hash) or target.sub and target.before. */
   'token.revocation',
+  /** A token admitted on this hub's copy of the revocation list while Redis was unreachable: target.via, target.jti (hash), target.ageS (the copy's age). */
+  'token.staleRevocationCheck',
   /** A specialist started recording a conference (ok: target.recordingId), or was refused (outcome). */
   'recording.start',
   /** A recording stopped: target.reason requested | max-duration | disk-floor | conference-closed | shutdown; actor is the specialist who asked, else the hub. */
@@ -96,6 +98,7 @@ export type AuditEvent =
   | (Common<'token.revoked'> & { target: { via: 'signaling' | 'uplink'; jti: string } })
   | (Common<'token.refreshed'> & { target: { via: 'signaling' | 'uplink'; jti: string; exp?: number } })
   | (Common<'token.revocation'> & { target: { jti: string } | { sub: string; before: number } })
+  | (Common<'token.staleRevocationCheck'> & { target: { via: 'signaling' | 'uplink' | 'http'; jti: string; ageS: number } })
   | (Common<'recording.start'> & { conferenceId: string; target: { recordingId?: string } })
   | (Common<'recording.stop'> & { conferenceId: string; target: { recordingId: string; reason: string; tracks: number } })
   | (Common<'recording.access'> & { conferenceId: string; target: { recordingId: string; file: string } })

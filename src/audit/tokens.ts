@@ -39,7 +39,15 @@ export function auditTokenLifecycle(events: AuthEvents, audit: AuditSink): () =>
     if (e.jti !== undefined) audit.record({ type: 'token.revocation', actor: SYSTEM_ACTOR, outcome: 'ok', target: { jti: jtiHash(e.jti) } });
     else if (e.sub !== undefined && e.before !== undefined) audit.record({ type: 'token.revocation', actor: SYSTEM_ACTOR, outcome: 'ok', target: { sub: e.sub, before: e.before } });
   };
+  const onStale: Parameters<typeof events.on<'staleRevocationCheck'>>[1] = (e) =>
+    audit.record({
+      type: 'token.staleRevocationCheck',
+      actor: { sub: e.sub, role: e.role, ...(e.address ? { ip: e.address } : {}) },
+      outcome: 'ok',
+      target: { via: e.endpoint === 'api' ? 'http' : via(e.endpoint), jti: jtiHash(e.jti), ageS: Math.round(e.ageMs / 1000) },
+    });
   events.on('expired', onExpired);
+  events.on('staleRevocationCheck', onStale);
   events.on('socketRevoked', onSocketRevoked);
   events.on('refreshed', onRefreshed);
   events.on('revoked', onRevoked);
@@ -48,5 +56,6 @@ export function auditTokenLifecycle(events: AuthEvents, audit: AuditSink): () =>
     events.off('socketRevoked', onSocketRevoked);
     events.off('refreshed', onRefreshed);
     events.off('revoked', onRevoked);
+    events.off('staleRevocationCheck', onStale);
   };
 }

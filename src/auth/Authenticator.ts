@@ -82,7 +82,9 @@ export class Authenticator {
     let claims: AnyClaims | undefined;
     try {
       claims = this.verifyOffline(token, endpoint);
-      if (await this.revocations.isRevoked(claims)) throw new AuthError('token revoked');
+      const check = await this.revocations.check(claims);
+      if (check.revoked) throw new AuthError('token revoked');
+      if (check.staleMs !== undefined) this.#stale(endpoint, claims, check.staleMs, address);
       return claims as ClaimsFor<E>;
     } catch (err) {
       const reason = err instanceof AuthError ? err.message : 'revocation check failed';
@@ -140,7 +142,9 @@ export class Authenticator {
     if (claims.exp <= this.#o.now()) reason = 'token expired';
     else {
       try {
-        if (await this.revocations.isRevoked(claims)) reason = 'token revoked';
+        const check = await this.revocations.check(claims);
+        if (check.revoked) reason = 'token revoked';
+        else if (check.staleMs !== undefined) this.#stale(endpoint, claims, check.staleMs);
       } catch {
         reason = 'cannot check revocation now; try again';
       }
@@ -148,6 +152,11 @@ export class Authenticator {
     if (reason === undefined) return;
     this.events.emit('refused', { endpoint, reason, sub: claims.sub, jti: claims.jti });
     throw new AuthError(reason);
+  }
+
+  /** Admitted on a copy of the revocation list that could not be refreshed: reported, for the audit log. */
+  #stale(endpoint: Endpoint, claims: AnyClaims, ageMs: number, address?: string): void {
+    this.events.emit('staleRevocationCheck', { endpoint, sub: claims.sub, role: claims.role, jti: claims.jti, ageMs, ...(address ? { address } : {}) });
   }
 
   /**

@@ -83,6 +83,12 @@ export const authConfigSchema = z
     clockSkew: z.number().int().min(0).max(600),
     /** Revoked tokens, JSON lines; reloaded when it changes and on SIGHUP. Redis holds them too when redis.url is set. */
     revocationFile: z.string().min(1).nullable(),
+    /**
+     * Seconds a clustered hub may keep admitting tokens against its copy of the
+     * Redis revocation list while Redis is unreachable (each admission audited);
+     * past it, checks fail closed. 0: fail closed at once (docs/SECURITY.md).
+     */
+    revocationMaxStaleness: z.number().int().min(0).max(3600),
     /** Demo mode allows the built-in, publicly known secret. Never in a hospital. */
     demo: z.boolean(),
   })

@@ -42,12 +42,27 @@ export type AuthSocketRevoked = AuthSocket;
 /** A `refreshToken` on a live socket: ok (the new token's jti and exp), or refused (the current token's jti). */
 export type AuthRefreshed = AuthSocket & { outcome: 'ok'; exp: number } | AuthSocket & { outcome: 'unauthorized' | 'forbidden' };
 
+/**
+ * A token admitted although the shared revocation list (Redis) could not be
+ * asked: checked against this hub's copy of it, last known complete ageMs ago
+ * (within auth.revocationMaxStaleness).
+ */
+export interface AuthStaleRevocationCheck {
+  endpoint: Endpoint;
+  sub: string;
+  role: AuthSocket['role'];
+  jti: string;
+  ageMs: number;
+  address?: string;
+}
+
 export interface AuthEventMap {
   refused: [AuthRefused];
   revoked: [AuthRevoked];
   expired: [AuthExpired];
   socketRevoked: [AuthSocketRevoked];
   refreshed: [AuthRefreshed];
+  staleRevocationCheck: [AuthStaleRevocationCheck];
 }
 
 /** Typed emitter: `on('refused', (e) => ...)` is checked by the compiler. */

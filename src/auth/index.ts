@@ -19,8 +19,8 @@ export {
   type PersonRole,
   type UplinkGrant,
 } from './claims.js';
-export { AuthEvents, type AuthEventMap, type AuthExpired, type AuthRefreshed, type AuthRefused, type AuthRevoked, type AuthSocket, type AuthSocketRevoked } from './events.js';
+export { AuthEvents, type AuthEventMap, type AuthExpired, type AuthRefreshed, type AuthRefused, type AuthRevoked, type AuthSocket, type AuthSocketRevoked, type AuthStaleRevocationCheck } from './events.js';
 export { DEFAULT_KID, KeyConfigError, KeyRing } from './keys.js';
 export { ALGORITHMS, signJws, type Algorithm } from './jws.js';
-export { AnyRevocations, FileRevocations, MemoryRevocations, RedisRevocations, appendRevocation, openRevocations, type Revocation, type RevocationStore } from './revocation.js';
+export { AnyRevocations, FileRevocations, MemoryRevocations, RedisRevocations, appendRevocation, openRevocations, type Revocation, type RevocationCheck, type RevocationStore } from './revocation.js';
 export { SocketTokens, TOKEN_EXPIRED_EVENT, TOKEN_REVOKED_EVENT, tokenHandshake, type HandshakeOptions } from './sockets.js';

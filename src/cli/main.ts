@@ -514,7 +514,7 @@ async function revokeCommand(auth: Authenticator, config: HoichanConfig, values:
   if (!file && !redisUrl) throw new UsageError('nowhere to write: set auth.revocationFile (HOICHAN_REVOCATION_FILE) or REDIS_URL, as the hub has them');
   if (file) await appendRevocation(file, revocation);
   if (redisUrl) {
-    const redis = await RedisRevocations.connect(redisUrl, false);
+    const redis = await RedisRevocations.connect(redisUrl, { listen: false });
     try {
       await redis.add(revocation);
     } finally {

@@ -133,6 +133,10 @@ export const configSchema = z
       maxReplayBytes: z.number().int().min(65_536),
       /** A peer with more than this queued on its socket gets no waveforms until it drains (announced as slow-reader gaps). */
       maxPeerBacklogBytes: z.number().int().min(65_536),
+      /** While the device history (Redis) is unreachable: estimated bytes of delivered, not yet stored readings kept per device. */
+      unstoredBytesPerDevice: z.number().int().min(65_536),
+      /** The same for all devices of the hub together. */
+      unstoredBytes: z.number().int().min(65_536),
     }),
     redis: z.object({
       url: z.string().url().nullable(),

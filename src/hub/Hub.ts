@@ -58,7 +58,7 @@ export class Hub {
   static async start(config: HoichanConfig, devices?: DeviceDirectory): Promise<Hub> {
     if (config.auth.demo) log.warn('DEMO MODE: the built-in JWT secret is public; never run a hospital hub like this');
     const keys = KeyRing.fromConfig(config.auth);
-    const auth = new Authenticator(keys, config.auth, await openRevocations({ file: config.auth.revocationFile, redisUrl: config.redis.url }));
+    const auth = new Authenticator(keys, config.auth, await openRevocations({ file: config.auth.revocationFile, redisUrl: config.redis.url, maxStalenessSeconds: config.auth.revocationMaxStaleness }));
     const pool = await WorkerPool.create(config.media).catch(async (err: unknown) => {
       await auth.close();
       throw err;
@@ -160,6 +160,8 @@ export class Hub {
         historyBytesPerDevice: config.devices.historyBytesPerDevice,
         historyBytesPerSite: config.devices.historyBytesPerSite,
         maxPeerBacklogBytes: config.devices.maxPeerBacklogBytes,
+        unstoredBytesPerDevice: config.devices.unstoredBytesPerDevice,
+        unstoredBytes: config.devices.unstoredBytes,
       },
       history: { ttlMs: config.devices.historyTtlMs, maxBytes: config.devices.historyBytesPerDevice },
       uplink: {

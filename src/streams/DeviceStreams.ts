@@ -1,16 +1,18 @@
 // The hub side of device flow: per device the stored watermark, its owning
 // site connection, its session (its stint in one conference) and status;
 // accepts the uplink's batches (deduplicated by (deviceId, seq), contiguous,
-// stored before they are emitted and acked), fans them out to the device's
-// conference, and answers `join` with the conference's devices and a bounded
-// replay of their current sessions. docs/PROTOCOL.md describes the rules.
+// acked only once stored), fans them out to the device's conference, and
+// answers `join` with the conference's devices and a bounded replay of their
+// current sessions. docs/PROTOCOL.md describes the rules. While the history
+// store (Redis) is away, readings still go out live to this hub's peers from a
+// bounded buffer (UnstoredReadings) and are stored, then acked, when it returns.
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { grantRefuses, type UplinkGrant } from '../auth/index.js';
 import { z } from 'zod';
 import { HoichanError, conflict, forbidden, notFound } from '../common/errors.js';
-import type { DeviceHistoryStore, DeviceSession } from './history/deviceHistory.js';
+import { readingBytes, type DeviceHistoryStore, type DeviceSession } from './history/deviceHistory.js';
 import type { ChannelInfo, DeviceInfo, DeviceStatus, DeviceType, Reading } from '../devices/reading.js';
 import type { ConferenceManager } from '../media/ConferenceManager.js';
 import type { PeerNotify } from '../media/events.js';
@@ -21,6 +23,7 @@ import { createLogger } from '../common/logger.js';
 import type { DeviceStreamStats } from '../contract/ops.js';
 import { PeerFanout, type DeviceTap, type PeerBacklog } from './PeerFanout.js';
 import { RemoteDevices, type DeviceClusterLink, type RemoteDeviceState } from './RemoteDevices.js';
+import { UnstoredBudget, UnstoredReadings, type UnstoredBatch } from './UnstoredReadings.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
 
 const log = createLogger('device-streams');
@@ -48,6 +51,10 @@ export interface DeviceStreamsOptions {
   maxPeerBacklogBytes?: number;
   /** Bytes queued towards a peer; without it, no peer is ever treated as slow. */
   peerBacklog?: PeerBacklog;
+  /** Estimated bytes of readings one device may keep while the history store is unreachable. Default 8 MiB. */
+  unstoredBytesPerDevice?: number;
+  /** The same, all devices of this hub together. Default 256 MiB. */
+  unstoredBytes?: number;
 }
 
 /** Protocols a site's parseErrors may name as a metric label; anything else is counted as 'other'. */
@@ -81,6 +88,16 @@ interface DeviceState {
   /** When its owning connection went away (the device is forgotten deviceTtlMs later). */
   offlineSince?: number;
   stored: number;
+  /**
+   * Highest contiguous seq this hub accepted and sent its peers (>= stored).
+   * Above `stored` while the history store is away: those readings went out
+   * live but are not acked yet.
+   */
+  held: number;
+  /** Accepted, delivered, not yet stored: (stored, unstored.through] in seq order. */
+  unstored: UnstoredReadings;
+  /** The buffer filled up during this outage (warned once; the agent resends what it could not keep). */
+  unstoredFull: boolean;
   /** The device's stint in its current conference: only readings from session.startSeq on are stored or sent. */
   session?: DeviceSession;
   lagging: boolean;
@@ -130,6 +147,9 @@ export class DeviceStreams implements DeviceDirectory {
   readonly #historyBytesPerDevice: number;
   readonly #historyBytesPerSite: number;
   readonly #sweep: NodeJS.Timeout;
+  readonly #unstoredBudget: UnstoredBudget;
+  /** Stores what an outage left unstored once the store is back, for devices that send nothing new meanwhile. */
+  readonly #flushTimer: NodeJS.Timeout;
   /** Devices of other hubs of a cluster streaming into conferences here (src/cluster sets both). */
   readonly remote: RemoteDevices;
   cluster: DeviceClusterLink | undefined;
@@ -149,6 +169,12 @@ export class DeviceStreams implements DeviceDirectory {
     this.remote = new RemoteDevices(store, this.#fanout, { maxFillReadings: this.#maxResume, maxFillBytes: this.#maxReplayBytes, deviceTtlMs: this.#deviceTtlMs });
     this.#sweep = setInterval(() => this.#forgetGone(), Math.min(30_000, Math.max(100, this.#deviceTtlMs / 4)));
     this.#sweep.unref();
+    this.#unstoredBudget = new UnstoredBudget(options.unstoredBytesPerDevice ?? 8 * MiB, options.unstoredBytes ?? 256 * MiB);
+    this.#flushTimer = setInterval(() => {
+      if (!this.#store.reachable) return;
+      for (const state of this.#devices.values()) if (!state.unstored.empty) void this.#queued(state, () => this.#flush(state));
+    }, 1000);
+    this.#flushTimer.unref();
   }
 
   get storeKind(): string {
@@ -225,12 +251,15 @@ export class DeviceStreams implements DeviceDirectory {
       peerId,
       notify,
       devices,
-      (d) =>
+      (d) => {
+        // While the store is away a replay cannot load: failing at once keeps the joiner's live readings from waiting on Redis retries.
+        if (!this.#store.reachable) return Promise.reject(new Error('the device history (Redis) is unreachable; no replay'));
         // Only the device's current session, which is this conference's: a seq the peer names from before
         // it (another conference's, or made up) resumes from the session's start, never earlier.
-        d.resumeAfter !== undefined
+        return d.resumeAfter !== undefined
           ? this.#store.range(d.deviceId, d.session.id, Math.max(d.resumeAfter, d.session.startSeq - 1), d.upTo, this.#maxResume, budget)
-          : this.#store.recent(d.deviceId, d.session.id, this.#replayWindowMs, d.upTo, budget),
+          : this.#store.recent(d.deviceId, d.session.id, this.#replayWindowMs, d.upTo, budget);
+      },
       (err) => log.warn({ peerId, err: err.message }, 'replay failed'),
     );
   }
@@ -245,9 +274,19 @@ export class DeviceStreams implements DeviceDirectory {
       try {
         const refused = grantRefuses(conn.grant, d.deviceId, d.conferenceId);
         if (refused) throw forbidden(refused);
-        const owner = await this.#store.claim(d.deviceId, conn.siteId);
-        if (owner !== conn.siteId) throw forbidden(`device ${d.deviceId} belongs to another site`);
+        if (!this.#store.reachable) {
+          // Without the store this hub can only resume a device it streams already, for the site it knows owns it.
+          const known = this.#devices.get(d.deviceId);
+          if (!known?.session || known.siteId !== conn.siteId) throw unreachable(`this hub has no record of ${d.deviceId} to resume it from`);
+        } else {
+          const owner = await this.#store.claim(d.deviceId, conn.siteId);
+          if (owner !== conn.siteId) throw forbidden(`device ${d.deviceId} belongs to another site`);
+        }
         const { state, result: acked } = await this.#serially(d.deviceId, conn.siteId, d, announced, async (state) => {
+          if (!this.#store.reachable) return this.#resumeUnstored(state, d, conn);
+          await this.#flush(state);
+          // The buffer continues the watermark this hub had; with the store's own watermark it might not.
+          if (!state.unstored.empty) throw unreachable(`readings of ${d.deviceId} it delivered are not stored yet`);
           // The store is the truth (it may have expired the device, or another hub may have written it).
           const record = await this.#store.record(d.deviceId);
           state.stored = record.watermark;
@@ -259,6 +298,10 @@ export class DeviceStreams implements DeviceDirectory {
             await this.#store.resetWatermark(d.deviceId, d.acked);
             state.stored = d.acked;
             restarted = true;
+            // What went out live before the restart has other seqs: none of it is the new stream's.
+            state.held = 0;
+            state.unstored.clear();
+            state.unstoredFull = false;
           }
           await this.#settleSession(state, d, restarted);
           if (d.acked > state.stored) {
@@ -266,15 +309,9 @@ export class DeviceStreams implements DeviceDirectory {
             await this.#store.append(d.deviceId, state.session!, [], d.acked);
             state.stored = d.acked;
           }
-          Object.assign(state, { conferenceId: d.conferenceId, type: d.type, model: d.model, protocol: d.protocol, channels: d.channels });
-          state.agentStatus = d.status;
-          state.agentReason = d.reason;
-          state.owner = conn;
-          state.offlineSince = undefined;
-          state.lagging = false;
-          conn.lastTo.delete(d.deviceId);
-          // Forgotten (deviceTtlMs) while this hello waited its turn: it is back.
-          if (!this.#devices.has(d.deviceId)) this.#devices.set(d.deviceId, state);
+          // Above `stored`, what this hub sent its peers while the store was away: the resend is stored, not sent again.
+          state.held = Math.max(state.held, state.stored);
+          this.#attach(state, d, conn);
           // Its agent moved here from another hub of a cluster: this hub's state is the device's now,
           // after what that hub stored and did not publish (before any batch of this connection).
           await this.remote.handOver(d.deviceId, state.session, state.stored).catch((err: Error) => log.warn({ deviceId: d.deviceId, err: err.message }, 'hand-over fill failed'));
@@ -291,7 +328,38 @@ export class DeviceStreams implements DeviceDirectory {
     return result;
   }
 
-  /** Stores, emits and acks one batch; returns the device's watermark. Nothing of a refused batch is kept. */
+  /**
+   * A hello while the store is unreachable (the agent reconnected during an
+   * outage): the device resumes from this hub's own state, in the same
+   * conference and with the same seqs; anything that needs the store (a new
+   * session, a restarted journal, acks another hub gave) waits for it.
+   */
+  #resumeUnstored(state: DeviceState, d: HelloDevice, conn: AgentConnection): number {
+    if (!state.session || state.session.conferenceId !== d.conferenceId) throw unreachable(`${d.deviceId} cannot start streaming into conference ${d.conferenceId} now`);
+    if (d.lastSeq < state.stored || d.acked > state.stored) throw unreachable(`the seqs of ${d.deviceId} do not continue what this hub has (${state.stored})`);
+    this.#attach(state, d, conn);
+    return state.stored;
+  }
+
+  /** The hello's description of the device, and `conn` as its owner. */
+  #attach(state: DeviceState, d: HelloDevice, conn: AgentConnection): void {
+    Object.assign(state, { conferenceId: d.conferenceId, type: d.type, model: d.model, protocol: d.protocol, channels: d.channels });
+    state.agentStatus = d.status;
+    state.agentReason = d.reason;
+    state.owner = conn;
+    state.offlineSince = undefined;
+    state.lagging = false;
+    conn.lastTo.delete(d.deviceId);
+    // Forgotten (deviceTtlMs) while this hello waited its turn: it is back.
+    if (!this.#devices.has(d.deviceId)) this.#devices.set(d.deviceId, state);
+  }
+
+  /**
+   * Stores, emits and acks one batch; returns the device's watermark (the ack).
+   * Nothing of a refused batch is kept. While the history store is unreachable
+   * the batch still goes out live and waits in the device's bounded buffer;
+   * the ack then stays at what is stored, and moves on once the store took it.
+   */
   async batch(conn: AgentConnection, batch: ParsedBatch, receivedAt: number): Promise<number> {
     const state = this.#owned(conn, batch.deviceId);
     return this.#queued(state, async () => {
@@ -300,8 +368,14 @@ export class DeviceStreams implements DeviceDirectory {
         throw new HoichanError('bad_request', `seq goes backwards: batch ${batch.from}..${batch.to} after one that ended at ${previous} on this connection`);
       }
       if (state.owner !== conn) throw forbidden(`device ${batch.deviceId} was taken over by a newer connection of its site`);
-      if (batch.from > state.stored + 1) {
-        throw conflict(`seq gap: the hub has ${batch.deviceId} up to ${state.stored}, the batch starts at ${batch.from}; resend from ${state.stored + 1}`);
+      await this.#flush(state);
+      if (batch.from > state.held + 1) {
+        throw conflict(`seq gap: the hub has ${batch.deviceId} up to ${state.held}, the batch starts at ${batch.from}; resend from ${state.stored + 1}`);
+      }
+      if (this.#store.reachable && state.unstored.empty && state.held > state.stored && batch.from > state.stored + 1) {
+        // The buffer filled up during the outage: readings it could not keep are only in the agent's journal now.
+        // The agent answers a conflict by reconnecting and resending from its ack; none of it goes out live twice.
+        throw conflict(`the hub stored ${batch.deviceId} up to ${state.stored} only (its buffer filled while the device history was unreachable); resend from ${state.stored + 1}`);
       }
       conn.lastTo.set(batch.deviceId, batch.to);
       if (batch.to <= state.stored) {
@@ -324,36 +398,95 @@ export class DeviceStreams implements DeviceDirectory {
         const reading: Reading = r;
         const lagMs = receivedAt - (reading.rt + conn.clockOffsetMs);
         if (lagMs > this.#lateAfterMs) reading.late = true;
-        deviceMetrics.uplinkLag.observe(Math.max(0, lagMs) / 1000);
+        if (r.seq > state.held) deviceMetrics.uplinkLag.observe(Math.max(0, lagMs) / 1000);
         fresh.push(reading);
       }
       if (earlier > 0) deviceMetrics.readingsDiscarded.inc({ reason: 'previous_session' }, earlier);
-      const floor = Math.max(state.stored, session.startSeq - 1);
-      const gaps = batch.gaps.filter((g) => g.to > floor).map((g) => ({ ...g, from: Math.max(g.from, floor + 1) }));
-      await this.#store.append(state.deviceId, session, fresh, batch.to, this.#historyBudget(state.siteId));
-      state.stored = batch.to;
+      const gaps = gapsAbove(batch.gaps, Math.max(state.stored, session.startSeq - 1));
+      const stored = await this.#keep(state, { session, readings: fresh, gaps, through: batch.to, bytes: 0 }, batch.from);
 
+      // Live: only what this hub's peers have not had (a resend after an outage went out live already).
+      const live = fresh.filter((r) => r.seq > state.held);
+      const liveGaps = gapsAbove(gaps, state.held);
+      state.held = Math.max(state.held, batch.to);
       const labels = { protocol: state.protocol, device_type: state.type };
-      deviceMetrics.readingsReceived.inc(labels, fresh.length);
-      state.received += fresh.length;
-      state.rate.add(fresh.length);
-      if (fresh.length > 0 || gaps.length > 0) {
-        this.#fanout.readings(state.conferenceId, { deviceId: state.deviceId, readings: fresh, ...(gaps.length > 0 ? { gaps } : {}) });
-        this.cluster?.readings({ conferenceId: state.conferenceId, deviceId: state.deviceId, session, to: batch.to, readings: fresh, ...(gaps.length > 0 ? { gaps } : {}) });
-        deviceMetrics.readingsDelivered.inc(labels, fresh.length);
+      deviceMetrics.readingsReceived.inc(labels, live.length);
+      state.received += live.length;
+      state.rate.add(live.length);
+      if (live.length > 0 || liveGaps.length > 0) {
+        this.#fanout.readings(state.conferenceId, { deviceId: state.deviceId, readings: live, ...(liveGaps.length > 0 ? { gaps: liveGaps } : {}) });
+        deviceMetrics.readingsDelivered.inc(labels, live.length);
         deviceMetrics.fanout.observe((Date.now() - receivedAt) / 1000);
-        this.events.emit('readings', { deviceId: state.deviceId, siteId: state.siteId, conferenceId: state.conferenceId, readings: fresh, gaps });
+        this.events.emit('readings', { deviceId: state.deviceId, siteId: state.siteId, conferenceId: state.conferenceId, readings: live, gaps: liveGaps });
       }
-      const newest = fresh[fresh.length - 1];
+      // Other hubs hear of a batch once it is stored: one that arrives after seqs they never saw fills them from
+      // the shared history first, which must then have them (RemoteDevices). Each drops what it already sent.
+      if (stored && (fresh.length > 0 || gaps.length > 0)) {
+        this.cluster?.readings({ conferenceId: state.conferenceId, deviceId: state.deviceId, session, to: batch.to, readings: fresh, ...(gaps.length > 0 ? { gaps } : {}) });
+      }
+      const newest = live[live.length - 1];
       if (newest) this.#updateLag(state, receivedAt - (newest.rt + conn.clockOffsetMs));
       return state.stored;
     });
   }
 
+  /**
+   * Stores a batch when the store can take it and nothing older waits;
+   * otherwise keeps it in the device's buffer if it continues the buffer and
+   * fits its bounds. True when it was stored.
+   */
+  async #keep(state: DeviceState, entry: UnstoredBatch, from: number): Promise<boolean> {
+    if (state.unstored.empty && from <= state.stored + 1 && this.#store.reachable) {
+      try {
+        await this.#store.append(state.deviceId, entry.session, entry.readings, entry.through, this.#historyBudget(state.siteId));
+        state.stored = entry.through;
+        state.unstoredFull = false;
+        return true;
+      } catch (err) {
+        log.debug({ deviceId: state.deviceId, err: (err as Error).message }, 'append failed; keeping the batch in memory');
+      }
+    }
+    const kept = state.unstored.through(state.stored);
+    if (from > kept + 1 || entry.through <= kept || state.unstoredFull) return false;
+    const readings = entry.readings.filter((r) => r.seq > kept);
+    const bytes = readings.reduce((n, r) => n + readingBytes(r), 0);
+    if (state.unstored.empty) log.warn({ deviceId: state.deviceId, stored: state.stored }, 'device history unreachable: delivering live, acking once stored');
+    if (!state.unstored.add({ ...entry, readings, gaps: gapsAbove(entry.gaps, kept), bytes })) {
+      state.unstoredFull = true;
+      log.warn(
+        { deviceId: state.deviceId, stored: state.stored, keptThrough: kept, bytes: state.unstored.bytes, hubBytes: this.#unstoredBudget.used },
+        'device buffer full while the history is unreachable (devices.unstoredBytesPerDevice / unstoredBytes): later readings still go out live; the agent resends them for storage',
+      );
+    }
+    return false;
+  }
+
+  /** Stores what the device's buffer holds, oldest first, if the store is back; then other hubs hear of it. Never throws. */
+  async #flush(state: DeviceState): Promise<void> {
+    if (state.unstored.empty || !this.#store.reachable) return;
+    let last: UnstoredBatch | undefined;
+    let readings = 0;
+    try {
+      for (let entry = state.unstored.first(); entry; entry = state.unstored.first()) {
+        await this.#store.append(state.deviceId, entry.session, entry.readings, entry.through, this.#historyBudget(state.siteId));
+        state.stored = Math.max(state.stored, entry.through);
+        readings += entry.readings.length;
+        state.unstored.shift();
+        last = entry;
+      }
+    } catch (err) {
+      log.warn({ deviceId: state.deviceId, err: (err as Error).message }, 'device history still unreachable; keeping the buffer');
+    }
+    if (!last) return;
+    log.info({ deviceId: state.deviceId, stored: state.stored, readings, notKept: state.held - state.stored }, 'device history back: readings delivered during the outage are stored (and acked with the next batch)');
+    // The newest stored batch: a hub that missed the outage's readings fills them from the history before it.
+    if (state.unstored.empty) this.cluster?.readings({ conferenceId: last.session.conferenceId, deviceId: state.deviceId, session: last.session, to: last.through, readings: last.readings, ...(last.gaps.length > 0 ? { gaps: last.gaps } : {}) });
+  }
+
   /** An alarm ahead of its device's backlog: shown now, delivered again in seq order later. */
   alarm(conn: AgentConnection, notice: AlarmNotice): void {
     const state = this.#owned(conn, notice.deviceId);
-    if (notice.reading.seq <= Math.max(state.stored, state.noticedAlarmSeq)) return;
+    if (notice.reading.seq <= Math.max(state.held, state.noticedAlarmSeq)) return;
     // An alarm journaled before the device moved here is the previous conference's patient.
     if (notice.reading.seq < (state.session?.startSeq ?? Number.MAX_SAFE_INTEGER)) return;
     state.noticedAlarmSeq = notice.reading.seq;
@@ -431,6 +564,7 @@ export class DeviceStreams implements DeviceDirectory {
 
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    clearInterval(this.#flushTimer);
     this.#fanout.close();
     this.events.removeAllListeners();
     await this.#store.close();
@@ -461,6 +595,9 @@ export class DeviceStreams implements DeviceDirectory {
         channels: d.channels,
         agentStatus: d.status,
         stored: 0,
+        held: 0,
+        unstored: new UnstoredReadings(this.#unstoredBudget),
+        unstoredFull: false,
         lagging: false,
         lagMs: 0,
         noticedAlarmSeq: 0,
@@ -557,6 +694,7 @@ export class DeviceStreams implements DeviceDirectory {
 
   #forget(state: DeviceState): void {
     this.#devices.delete(state.deviceId);
+    state.unstored.clear();
     log.info({ deviceId: state.deviceId, siteId: state.siteId }, 'device forgotten: its site has been gone for devices.deviceTtlMs or replaced it');
   }
 
@@ -612,6 +750,15 @@ export class DeviceStreams implements DeviceDirectory {
     if (!site) this.#sites.set(siteId, (site = { journalPending: 0, journalByDevice: {}, parseErrors: {} }));
     return site;
   }
+}
+
+function unreachable(why: string): HoichanError {
+  return new HoichanError('unavailable', `the device history (Redis) is unreachable and ${why}; try again`);
+}
+
+/** The gaps of a batch above `floor`, clipped to start after it. */
+function gapsAbove<G extends { from: number; to: number }>(gaps: readonly G[], floor: number): G[] {
+  return gaps.filter((g) => g.to > floor).map((g) => ({ ...g, from: Math.max(g.from, floor + 1) }));
 }
 
 /** Readings per second over the last 10 s, in 1 s buckets. */

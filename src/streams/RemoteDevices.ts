@@ -5,7 +5,9 @@
 // Streams), so a join here replays a remote device like a local one, and a
 // batch that arrives after a seq this hub never saw (pub/sub lost it while
 // Redis blinked) is preceded by the missing seqs read from the history:
-// every viewer gets each seq once, in order.
+// every viewer gets each seq once, in order. Seqs the history does not have
+// either (a Redis that restarted empty, a fill past its bound) are announced
+// as a `lost` gap, so a viewer knows they will not come.
 
 import type { DeviceInfo, Reading } from '../devices/reading.js';
 import { createLogger } from '../common/logger.js';
@@ -103,10 +105,9 @@ export class RemoteDevices {
       if (!Number.isFinite(from) || event.to <= e.emitted) return;
       if (from > e.emitted + 1 && e.emitted >= event.session.startSeq - 1) {
         const missing = await this.#store.range(event.deviceId, event.session.id, e.emitted, from - 1, this.#maxFill, this.#fillBytes);
-        if (missing.length > 0) {
-          log.info({ deviceId: event.deviceId, from: e.emitted + 1, to: from - 1, filled: missing.length }, 'readings the bus did not bring, sent from the history');
-          this.#fanout.readings(event.conferenceId, { deviceId: event.deviceId, readings: missing });
-        }
+        const lost = holes(missing, e.emitted + 1, from - 1);
+        log.info({ deviceId: event.deviceId, from: e.emitted + 1, to: from - 1, filled: missing.length, lost: lost.reduce((n, g) => n + g.to - g.from + 1, 0) }, 'readings the bus did not bring, sent from the history');
+        this.#fanout.readings(event.conferenceId, { deviceId: event.deviceId, readings: missing, ...(lost.length > 0 ? { gaps: lost } : {}) });
       }
       const readings = event.readings.filter((r) => r.seq > e.emitted);
       const gaps = event.gaps?.filter((g) => g.to > e.emitted);
@@ -159,4 +160,18 @@ export class RemoteDevices {
     const cutoff = Date.now() - this.#ttlMs;
     for (const [id, d] of this.#devices) if (d.offlineSince !== undefined && d.offlineSince <= cutoff) this.#devices.delete(id);
   }
+}
+
+/** The spans of from..to that `readings` (ascending seqs) do not cover, as `lost` gaps. */
+function holes(readings: readonly Reading[], from: number, to: number): Gap[] {
+  const out: Gap[] = [];
+  let next = from;
+  for (const r of readings) {
+    if (r.seq < next) continue;
+    if (r.seq > to) break;
+    if (r.seq > next) out.push({ from: next, to: r.seq - 1, reason: 'lost' });
+    next = r.seq + 1;
+  }
+  if (next <= to) out.push({ from: next, to, reason: 'lost' });
+  return out;
 }

@@ -233,7 +233,7 @@ describe('tokens (src/auth)', () => {
       const redis = await TestRedis.start();
       const hubA = await RedisRevocations.connect(redis.url);
       const hubB = await RedisRevocations.connect(redis.url);
-      const cli = await RedisRevocations.connect(redis.url, false);
+      const cli = await RedisRevocations.connect(redis.url, { listen: false });
       try {
         const heard: unknown[] = [];
         hubB.on('changed', (added) => heard.push(...added));
@@ -248,6 +248,47 @@ describe('tokens (src/auth)', () => {
         expect(await hubA.isRevoked({ jti: 'jti-ffffffff', sub: 'x', iat: now() })).to.equal(false);
       } finally {
         await Promise.all([hubA.close(), hubB.close(), cli.close()]);
+        await redis.stop();
+      }
+    });
+
+    it('while Redis is down, answers from its copy within auth.revocationMaxStaleness (stale, for the audit), then fails closed; writes back what Redis lacks when it returns', async () => {
+      let redis = await TestRedis.start();
+      const hub = await RedisRevocations.connect(redis.url, { maxStalenessMs: 1500, syncMs: 200 });
+      const cli = await RedisRevocations.connect(redis.url, { listen: false });
+      const somebody = { jti: 'jti-11111111', sub: 'bs-an', iat: now() };
+      const gone = { jti: 'jti-22222222', sub: 'bs-binh', iat: now() };
+      const local = { jti: 'jti-33333333', sub: 'bs-chi', iat: now() };
+      try {
+        await cli.add({ jti: gone.jti, until: now() + 600 });
+        await waitUntil(async () => (await hub.check(gone)).revoked, 5000, 'the revocation through Redis');
+        expect(await hub.check(somebody)).to.deep.equal({ revoked: false });
+        const port = redis.port;
+        await redis.stop();
+        const stale = await hub.check(somebody);
+        expect(stale.revoked).to.equal(false);
+        expect(stale.staleMs).to.be.a('number').and.at.most(1500);
+        expect((await hub.check(gone)).revoked, 'revoked before the outage').to.equal(true);
+        // Made here during the outage: applies here at once.
+        const heard: unknown[] = [];
+        hub.on('changed', (added) => heard.push(...added));
+        await hub.add({ jti: local.jti, until: now() + 600 });
+        expect(heard).to.have.length(1);
+        expect((await hub.check(local)).revoked).to.equal(true);
+        await waitUntil(async () => {
+          try {
+            await hub.check(somebody);
+            return false;
+          } catch (err) {
+            return /past auth\.revocationMaxStaleness/.test((err as Error).message);
+          }
+        }, 5000, 'the copy aging past the bound');
+        // Back, empty (no persistence): the hub writes its copy back, the entry made during the outage included.
+        redis = await TestRedis.start(port);
+        await waitUntil(async () => (await cli.isRevoked(local).catch(() => false)) && (await cli.isRevoked(gone).catch(() => false)), 10_000, 'the copy written back to Redis');
+        expect(await hub.check(somebody)).to.deep.equal({ revoked: false });
+      } finally {
+        await Promise.all([hub.close(), cli.close()]);
         await redis.stop();
       }
     });

@@ -31,6 +31,7 @@ describe('configuration', () => {
       maxAgentTokenLifetime: 30 * 24 * 3600,
       clockSkew: 60,
       revocationFile: null,
+      revocationMaxStaleness: 90,
       demo: false,
     });
     expect(config.redis.url).to.equal(null);
@@ -108,6 +109,8 @@ describe('configuration', () => {
       historyBytesPerSite: 64 * 1024 * 1024,
       maxReplayBytes: 8 * 1024 * 1024,
       maxPeerBacklogBytes: 4 * 1024 * 1024,
+      unstoredBytesPerDevice: 8 * 1024 * 1024,
+      unstoredBytes: 256 * 1024 * 1024,
     });
     writeFileSync(file, JSON.stringify({ devices: { lateAfterMs: 8000, degradedLagMs: 4000 } }));
     expect(configError(() => loadConfig({ env: secret, file }))).to.match(/devices\.degradedLagMs: must be at least devices\.lateAfterMs/);

@@ -46,6 +46,12 @@ export interface DeviceRecord {
 
 export interface DeviceHistoryStore {
   readonly kind: 'memory' | 'redis';
+  /**
+   * Whether the store can answer now (always, in memory; Redis connected).
+   * While it cannot, the hub keeps accepted readings in a bounded buffer and
+   * delivers them live without waiting for a store call to time out.
+   */
+  readonly reachable: boolean;
   /** The site that owns deviceId, recording siteId if none does yet. */
   claim(deviceId: string, siteId: string): Promise<string>;
   /** Highest contiguous seq stored for the device; 0 when nothing is. */

@@ -41,6 +41,7 @@ interface DeviceLog {
 /** Single-node history: per device session, bounded by count, bytes and age. Lost when the hub stops. */
 export class MemoryDeviceHistory implements DeviceHistoryStore {
   readonly kind = 'memory' as const;
+  readonly reachable = true;
   readonly #devices = new Map<string, DeviceLog>();
   readonly #limits: HistoryLimits;
   readonly #sweep: NodeJS.Timeout;

@@ -96,6 +96,10 @@ export class RedisDeviceHistory implements DeviceHistoryStore {
     redis.defineCommand('hoichanAppend', { numberOfKeys: 3, lua: APPEND });
   }
 
+  get reachable(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
   static async connect(url: string, limits: Partial<HistoryLimits> = {}): Promise<RedisDeviceHistory> {
     const redis = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
