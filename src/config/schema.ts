@@ -79,6 +79,12 @@ export const configSchema = z
        * default is below one worker's measured capacity (docs/PERFORMANCE.md).
        */
       maxConsumersPerRouter: z.number().int().min(1).max(100_000),
+      /**
+       * A conference router other than its only one, left with no peer, no
+       * ingest and no producer, closes after this long (docs/SCALING.md);
+       * a newcomer within it is placed there again rather than on a new one.
+       */
+      idleRouterCloseMs: z.number().int().min(0).max(600_000),
       /** Hub policy: an ingest must use SRTP; a request for plain RTP answers 400. */
       ingestRequireSrtp: z.boolean(),
       maxIngestsPerConference: z.number().int().min(1),

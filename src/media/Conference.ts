@@ -25,6 +25,8 @@ export interface ConferenceLimits extends IngestLimits {
   maxPeersPerConference: number;
   /** A router with this many consumers is full: newcomers go to another router of the conference (another worker). */
   maxConsumersPerRouter: number;
+  /** A router of the conference other than its only one, left with nothing on it, closes after this long (ms). */
+  idleRouterCloseMs: number;
 }
 
 /** A consumer as the consume request answers it. */
@@ -107,8 +109,14 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   readonly #rehoming = new Map<string, Promise<ConferenceRouter>>();
   /** The router each producer was produced on. */
   readonly #producerHomes = new Map<string, ConferenceRouter>();
-  /** Placements run one at a time: two joins at once must not open two routers on one worker. */
+  /**
+   * Placements run one at a time: two joins at once must not open two
+   * routers on one worker. Closing an idle router runs in the same queue, so
+   * no newcomer is placed on a router being closed.
+   */
   #placing: Promise<unknown> = Promise.resolve();
+  /** Routers the conference may close once idle (media.idleRouterCloseMs after they were last placed on or left). */
+  readonly #idleTimers = new Map<ConferenceRouter, NodeJS.Timeout>();
   /**
    * One ActiveSpeakerObserver for the conference, on its oldest router, with
    * every audio producer piped there: one dominant speaker for everyone,
@@ -284,9 +292,79 @@ export class Conference extends EventEmitter<ConferenceEvents> {
    * its routers (over the cap: better than refusing the peer).
    */
   #place(): Promise<ConferenceRouter> {
-    const placed = this.#placing.then(() => this.#choose());
-    this.#placing = placed.catch(() => undefined);
-    return placed;
+    return this.#serially(async () => {
+      const placed = await this.#choose();
+      // Until the newcomer is homed there (an ingest's transport takes a few awaits), a router with
+      // no peer looks idle: its idle clock starts again now. A placement that then fails (a full
+      // conference, a refused ingest) leaves no router open for nothing.
+      if (!this.#hasPeers(placed)) this.#armIdleClose(placed);
+      return placed;
+    });
+  }
+
+  /** Runs `task` in the placement queue: after every placement and router closing asked before it. */
+  #serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#placing.then(task);
+    this.#placing = run.catch(() => undefined);
+    return run;
+  }
+
+  #hasPeers(router: ConferenceRouter): boolean {
+    for (const home of this.#homes.values()) if (home === router) return true;
+    return false;
+  }
+
+  /**
+   * Starts (or starts again) the router's idle clock: media.idleRouterCloseMs
+   * from now, it is closed if it is still idle and not the conference's only
+   * router. The wait keeps a leave-and-rejoin (a reloaded page, a peer back
+   * just after its reconnect grace ran out) from closing a router and
+   * opening another.
+   */
+  #armIdleClose(router: ConferenceRouter): void {
+    if (this.#closed || router.closed) return;
+    clearTimeout(this.#idleTimers.get(router));
+    const timer = setTimeout(() => {
+      this.#idleTimers.delete(router);
+      this.#serially(() => this.#closeIfIdle(router)).catch((err: Error) => {
+        this.#log.warn({ slot: router.worker.slot, err: err.message }, 'could not close an idle conference router; it stays until its next peer leaves');
+      });
+    }, this.#limits.idleRouterCloseMs);
+    timer.unref();
+    this.#idleTimers.set(router, timer);
+  }
+
+  /**
+   * Closes a router nothing is on any more: no peer's or ingest's transports,
+   * no producer, no consumer (a pipe consumer of its own producers included).
+   * The conference keeps at least one router. The active-speaker observer,
+   * when it is there, moves to the oldest of the others first (every
+   * microphone piped to it), so no one's dominant speaker is lost. Closing
+   * the router closes the pipes into it (their other ends, the pipe
+   * consumers on the routers they come from, close with them); no producer
+   * of the conference closes, so nobody hears producerClosed or
+   * consumerClosed. Runs in the placement queue: nobody is placed here
+   * meanwhile.
+   */
+  async #closeIfIdle(router: ConferenceRouter): Promise<void> {
+    if (this.#closed || router.closed || !this.#routers.includes(router) || this.#hasPeers(router)) return;
+    for (const home of this.#producerHomes.values()) if (home === router) return;
+    const others = this.#routers.filter((r) => r !== router && !r.closed);
+    if (others.length === 0) return; // the only router lives as long as the conference
+    if (router.consumers > 0) {
+      // Consumers of producers that closed close when the worker says so: look again later.
+      this.#log.debug({ slot: router.worker.slot, consumers: router.consumers }, 'idle router still has consumers; checking again later');
+      this.#armIdleClose(router);
+      return;
+    }
+    if (this.#speaker?.at === router) await this.#observeSpeakers(others[0]!);
+    if (this.#closed || router.closed || this.#hasPeers(router)) return;
+    this.#routers = this.#routers.filter((r) => r !== router);
+    clearTimeout(this.#idleTimers.get(router));
+    this.#idleTimers.delete(router);
+    const pipes = router.pipes;
+    router.close();
+    this.#log.info({ slot: router.worker.slot, routers: this.#routers.length, pipesClosed: pipes }, 'idle conference router closed');
   }
 
   async #choose(): Promise<ConferenceRouter> {
@@ -346,6 +424,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
    */
   #onRouterLost(lost: ConferenceRouter): void {
     this.#routers = this.#routers.filter((r) => r !== lost);
+    clearTimeout(this.#idleTimers.get(lost));
+    this.#idleTimers.delete(lost);
     if (this.#closed) return;
     for (const [peerId, home] of this.#homes) if (home === lost) this.#homes.delete(peerId);
     this.#log.warn({ slot: lost.worker.slot, routers: this.#routers.length }, 'router lost with its worker; its peers will be placed again');
@@ -422,6 +502,7 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   /** Closes everything the peer owns, tells the others, and closes the conference when it was the last. */
   removePeer(peer: Peer): void {
     if (this.#peers.get(peer.id) !== peer) return;
+    const home = this.#homes.get(peer.id);
     this.#peers.delete(peer.id);
     this.#homes.delete(peer.id);
     this.#preferences.delete(peer.id);
@@ -432,6 +513,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
     this.#log.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');
     this.emit('peerLeft', peer);
     if (this.#peers.size === 0) this.close();
+    // The last one off a router that is not the conference's only one: it closes if nobody comes soon.
+    else if (home && !this.#hasPeers(home)) this.#armIdleClose(home);
   }
 
   broadcast<E extends PeerEventName>(event: E, data: PeerEventMap[E], exceptPeerId?: string): void {
@@ -716,6 +799,8 @@ export class Conference extends EventEmitter<ConferenceEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const timer of this.#idleTimers.values()) clearTimeout(timer);
+    this.#idleTimers.clear();
     this.#bandwidth.close();
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();

@@ -167,6 +167,141 @@ describe('a conference over several routers (real workers, real WebRTC clients)'
     });
   });
 
+  describe('an idle router', () => {
+    let hub: Hub;
+    before(async () => {
+      // A grace long enough for a signaling-only rejoin on a loaded machine, short enough for the test.
+      hub = await startTestHub({ media: { numWorkers: 2, maxConsumersPerRouter: 2, idleRouterCloseMs: 4000 } });
+    });
+    after(() => hub.close());
+
+    /** producerClosed events the conference sent its peers, by producer id. */
+    function producerClosedEvents(conferenceId: string): string[] {
+      const closed: string[] = [];
+      hub.conferences.get(conferenceId)!.on('broadcast', (e) => {
+        if (e.event === 'producerClosed') closed.push(e.data.producerId);
+      });
+      return closed;
+    }
+    const metricsText = async () => (await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${token('engineer', '*')}` } })).text();
+
+    it('closes the second router after the grace once its last peer left: its pipes close, nobody hears producerClosed, and it opens again when the conference grows', async () => {
+      const conf = 'shrink';
+      const pub = await publisher(hub, conf, 'shrink-pub');
+      const near = await subscriber(hub, conf, 'shrink-near');
+      const conference = hub.conferences.get(conf)!;
+      const closedProducers = producerClosedEvents(conf);
+      const far = await subscriber(hub, conf, 'shrink-far');
+      const farther = await subscriber(hub, conf, 'shrink-farther');
+      const pubSlot = conference.homeOf(pub.peerId!)!.workerSlot;
+      const farHome = conference.homeOf(far.peerId!)!;
+      expect(farHome.workerSlot, 'far on the second router').to.not.equal(pubSlot);
+      expect(conference.homeOf(farther.peerId!)).to.deep.equal(farHome);
+      const ids = producerIdsOf(hub, conf, pub.peerId!);
+      for (const s of [near, far, farther]) await waitUntil(() => packetsOf(s, ids.video) > 30, 20_000, `${s.id} receives the publisher`);
+      await waitUntil(() => conference.pipes === 2, 10_000, 'two pipes into the second router');
+      const farWorker = hub.pool.workers.find((w) => w.slot === farHome.workerSlot)!;
+      const routersOnFarWorker = farWorker.counts.routers;
+      const nearPeer = conference.getPeer(near.peerId!)!;
+      const nearConsumers = [...nearPeer.consumers.keys()].sort();
+
+      // One of two leaves: the router keeps its other peer.
+      far.close();
+      await waitUntil(() => conference.getPeer(far.peerId!) === undefined, 10_000, 'far to leave');
+      expect(conference.routers).to.have.length(2);
+      // The last leaves, and a peer joins within the grace: it is placed on that router again, not on a new one.
+      farther.close();
+      await waitUntil(() => conference.getPeer(farther.peerId!) === undefined, 10_000, 'farther to leave');
+      const rejoin = await TestClient.connect(hub.url, token('site', conf, 'shrink-rejoin'));
+      clients.push(rejoin);
+      const rejoined = (await rejoin.ok('join', { conferenceId: conf })) as { peerId: string };
+      expect(conference.homeOf(rejoined.peerId), 'the rejoining peer on the idle router').to.deep.equal(farHome);
+      rejoin.close();
+      await waitUntil(() => conference.getPeer(rejoined.peerId) === undefined, 10_000, 'the rejoined peer to leave');
+
+      await waitUntil(() => conference.routers.length === 1, 20_000, 'the idle router to close');
+      expect(conference.routers[0]!.workerSlot).to.equal(pubSlot);
+      expect(farWorker.counts.routers, 'the router closed on its worker').to.equal(routersOnFarWorker - 1);
+      // Its pipes are gone at both ends: the pipe consumers on the publisher's router closed with them.
+      expect(conference.pipes).to.equal(0);
+      await waitUntil(() => conference.routers[0]!.consumers === 2, 10_000, "only near's consumers left on the first router");
+      // No producer closed, so nobody was told one did; near's consumers are the same and still receive.
+      expect(closedProducers).to.deep.equal([]);
+      expect(producerIdsOf(hub, conf, pub.peerId!)).to.deep.equal(ids);
+      expect([...nearPeer.consumers.keys()].sort()).to.deep.equal(nearConsumers);
+      const before = packetsOf(near, ids.video);
+      await waitUntil(() => packetsOf(near, ids.video) > before + 60, 10_000, 'near still receiving');
+      await waitUntil(
+        async () => {
+          const text = await metricsText();
+          return text.includes(`hoichan_conference_pipes{conference="${conf}"} 0`) && !text.includes(`hoichan_conference_routers{conference="${conf}",worker="${farHome.workerSlot}"}`);
+        },
+        15_000,
+        'the gauges on /metrics to drop the router and its pipes',
+      );
+
+      // It grows again: a router opens on the spare worker (a new one), and the publisher is piped to it.
+      const again = await subscriber(hub, conf, 'shrink-again');
+      const againHome = conference.homeOf(again.peerId!)!;
+      expect(againHome.workerSlot).to.equal(farHome.workerSlot);
+      expect(againHome.routerId).to.not.equal(farHome.routerId);
+      await waitUntil(() => packetsOf(again, ids.video) > 30, 20_000, 'the newcomer receives the publisher');
+      expect(conference.pipes).to.equal(2);
+      expect(closedProducers).to.deep.equal([]);
+    });
+
+    it('moves the active-speaker observer when the oldest router is the idle one, and the conference goes on', async () => {
+      const conf = 'shrink-oldest';
+      let loud = 'b';
+      // Speech in 240 ms bursts at -10..-30 dBov with 120 ms pauses, as in the last-N test; silence is 127.
+      const level = (who: string) => () => (loud === who && Math.floor(Date.now() / 120) % 3 !== 0 ? 10 + Math.floor(Math.random() * 20) : 127);
+      const pubA = await publisher(hub, conf, 'oldest-pub-a', level('a'));
+      const subA = await subscriber(hub, conf, 'oldest-sub-a');
+      const conference = hub.conferences.get(conf)!;
+      const closedProducers = producerClosedEvents(conf);
+      const speakers: string[] = [];
+      conference.on('broadcast', (e) => {
+        if (e.event === 'activeSpeaker') speakers.push(e.data.peerId);
+      });
+      const pubB = await publisher(hub, conf, 'oldest-pub-b', level('b'));
+      const subB = await subscriber(hub, conf, 'oldest-sub-b');
+      const oldest = conference.routers[0]!;
+      expect(conference.homeOf(pubA.peerId!)!.routerId).to.equal(oldest.routerId);
+      expect(conference.homeOf(subA.peerId!)!.routerId).to.equal(oldest.routerId);
+      const second = conference.homeOf(pubB.peerId!)!;
+      expect(second.routerId, 'pub-b on the second router').to.not.equal(oldest.routerId);
+      expect(conference.homeOf(subB.peerId!), 'sub-b on the second router').to.deep.equal(second);
+      const a = producerIdsOf(hub, conf, pubA.peerId!);
+      const b = producerIdsOf(hub, conf, pubB.peerId!);
+      await waitUntil(() => packetsOf(subB, b.video) > 30 && packetsOf(subB, a.video) > 30, 20_000, 'sub-b receives both');
+      await waitUntil(() => speakers.at(-1) === pubB.peerId, 20_000, 'pub-b to be the dominant speaker');
+
+      // Everyone on the oldest router (where the observer is) leaves.
+      pubA.close();
+      subA.close();
+      await waitUntil(() => conference.routers.length === 1, 20_000, 'the oldest router to close');
+      expect(conference.routers[0]!.routerId).to.equal(second.routerId);
+      expect(conference.router.id, 'the second router is the primary now').to.equal(second.routerId);
+      expect(conference.pipes).to.equal(0);
+      // Only pub-a's producers closed, once each; pub-b's were never said to.
+      expect([...closedProducers].sort()).to.deep.equal([a.video, a.audio].sort());
+      const before = packetsOf(subB, b.video);
+      await waitUntil(() => packetsOf(subB, b.video) > before + 60, 10_000, 'sub-b still receiving pub-b');
+
+      // It grows: a newcomer past the cap opens a router on the freed worker; its microphone is piped
+      // to the observer, now on the second router, which names it when it speaks.
+      loud = 'c';
+      const pubC = await publisher(hub, conf, 'oldest-pub-c', level('c'));
+      const third = conference.homeOf(pubC.peerId!)!;
+      expect(third.workerSlot).to.equal(oldest.workerSlot);
+      expect(third.routerId).to.not.equal(oldest.routerId);
+      await waitUntil(() => speakers.at(-1) === pubC.peerId, 20_000, 'pub-c to be named the dominant speaker');
+      const c = producerIdsOf(hub, conf, pubC.peerId!);
+      await waitUntil(() => packetsOf(subB, c.video) > 30, 20_000, 'sub-b receives pub-c through a pipe');
+      expect(closedProducers).to.have.length(2);
+    });
+  });
+
   describe('last-N', () => {
     let hub: Hub;
     before(async () => {
