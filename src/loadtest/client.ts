@@ -15,7 +15,7 @@ import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
 import type { AudioClip, VideoClip } from './media.js';
-import { buildNack, buildPli, buildRtp, isRtcp, packetizeH264, packetizeVp8, parseFeedback, parseRtp } from './rtp.js';
+import { buildNack, buildPli, buildRtp, buildSenderReport, isRtcp, packetizeH264, packetizeVp8, parseFeedback, parseRtp } from './rtp.js';
 import { localDtlsParameters, remoteSdp, type MediaSection, type RtpCodec, type TransportParams } from './sdp.js';
 import { newProducerSchema, SignalingClient, type ProducerInfo, producerClosedSchema } from './signaling.js';
 import { ReceiveStream } from './stats.js';
@@ -324,6 +324,8 @@ export class Publisher extends LoadClient {
     if (layers.length === 0 || !first) return;
     let videoTs = randomInt(0x7fffffff);
     let framesSent = 0;
+    /** The RTP timestamp of the last frame sent and when (performance.now()), for the sender reports. */
+    let lastFrame = { ts: videoTs, at: performance.now() };
     const frameMs = 1000 / first.fps;
     const frameCount = Math.min(...this.video.map((c) => c.frames.length));
     this.#timers.push(
@@ -338,10 +340,20 @@ export class Publisher extends LoadClient {
             payloads.forEach((p, i) => this.#send(stream, p, i === payloads.length - 1, videoTs));
             this.#pictureIds[layer] = (this.#pictureIds[layer]! + 1) & 0x7fff;
           });
+          lastFrame = { ts: videoTs, at: performance.now() };
           this.#videoIndex = (this.#videoIndex + 1) % frameCount;
           videoTs = (videoTs + 90000 / first.fps) >>> 0;
         }
       }, frameMs),
+    );
+    // A sender report per layer once a second, as a browser sends them: without them mediasoup keeps a
+    // simulcast viewer on the layer it started with (it cannot line up the layers' timestamps).
+    this.#timers.push(
+      setInterval(() => {
+        const rtpNow = (lastFrame.ts + Math.round((performance.now() - lastFrame.at) * 90)) >>> 0;
+        const wallMs = Date.now();
+        for (const stream of layers) this.#write(stream, buildSenderReport(stream.ssrc, wallMs, rtpNow, stream.packets, stream.bytes - 12 * stream.packets));
+      }, 1000),
     );
   }
 

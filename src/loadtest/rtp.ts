@@ -40,6 +40,29 @@ export function buildRtp(header: RtpHeader, payload: Buffer, audioLevel?: { id: 
   return packet;
 }
 
+/** Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
+const NTP_UNIX_OFFSET_S = 2_208_988_800;
+
+/**
+ * An RTCP sender report (RFC 3550 6.4.1) with no report blocks: the wall
+ * clock (NTP) time `wallMs` and the stream's RTP timestamp at that instant.
+ * mediasoup needs them to switch a viewer between simulcast layers (it
+ * lines up the layers' RTP clocks by them), as a browser's sender sends them.
+ */
+export function buildSenderReport(ssrc: number, wallMs: number, rtpTimestamp: number, packets: number, payloadOctets: number): Buffer {
+  const packet = Buffer.alloc(28);
+  packet[0] = 0x80; // V=2, no padding, no report blocks
+  packet[1] = 200;
+  packet.writeUInt16BE(6, 2); // length in 32-bit words minus one
+  packet.writeUInt32BE(ssrc >>> 0, 4);
+  packet.writeUInt32BE((Math.floor(wallMs / 1000) + NTP_UNIX_OFFSET_S) >>> 0, 8);
+  packet.writeUInt32BE(Math.floor(((wallMs % 1000) / 1000) * 0x1_0000_0000) >>> 0, 12);
+  packet.writeUInt32BE(rtpTimestamp >>> 0, 16);
+  packet.writeUInt32BE(packets >>> 0, 20);
+  packet.writeUInt32BE(payloadOctets >>> 0, 24);
+  return packet;
+}
+
 /** RTCP packet types live in 192..223 of the second byte; RTP with a dynamic payload type (96-127) never does, marker or not. */
 export function isRtcp(packet: Buffer): boolean {
   return packet.length >= 8 && packet[1]! >= 192 && packet[1]! <= 223;

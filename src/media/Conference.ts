@@ -64,10 +64,10 @@ export interface PeerConsumerAppData extends types.AppData {
   forwarding?: boolean;
   /** The role last-N gave it: stage, thumbnail or off (video only). */
   role?: 'stage' | 'thumbnail' | 'off';
+  /** The layers last-N last asked of the worker for it ("spatial/temporal"), so it asks again only when they change. */
+  lastNLayers?: string;
   /** The layers the viewer asked for with setConsumerLayers. */
   clientLayers?: types.ConsumerLayers;
-  /** The bandwidth cap last applied (undefined: none; docs/LINKS.md). */
-  layerCap?: number;
 }
 
 /** One router of a conference as /api/ops and /metrics show it. */
@@ -754,18 +754,26 @@ export class Conference extends EventEmitter<ConferenceEvents> {
       const appData = consumer.appData as PeerConsumerAppData;
       const role = choice.stage.has(consumer.producerId) ? 'stage' : choice.thumbnails.has(consumer.producerId) ? 'thumbnail' : 'off';
       const forward = role !== 'off' && appData.clientResumed === true && !this.#bandwidth.isSuspended(consumer.id);
+      const layered = consumer.type === 'simulcast' || consumer.type === 'svc';
+      if (layered && role !== 'off') {
+        // What last-N (or the viewer) wants, under the bandwidth cap. Asked again whenever it differs
+        // from what was last asked, not only when the role changes: a thumbnail of a viewer that
+        // said nothing yet runs at the viewer's layer, and must drop to the lowest once it does.
+        // Asked before the resume below: the worker handles them in order, so a thumbnail coming
+        // back starts at its lowest layer rather than with a keyframe of the highest.
+        const cap = this.#bandwidth.layerCap(consumer.id);
+        const wish = preferences ? { spatialLayer: role === 'stage' ? HIGHEST_LAYER : 0 } : (appData.clientLayers ?? { spatialLayer: HIGHEST_LAYER });
+        const layers = { ...wish, spatialLayer: Math.min(wish.spatialLayer, cap ?? HIGHEST_LAYER) };
+        const key = `${layers.spatialLayer}/${layers.temporalLayer ?? ''}`;
+        if (key !== appData.lastNLayers) {
+          appData.lastNLayers = key;
+          consumer.setPreferredLayers(layers).catch(() => undefined);
+        }
+      }
       if (forward !== (appData.forwarding ?? false)) {
         appData.forwarding = forward;
         // A consumer closing meanwhile is no error: it has nothing left to forward.
         changes.set(consumer.id, (forward ? consumer.resume() : consumer.pause()).catch(() => undefined));
-      }
-      const layered = consumer.type === 'simulcast' || consumer.type === 'svc';
-      const cap = this.#bandwidth.layerCap(consumer.id);
-      if (layered && role !== 'off' && ((preferences && role !== appData.role) || cap !== appData.layerCap)) {
-        // What last-N (or the viewer) wants, under the bandwidth cap.
-        const wish = preferences ? { spatialLayer: role === 'stage' ? HIGHEST_LAYER : 0 } : (appData.clientLayers ?? { spatialLayer: HIGHEST_LAYER });
-        consumer.setPreferredLayers({ ...wish, spatialLayer: Math.min(wish.spatialLayer, cap ?? HIGHEST_LAYER) }).catch(() => undefined);
-        appData.layerCap = cap;
       }
       appData.role = role;
     }

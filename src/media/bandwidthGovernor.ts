@@ -31,6 +31,8 @@ function tell(peer: Peer, consumer: types.Consumer, suspended: boolean): void {
 interface Governed {
   consumer: types.Consumer;
   state: VideoState | undefined;
+  /** The rank its mediasoup priority was last set for. */
+  prioritized?: VideoRank | undefined;
 }
 
 interface Viewer {
@@ -196,11 +198,17 @@ export class BandwidthGovernor {
       if (g.consumer.closed) continue;
       // Not wanted now (last-N off, not resumed, sender paused): nothing to hold back.
       const state = states.get(g.consumer.id);
+      // The stage first when mediasoup shares the estimate out, also when a camera is pinned to
+      // the stage (its rank changes, its state need not).
+      const rank = ranks.get(g.consumer.id);
+      if (state && rank !== g.prioritized) {
+        g.prioritized = rank;
+        g.consumer.setPriority(rank === 'stage' ? 2 : 1).catch(() => undefined);
+      }
       if (state === g.state) continue;
       const wasSuspended = g.state === 'suspended';
       g.state = state;
       changed = true;
-      if (state) g.consumer.setPriority(ranks.get(g.consumer.id) === 'stage' ? 2 : 1).catch(() => undefined);
       if (state === 'suspended') tell(v.peer, g.consumer, true);
       else if (wasSuspended) tell(v.peer, g.consumer, false); // bandwidth no longer holds it back
     }

@@ -13,6 +13,8 @@ import { TestClient, joinWithTransports, rtpParametersFor, startTestHub, testAut
 describe('a conference over several routers (real workers, real WebRTC clients)', function () {
   this.timeout(120_000);
   let video: VideoClip;
+  /** The three simulcast layers of a camera, low to high. */
+  let simulcast: VideoClip[];
   let audio: AudioClip;
   const clients: { close(): void }[] = [];
 
@@ -20,13 +22,14 @@ describe('a conference over several routers (real workers, real WebRTC clients)'
     this.timeout(600_000); // the clips are encoded once per machine
     audio = loadAudioClip();
     video = loadVideoClip('vp8', SIMULCAST_LAYERS[0]);
+    simulcast = SIMULCAST_LAYERS.map((layer) => loadVideoClip('vp8', layer));
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
   });
 
-  async function publisher(hub: Hub, conferenceId: string, id: string, audioLevel?: () => number): Promise<Publisher> {
-    const p = new Publisher(id, [video], audio, audioLevel);
+  async function publisher(hub: Hub, conferenceId: string, id: string, audioLevel?: () => number, layers: VideoClip[] = [video]): Promise<Publisher> {
+    const p = new Publisher(id, layers, audio, audioLevel);
     clients.push(p);
     expect(await p.start(hub.url, mintToken(testAuth, id, conferenceId, 600), conferenceId), JSON.stringify(p.failure)).to.equal(true);
     return p;
@@ -376,6 +379,66 @@ describe('a conference over several routers (real workers, real WebRTC clients)'
       await waitUntil(() => [...peer.consumers.values()].filter((c) => c.kind === 'video').every((c) => c.paused), 10_000, 'every video consumer paused on the hub');
       // Audio is not last-N's: still forwarded.
       expect([...peer.consumers.values()].filter((c) => c.kind === 'audio').every((c) => !c.paused)).to.equal(true);
+    });
+
+    it('gives thumbnails the lowest simulcast layer and the stage the highest, and moves a camera pinned to the stage up', async () => {
+      const conf = 'lastn-layers';
+      const pubs: Publisher[] = [];
+      for (let i = 0; i < 3; i++) pubs.push(await publisher(hub, conf, `layered-${i}`, undefined, simulcast));
+      // No preferences yet: the defaults (no speaker, so three thumbnails) at the layer the viewer would ask, the highest.
+      const viewer = await subscriber(hub, conf, 'layers-viewer');
+      const cameras = pubs.map((p) => producerIdsOf(hub, conf, p.peerId!).video);
+      const peer = hub.conferences.get(conf)!.getPeer(viewer.peerId!)!;
+      const consumerOf = (producerId: string) => [...peer.consumers.values()].find((c) => c.producerId === producerId)!;
+      for (const id of cameras) expect(consumerOf(id).type).to.equal('simulcast');
+      const top = SIMULCAST_LAYERS.length - 1;
+      const state = () => cameras.map((id, i) => `${i}:${consumerOf(id).preferredLayers?.spatialLayer}/${consumerOf(id).currentLayers?.spatialLayer}`).join(' ');
+      await waitUntil(() => cameras.every((id) => consumerOf(id).currentLayers?.spatialLayer === top), 20_000, 'every camera at its top layer before the viewer says what it shows').catch(
+        (err: Error) => {
+          throw new Error(`${err.message}: preferred/current ${state()}`);
+        },
+      );
+
+      /** The stage camera at its top layer and the thumbnails at layer 0: on the hub, and in the bytes the viewer gets. */
+      const expectLayers = async (stage: number, thumbnails: number[]) => {
+        const want = new Map<number, number>([[stage, top], ...thumbnails.map((t): [number, number] => [t, 0])]);
+        await waitUntil(
+          () => [...want].every(([i, layer]) => consumerOf(cameras[i]!).preferredLayers?.spatialLayer === layer && consumerOf(cameras[i]!).currentLayers?.spatialLayer === layer),
+          20_000,
+          'the layers last-N asked for',
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}: want stage ${stage}, thumbnails ${thumbnails.join(',')}; preferred/current ${state()}`);
+        });
+        // When mediasoup shares a bandwidth estimate out, the stage goes first.
+        await waitUntil(() => [...want].every(([i, layer]) => consumerOf(cameras[i]!).priority === (layer === top ? 2 : 1)), 10_000, 'the stage consumer at priority 2, thumbnails at 1');
+        // The worker forwards the publisher's stream of that layer (its SSRC), not another.
+        for (const [i, layer] of want) {
+          const inbound = (await consumerOf(cameras[i]!).getStats()).find((s) => s.type === 'inbound-rtp');
+          expect(inbound?.ssrc, `camera ${i} forwarded from layer ${layer}`).to.equal(pubs[i]!.streams.video[layer]!.ssrc);
+        }
+        // Over the same few seconds: a thumbnail carries less than its sender's middle layer, the stage more.
+        const received = (i: number) => viewer.received.get(consumerOf(cameras[i]!).id)!.stream.bytes;
+        const middle = (i: number) => pubs[i]!.streams.video[1]!.bytes;
+        const start = [...want.keys()].map((i) => ({ i, received: received(i), middle: middle(i) }));
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        for (const { i, received: r0, middle: m0 } of start) {
+          const got = received(i) - r0;
+          const sentMiddle = middle(i) - m0;
+          if (i === stage) expect(got, `stage camera ${i}: bytes received vs its middle layer's`).to.be.greaterThan(sentMiddle);
+          else {
+            expect(got, `thumbnail ${i} receives`).to.be.greaterThan(0);
+            expect(got, `thumbnail ${i}: bytes received vs its middle layer's`).to.be.lessThan(sentMiddle);
+          }
+        }
+      };
+
+      const reply = await viewer.setVideoPreferences([cameras[0]!], 2);
+      expect(reply.stage).to.deep.equal([cameras[0]]);
+      expect([...reply.thumbnails].sort()).to.deep.equal([cameras[1], cameras[2]].sort());
+      await expectLayers(0, [1, 2]);
+      // A specialist pins camera 1: it moves up to the stage's layer, camera 0 down to a thumbnail's.
+      await viewer.setVideoPreferences([cameras[1]!], 2);
+      await expectLayers(1, [0, 2]);
     });
 
     it('bounds the request and answers bad ones with clear errors', async () => {
