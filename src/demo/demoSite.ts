@@ -38,6 +38,11 @@ export interface DemoSiteOptions {
   seed?: number;
   /** Also send a simulated ultrasound picture (ffmpeg → RTP ingest), as the demo does. */
   ultrasound?: boolean;
+  /**
+   * Put before each device id (e.g. 'site-07-'): a device id belongs to one site on the hub, so
+   * several demo sites on one hub (the soak bench) need their own. None for the demo.
+   */
+  deviceIdPrefix?: string;
 }
 
 export interface DemoLayout {
@@ -50,6 +55,7 @@ export interface DemoLayout {
 
 /** The demo site config (same shape as config/site.example.json) for a layout. */
 export function demoSiteConfig(options: DemoSiteOptions, layout: DemoLayout): SiteConfigInput {
+  const prefix = options.deviceIdPrefix ?? '';
   return {
     siteId: options.siteId,
     conferenceId: options.conferenceId,
@@ -57,16 +63,16 @@ export function demoSiteConfig(options: DemoSiteOptions, layout: DemoLayout): Si
     journal: { dir: join(layout.dir, 'journal'), ...options.journal },
     devices: [
       {
-        id: 'bed1-mindray',
+        id: `${prefix}bed1-mindray`,
         type: 'vitals',
         model: 'Mindray BeneVision N12 (eGateway HL7)',
         protocol: 'hl7-mllp',
         settings: { mode: 'server', host: '127.0.0.1', port: layout.hl7Port, timezoneOffset: '+0700' },
       },
-      { id: 'bed1-cyton-ecg', type: 'ecg', model: 'OpenBCI Cyton (ECG front end)', protocol: 'cyton', settings: { path: layout.cyton.agentEnd, gain: 24, sampleRate: 250 } },
-      { id: 'bed1-cms50', type: 'spo2', model: 'Contec CMS50D+', protocol: 'cms50', settings: { path: layout.cms50.agentEnd } },
+      { id: `${prefix}bed1-cyton-ecg`, type: 'ecg', model: 'OpenBCI Cyton (ECG front end)', protocol: 'cyton', settings: { path: layout.cyton.agentEnd, gain: 24, sampleRate: 250 } },
+      { id: `${prefix}bed1-cms50`, type: 'spo2', model: 'Contec CMS50D+', protocol: 'cms50', settings: { path: layout.cms50.agentEnd } },
       {
-        id: 'bed2-opcua-monitor',
+        id: `${prefix}bed2-opcua-monitor`,
         type: 'vitals',
         model: 'OPC UA monitor (hoichan simulate opcua)',
         protocol: 'opcua',

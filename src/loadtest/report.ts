@@ -34,7 +34,7 @@ export interface LoadtestReport {
   /** seconds media was measured (after every client joined) */
   measuredSeconds: number;
   tracks: TrackTypeSummary[];
-  join: { p50Ms: number; p99Ms: number; maxMs: number; firstVideoP50Ms: number; firstVideoP99Ms: number; firstAudioP50Ms: number };
+  join: { p50Ms: number; p99Ms: number; maxMs: number; firstVideoP50Ms: number; firstVideoP99Ms: number; firstAudioP50Ms: number; firstAudioP99Ms: number };
   publisherSide: { packetsSent: number; bitrateMbps: number; nacksReceived: number; retransmitted: number; keyframeRequests: number; sendErrors: number };
   failures: { total: number; byStage: Record<string, number>; examples: string[] };
   generatorCpuPercent: number;

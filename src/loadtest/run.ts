@@ -197,6 +197,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
       firstVideoP50Ms: percentile(firstVideo, 0.5),
       firstVideoP99Ms: percentile(firstVideo, 0.99),
       firstAudioP50Ms: percentile(firstAudio, 0.5),
+      firstAudioP99Ms: percentile(firstAudio, 0.99),
     },
     publisherSide: {
       packetsSent: publishers.reduce((s, p) => s + sentOf(p, (x) => x.packets), 0),

@@ -1,6 +1,7 @@
 // A Hoichan hub in its own process, so a bench can read the hub's own CPU and
 // RSS apart from the load generators. Run by HubProcess.start(); answers IPC:
-// 'gc' (collect garbage, then reply) and 'close'.
+// 'gc' (collect garbage, then reply) and 'close'. `media` overrides go into the
+// hub's media config; `other` are further config sections (e.g. devices), merged the same way.
 
 import './quiet.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -21,8 +22,8 @@ export class HubProcess {
     readonly info: HubProcessInfo,
   ) {}
 
-  static async start(mediaOverrides: Record<string, unknown> = {}): Promise<HubProcess> {
-    const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(mediaOverrides)], {
+  static async start(mediaOverrides: Record<string, unknown> = {}, otherOverrides: Record<string, unknown> = {}): Promise<HubProcess> {
+    const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(mediaOverrides), JSON.stringify(otherOverrides)], {
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -52,10 +53,12 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
   const { loadConfig } = await import('../../../src/config/load.js');
   const { Hub } = await import('../../../src/hub/Hub.js');
   const media = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
+  const other = JSON.parse(process.argv[3] ?? '{}') as Record<string, unknown>;
   const hub = await Hub.start(
     loadConfig({
       env: {},
       overrides: {
+        ...other,
         http: { listenIp: '127.0.0.1', port: 0 },
         media: { numWorkers: 1, listenIp: '127.0.0.1', webRtcServerPort: 31600, rtcMinPort: 32000, rtcMaxPort: 33999, workerLogLevel: 'error', maxPeersPerConference: 1000, ...media },
         auth: { jwtSecret: SECRET, demo: false },
