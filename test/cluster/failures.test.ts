@@ -6,14 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import type { types } from 'mediasoup';
 import { SiteAgent } from '../../src/agent/SiteAgent.js';
 import { loadDriverFactories } from '../../src/devices/registry.js';
 import type { Hub } from '../../src/hub/Hub.js';
 import { SyntheticDriver, Viewer, freePort, sleep, testAgentConfig, waitFor } from '../agent/uplink-helpers.js';
 import { PROJECT_ROOT, TEST_SECRET, TestClient, fakeDtlsParameters, joinWithTransports, rtpParametersFor, startTestHub, token, waitUntil } from '../support/hub.js';
 import { TestRedis } from '../support/redis.js';
-import { clusterView, hubIds, startClusterHub } from './helpers.js';
+import { clusterView, hubIds, packetsReceived, rtpPacket, startClusterHub } from './helpers.js';
 
 const conferenceId = 'kill-case';
 
@@ -145,24 +144,6 @@ describe('cluster failures: a hub killed with SIGKILL, agent failover (issue 14)
     await waitUntil(() => y.cluster!.directory.hub('hub-z') === undefined, 3000, 'hub-z gone from the directory');
   });
 });
-
-/** A small VP8 RTP packet for the ingest; every 50th starts a keyframe. */
-function rtpPacket(seq: number, ssrc: number, payloadType: number): Buffer {
-  const packet = Buffer.alloc(200, 0x5a);
-  packet[0] = 0x80;
-  packet[1] = 0x80 | payloadType;
-  packet.writeUInt16BE(seq & 0xffff, 2);
-  packet.writeUInt32BE((seq * 3000) >>> 0, 4);
-  packet.writeUInt32BE(ssrc, 8);
-  packet[12] = 0x10;
-  packet[13] = seq % 50 === 0 ? 0x00 : 0x01;
-  return packet;
-}
-
-async function packetsReceived(producer: types.Producer): Promise<number> {
-  const stats = await producer.getStats();
-  return stats.reduce((n, s) => n + ((s as { packetCount?: number }).packetCount ?? 0), 0);
-}
 
 /** Whether a fresh client gets no answer to PING (Redis really is down). */
 async function pingFails(url: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import type { types } from 'mediasoup';
 import type { Hub } from '../../src/hub/Hub.js';
 import { startTestHub, token } from '../support/hub.js';
 
@@ -25,4 +26,23 @@ export async function clusterView(hub: Hub): Promise<ClusterView> {
 
 export function hubIds(view: ClusterView): string[] {
   return view.hubs.map((h) => h.hubId).sort();
+}
+
+/** A small VP8 RTP packet for an ingest; every 50th starts a keyframe. */
+export function rtpPacket(seq: number, ssrc: number, payloadType: number): Buffer {
+  const packet = Buffer.alloc(200, 0x5a);
+  packet[0] = 0x80;
+  packet[1] = 0x80 | payloadType;
+  packet.writeUInt16BE(seq & 0xffff, 2);
+  packet.writeUInt32BE((seq * 3000) >>> 0, 4);
+  packet.writeUInt32BE(ssrc, 8);
+  packet[12] = 0x10;
+  packet[13] = seq % 50 === 0 ? 0x00 : 0x01;
+  return packet;
+}
+
+/** RTP packets a producer (e.g. the pipe producer on the far hub) has received, from its stats. */
+export async function packetsReceived(producer: types.Producer): Promise<number> {
+  const stats = await producer.getStats();
+  return stats.reduce((n, s) => n + ((s as { packetCount?: number }).packetCount ?? 0), 0);
 }

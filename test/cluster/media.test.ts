@@ -1,28 +1,9 @@
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
-import type { types } from 'mediasoup';
 import type { Hub } from '../../src/hub/Hub.js';
 import { TestClient, fakeDtlsParameters, joinWithTransports, token, waitUntil } from '../support/hub.js';
 import { TestRedis } from '../support/redis.js';
-import { startClusterHub } from './helpers.js';
-
-/** A small VP8 RTP packet; every 50th starts a keyframe. */
-function rtpPacket(seq: number, ssrc: number, payloadType: number): Buffer {
-  const packet = Buffer.alloc(200, 0x5a);
-  packet[0] = 0x80;
-  packet[1] = 0x80 | payloadType;
-  packet.writeUInt16BE(seq & 0xffff, 2);
-  packet.writeUInt32BE((seq * 3000) >>> 0, 4);
-  packet.writeUInt32BE(ssrc, 8);
-  packet[12] = 0x10;
-  packet[13] = seq % 50 === 0 ? 0x00 : 0x01;
-  return packet;
-}
-
-async function packetsReceived(producer: types.Producer): Promise<number> {
-  const stats = await producer.getStats();
-  return stats.reduce((n, s) => n + ((s as { packetCount?: number }).packetCount ?? 0), 0);
-}
+import { packetsReceived, rtpPacket, startClusterHub } from './helpers.js';
 
 describe('media across hubs: a piped stream, SRTP between hubs (issue 14; the Redis outage is in failures.test.ts)', function () {
   this.timeout(60_000);
