@@ -78,6 +78,20 @@ describe('configuration', () => {
     expect(loadConfig({ env: { HOICHAN_JWT_SECRET: 'ồ'.repeat(11) } }).auth.jwtSecret).to.equal('ồ'.repeat(11));
   });
 
+  it('names an out-of-range idle-router wait, outage buffer or revocation staleness in a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
+    const file = join(dir, 'bounds.json');
+    const bad = (section: Record<string, unknown>) => {
+      writeFileSync(file, JSON.stringify(section));
+      return configError(() => loadConfig({ env: secret, file }));
+    };
+    expect(bad({ media: { idleRouterCloseMs: -1 } })).to.match(/media\.idleRouterCloseMs/);
+    expect(bad({ media: { idleRouterCloseMs: 3_600_000 } })).to.match(/media\.idleRouterCloseMs/);
+    expect(bad({ devices: { unstoredBytesPerDevice: 1024 } })).to.match(/devices\.unstoredBytesPerDevice/);
+    expect(bad({ devices: { unstoredBytes: 'lots' } })).to.match(/devices\.unstoredBytes/);
+    expect(bad({ auth: { revocationMaxStaleness: -5 } })).to.match(/auth\.revocationMaxStaleness/);
+  });
+
   it('names unknown keys and cross-field mistakes in a file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
     const file = join(dir, 'bad.json');
