@@ -1,13 +1,17 @@
-// WebRTC capacity bench, like for like: one 1.5 Mb/s VP8 presenter (+ opus)
-// to N subscribers, each a real libdatachannel peer of `hoichan loadtest`
-// (ICE, DTLS, SRTP, receiver reports, NACKs on RTX, PLIs), against
+// WebRTC capacity bench, like for like: one 1.5 Mb/s presenter (+ opus), VP8
+// or H.264 (--codecs: each codec a run of every target), to N subscribers,
+// each a real libdatachannel peer of `hoichan loadtest` (ICE, DTLS, SRTP,
+// receiver reports, NACKs on RTX, PLIs), against
 //   - Hoichan, 1 worker;
 //   - Hoichan, 2 workers, ONE conference spread over both (media.maxConsumersPerRouter
 //     set per step so that half the consumers land on each worker's router);
 //   - bare mediasoup (scripts/bench/bare/server.ts: one worker, the same
 //     signaling subset, no auth/schemas/telemetry), the floor;
 //   - Janus VideoRoom (Debian's janus): the same clients through its HTTP API
-//     (scripts/bench/webrtc/janusClients.ts).
+//     (scripts/bench/webrtc/janusClients.ts), with an explicit threading:
+//     general.event_loops = --janus-event-loops (default 2, a fixed pool of
+//     2 loop threads, as Hoichan's 2-worker row has 2 media processes; 0 is
+//     Janus's default, a thread per handle; a list runs a Janus row per value).
 // Every client runs in load generator processes apart from the SFU: one with
 // the presenter, then ceil(N / --per-generator) with the subscribers
 // (`--publishers 0`), each generator's CPU reported next to the SFU's, so a
@@ -16,7 +20,7 @@
 // at a generator near a core, or when the target's time budget is spent.
 //   node dist/scripts/bench/webrtc.js [--targets hoichan-1w,hoichan-2w,bare,janus]
 //     [--ladder 25,50,100,150,200,300] [--duration 15] [--join-rate 20]
-//     [--per-generator 100] [--budget 300]
+//     [--per-generator 100] [--budget 300] [--codecs vp8,h264] [--janus-event-loops 2]
 // Writes bench-results/webrtc.json. Loopback only (Janus: see support/janus.ts).
 
 import './support/quiet.js';
@@ -27,6 +31,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { OpsReport } from '../../src/contract/ops.js';
 import { Authenticator } from '../../src/auth/index.js';
+import type { VideoCodec } from '../../src/loadtest/media.js';
 import type { LoadtestReport } from '../../src/loadtest/report.js';
 import { startBareProcess } from './bare/server.js';
 import { CpuMeter, PROJECT_ROOT, printTable, writeResults } from './support/common.js';
@@ -44,6 +49,8 @@ const { values } = parseArgs({
     'join-rate': { type: 'string', default: '20' },
     'per-generator': { type: 'string', default: '100' },
     budget: { type: 'string', default: '300' },
+    codecs: { type: 'string', default: 'vp8' },
+    'janus-event-loops': { type: 'string', default: '2' },
   },
 });
 const targetNames = values.targets.split(',').map((t) => t.trim()) as TargetName[];
@@ -53,6 +60,14 @@ const duration = Number(values.duration);
 const joinRate = Number(values['join-rate']);
 const perGenerator = Number(values['per-generator']);
 const budgetSeconds = Number(values.budget);
+const codecs = values.codecs.split(',').map((c): VideoCodec => {
+  const codec = c.trim();
+  if (codec !== 'vp8' && codec !== 'h264') throw new Error(`--codecs: unknown ${codec} (vp8, h264)`);
+  return codec;
+});
+/** Janus's general.event_loops per Janus row: 0 = its default, a loop thread per handle. */
+const janusEventLoops = values['janus-event-loops'].split(',').map((v) => v.trim());
+for (const v of janusEventLoops) if (!/^\d+$/.test(v) || Number(v) > 64) throw new Error(`--janus-event-loops: ${v} is not a number of loops from 0 (a thread per handle) to 64`);
 const LOSS_LIMIT = 0.5;
 /** A generator above this share of a core may itself be dropping packets. */
 const GENERATOR_LIMIT = 85;
@@ -170,21 +185,26 @@ function localNonLoopbackAddress(): string | undefined {
   return undefined;
 }
 
-function janus(iceAddress: string): Target {
+/** How a Janus row is threaded, for its name and the table notes. */
+const janusThreading = (eventLoops: number) => (eventLoops > 0 ? `event_loops = ${eventLoops}: ${eventLoops} loop threads shared by all handles` : 'event_loops unset (Janus default): a loop thread per handle');
+
+function janus(iceAddress: string, codec: VideoCodec, eventLoops: number): Target {
   let server: JanusServer | undefined;
   let admin: { session: JanusSession; handle: number } | undefined;
   return {
-    name: 'janus',
-    setup: `VideoRoom, WebRTC subscribers through the HTTP API (ICE on ${iceAddress})`,
+    name: eventLoops > 0 ? `janus ${eventLoops} loops` : 'janus loop/handle',
+    setup: `VideoRoom, WebRTC subscribers through the HTTP API (ICE on ${iceAddress}); ${janusThreading(eventLoops)}`,
     async forStep(_n, step) {
       // Its own ports, apart from HUB_PORTS and the other benches' hubs (31600.., 32000-33999).
-      server ??= await JanusServer.start({ httpPort: 18000 + (process.pid % 1000), rtpPortRange: '34000-35999', iceAddress });
+      server ??= await JanusServer.start({ httpPort: 18000 + (process.pid % 1000), rtpPortRange: '34000-35999', iceAddress, eventLoops });
       if (!admin) {
         const session = await JanusSession.create(server.base);
         admin = { session, handle: await session.attach() };
       }
       const room = 5000 + step;
-      await admin.session.request(admin.handle, { request: 'create', room, publishers: 4, videocodec: 'vp8', audiocodec: 'opus', notify_joining: false });
+      // H.264: the profile the loadtest publisher offers and mediasoup's routers take (constrained baseline 3.1).
+      const video = codec === 'h264' ? { videocodec: 'h264', h264_profile: '42e01f' } : { videocodec: 'vp8' };
+      await admin.session.request(admin.handle, { request: 'create', room, publishers: 4, ...video, audiocodec: 'opus', notify_joining: false });
       const { session, handle } = admin;
       return {
         url: server.base,
@@ -224,8 +244,8 @@ class Generator {
   readonly child: ChildProcess;
   #stderr = '';
 
-  constructor(sfu: Sfu, publishers: number, subscribers: number, seconds: number, rate: number) {
-    const common = ['--publishers', String(publishers), '--subscribers', String(subscribers), '--duration', `${Math.ceil(seconds)}`, '--join-rate', `${rate}`];
+  constructor(sfu: Sfu, codec: VideoCodec, publishers: number, subscribers: number, seconds: number, rate: number) {
+    const common = ['--publishers', String(publishers), '--subscribers', String(subscribers), '--duration', `${Math.ceil(seconds)}`, '--join-rate', `${rate}`, '--video', codec];
     const args =
       sfu.signaling === 'hub'
         ? [join(PROJECT_ROOT, 'bin', 'hoichan.js'), 'loadtest', '--hub', sfu.url, '--conference', sfu.conference, ...common, '--json']
@@ -263,6 +283,7 @@ class Generator {
 }
 
 type Row = {
+  codec: string;
   target: string;
   N: number;
   generators: number;
@@ -285,16 +306,16 @@ type Row = {
 };
 
 /** One step: the presenter's generator, then the subscribers' generators once it sends; the row. */
-async function step(target: Target, sfu: Sfu, n: number): Promise<{ row: Row; reports: LoadtestReport[] }> {
+async function step(target: Target, codec: VideoCodec, sfu: Sfu, n: number): Promise<{ row: Row; reports: LoadtestReport[] }> {
   const joinSeconds = n / joinRate;
-  const presenter = new Generator(sfu, 1, 0, duration + joinSeconds + 60, joinRate);
+  const presenter = new Generator(sfu, codec, 1, 0, duration + joinSeconds + 60, joinRate);
   await Promise.race([presenter.media, new Promise((resolve) => setTimeout(resolve, 30_000))]);
   const generators = Math.max(1, Math.ceil(n / perGenerator));
   const shares = Array.from({ length: generators }, (_, i) => Math.floor(n / generators) + (i < n % generators ? 1 : 0));
   const nodeCpu = sfu.nodePid ? new CpuMeter([sfu.nodePid]) : undefined;
   const mediaCpu = sfu.mediaPids.map((pid) => new CpuMeter([pid]));
   // The subscribers' generators share the join rate, so the SFU sees the same joins per second whatever their number.
-  const subscribers = shares.map((s) => new Generator(sfu, 0, s, duration, joinRate / generators));
+  const subscribers = shares.map((s) => new Generator(sfu, codec, 0, s, duration, joinRate / generators));
   let layout = '';
   void Promise.all(subscribers.map((g) => g.media)).then(async () => {
     layout = (await sfu.layout?.()) ?? '';
@@ -317,6 +338,7 @@ async function step(target: Target, sfu: Sfu, n: number): Promise<{ row: Row; re
   const generatorCpus = [...reports, ...(presenterReport ? [presenterReport] : [])].map((r) => r.generatorCpuPercent);
   const mediaTotal = mediaPercents.reduce((a, b) => a + b, 0);
   const row: Row = {
+    codec,
     target: target.name,
     N: n,
     generators: generators + 1,
@@ -351,37 +373,40 @@ async function step(target: Target, sfu: Sfu, n: number): Promise<{ row: Row; re
 }
 
 const rows: Row[] = [];
-type Best = { target: string; setup: string; 'largest N': number | string; 'stopped by': string; 'SFU total CPU % at N': number | string; 'SFU CPU % per viewer': number | string; 'generators CPU % at N': number | string; 'busiest generator % at N': number | string };
+type Best = { codec: string; target: string; setup: string; 'largest N': number | string; 'stopped by': string; 'SFU total CPU % at N': number | string; 'SFU CPU % per viewer': number | string; 'generators CPU % at N': number | string; 'busiest generator % at N': number | string };
 const best: Best[] = [];
 
-function makeTarget(name: TargetName): Target | { notRun: string } {
+/** The targets of one --targets name for one codec: a Janus row per --janus-event-loops value. */
+function makeTargets(name: TargetName, codec: VideoCodec): (Target | { name: string; notRun: string })[] {
   switch (name) {
     case 'hoichan-1w':
-      return hoichanOneWorker();
+      return [hoichanOneWorker()];
     case 'hoichan-2w':
-      return hoichanTwoWorkersOneConference();
+      return [hoichanTwoWorkersOneConference()];
     case 'bare':
-      return bareMediasoup();
+      return [bareMediasoup()];
     case 'janus': {
       const installed = ensureJanus();
-      if (!installed.ok) return { notRun: installed.reason };
       const address = localNonLoopbackAddress();
-      if (!address) return { notRun: 'no non-loopback IPv4 address: Janus never gathers ICE candidates on loopback' };
-      return janus(address);
+      return janusEventLoops.map(Number).map((loops) => {
+        if (!installed.ok) return { name: `janus (${janusThreading(loops)})`, notRun: installed.reason };
+        if (!address) return { name: `janus (${janusThreading(loops)})`, notRun: 'no non-loopback IPv4 address: Janus never gathers ICE candidates on loopback' };
+        return janus(address, codec, loops);
+      });
     }
   }
 }
 
 const startedAt = performance.now();
-for (const name of targetNames) {
-  const target = makeTarget(name);
+const runs = codecs.flatMap((codec) => targetNames.map((name) => ({ codec, name })));
+for (const { codec, name } of runs) for (const target of makeTargets(name, codec)) {
   if ('notRun' in target) {
-    console.log(`${name}: NOT RUN: ${target.notRun}`);
-    best.push({ target: name, setup: '-', 'largest N': 'NOT RUN', 'stopped by': target.notRun, 'SFU total CPU % at N': '-', 'SFU CPU % per viewer': '-', 'generators CPU % at N': '-', 'busiest generator % at N': '-' });
+    console.log(`${codec} ${target.name}: NOT RUN: ${target.notRun}`);
+    best.push({ codec, target: target.name, setup: '-', 'largest N': 'NOT RUN', 'stopped by': target.notRun, 'SFU total CPU % at N': '-', 'SFU CPU % per viewer': '-', 'generators CPU % at N': '-', 'busiest generator % at N': '-' });
     continue;
   }
-  console.log(`${target.name} (${target.setup}), time budget ${budgetSeconds} s`);
-  const entry: Best = { target: target.name, setup: target.setup, 'largest N': 0, 'stopped by': 'ladder end', 'SFU total CPU % at N': '-', 'SFU CPU % per viewer': '-', 'generators CPU % at N': '-', 'busiest generator % at N': '-' };
+  console.log(`${codec} ${target.name} (${target.setup}), time budget ${budgetSeconds} s`);
+  const entry: Best = { codec, target: target.name, setup: target.setup, 'largest N': 0, 'stopped by': 'ladder end', 'SFU total CPU % at N': '-', 'SFU CPU % per viewer': '-', 'generators CPU % at N': '-', 'busiest generator % at N': '-' };
   best.push(entry);
   const targetStart = performance.now();
   try {
@@ -403,7 +428,7 @@ for (const name of targetNames) {
       }
       let result: Awaited<ReturnType<typeof step>>;
       try {
-        result = await step(target, sfu, n).finally(() => sfu.stop());
+        result = await step(target, codec, sfu, n).finally(() => sfu.stop());
       } catch (err) {
         entry['stopped by'] = `N=${n}: ${(err as Error).message.split('\n')[0]}`;
         console.log(`  ${target.name}: ${entry['stopped by']}`);
@@ -412,7 +437,7 @@ for (const name of targetNames) {
       const { row, reports } = result;
       rows.push(row);
       console.log(
-        `  ${target.name} N=${n}: video loss ${row['video loss %'].toFixed(3)} %, ${row.failures} failures, SFU ${row['SFU total CPU %'].toFixed(0)} % (media ${row['SFU media CPU %']}), generators ${row['generators CPU %'].toFixed(0)} % (busiest ${row['busiest generator %'].toFixed(0)} %)${row.layout ? `, ${row.layout}` : ''}`,
+        `  ${codec} ${target.name} N=${n}: video loss ${row['video loss %'].toFixed(3)} %, ${row.failures} failures, SFU ${row['SFU total CPU %'].toFixed(0)} % (media ${row['SFU media CPU %']}), generators ${row['generators CPU %'].toFixed(0)} % (busiest ${row['busiest generator %'].toFixed(0)} %)${row.layout ? `, ${row.layout}` : ''}`,
       );
       const generatorBound = row['busiest generator %'] > GENERATOR_LIMIT;
       if (row.failures > 0 || row['video loss %'] >= LOSS_LIMIT || row['silent tracks'] > 0 || reports.length === 0) {
@@ -434,7 +459,12 @@ for (const name of targetNames) {
   }
 }
 
-printTable(`WebRTC subscribers of one 1.5 Mb/s VP8 presenter + opus (hoichan loadtest clients, ${duration} s of media per step, joins at ${joinRate}/s)`, rows);
-printTable(`Largest N under ${LOSS_LIMIT} % video loss with no failure, per target (one run, ${((performance.now() - startedAt) / 60000).toFixed(1)} min)`, best);
-writeResults('webrtc', { duration, joinRate, ladder, perGenerator, budgetSeconds, rows, best });
+const minutes = ((performance.now() - startedAt) / 60000).toFixed(1);
+const janusNote = targetNames.includes('janus') ? `; Janus ${janusEventLoops.map((v) => janusThreading(Number(v))).join(' / ')}` : '';
+for (const codec of codecs) {
+  const label = codec === 'vp8' ? 'VP8' : 'H.264';
+  printTable(`WebRTC subscribers of one 1.5 Mb/s ${label} presenter + opus (hoichan loadtest clients, ${duration} s of media per step, joins at ${joinRate}/s${janusNote})`, rows.filter((r) => r.codec === codec));
+  printTable(`${label}: largest N under ${LOSS_LIMIT} % video loss with no failure, per target (one run of ${codecs.join(' + ')}, ${minutes} min)`, best.filter((b) => b.codec === codec));
+}
+writeResults('webrtc', { codecs, janusEventLoops: janusEventLoops.map(Number), duration, joinRate, ladder, perGenerator, budgetSeconds, rows, best });
 process.exit(0);

@@ -1,6 +1,7 @@
 // A bare mediasoup + socket.io server, the floor Hoichan is compared against:
-// one worker, one router, WebRTC transports through one WebRtcServer port on
-// 127.0.0.1. No auth, no schemas, no telemetry, no limits. It speaks just the
+// one worker, one router (opus; VP8 and H.264 as `hoichan loadtest` sends them),
+// WebRTC transports through one WebRtcServer port on 127.0.0.1. No auth, no
+// schemas, no telemetry, no limits. It speaks just the
 // part of Hoichan's signaling (docs/PROTOCOL.md section 1: request names,
 // payloads and `{ ok, ... }` acks) that a client needs to publish and consume
 // in a conference, so that the same clients drive both: the page in page.js
@@ -46,6 +47,8 @@ export async function startBareServer(webRtcPort: number, options: { page?: bool
     mediaCodecs: [
       { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
       { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
+      // The H.264 the loadtest publisher sends (and Hoichan's routers take, src/media/codecs.ts): constrained baseline, level 3.1.
+      { kind: 'video', mimeType: 'video/H264', clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
     ],
   });
   /** conference -> its producers, with who sent them */

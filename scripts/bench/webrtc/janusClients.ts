@@ -38,6 +38,8 @@ async function gatheredDescription(pc: PeerConnection, expected: 'offer' | 'answ
 export interface OfferedStream {
   mid: string;
   kind: 'audio' | 'video';
+  /** its codec's name, lower case (opus, vp8, h264) */
+  codec: string;
   clockRate: number;
   ssrc: number;
   rtx?: { payloadType: number; ssrc: number };
@@ -68,6 +70,7 @@ export function offeredStreams(sdp: string): OfferedStream[] {
     streams.push({
       mid,
       kind: m[1] as 'audio' | 'video',
+      codec: rtpmap.get(main)?.name ?? '',
       clockRate: rtpmap.get(main)?.clockRate ?? 90000,
       ssrc,
       ...(fid && rtxPt !== undefined ? { rtx: { payloadType: rtxPt, ssrc: Number(fid[2]) } } : {}),
@@ -166,7 +169,11 @@ export class JanusSubscriber extends Subscriber {
       this.peerId = `${session.id}/${handle}`;
       if (attached.jsep?.type !== 'offer') throw new Error('join: no SDP offer');
       const offer = attached.jsep.sdp;
-      for (const s of offeredStreams(offer)) {
+      const streams = offeredStreams(offer);
+      // A room of another codec would still carry video: a row must measure the codec it names.
+      const video = streams.find((s) => s.kind === 'video');
+      if (video && video.codec !== this.videoCodec) throw new Error(`join: Janus offers ${video.codec} video, not ${this.videoCodec}`);
+      for (const s of streams) {
         this.addReceived(s.mid, { consumerId: `${feed}-${s.mid}`, producerId: `${feed}-${s.mid}`, ssrc: s.ssrc, rtx: s.rtx, stream: new ReceiveStream(s.kind, s.clockRate) });
       }
       if (this.received.size === 0) throw new Error('join: the offer has no audio or video');

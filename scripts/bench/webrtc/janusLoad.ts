@@ -3,11 +3,13 @@
 // Janus clients of janusClients.ts. Prints progress on stderr and the
 // LoadtestReport as JSON on stdout, like `hoichan loadtest --json`.
 //   node dist/scripts/bench/webrtc/janusLoad.js --janus http://127.0.0.1:PORT/janus --room R
-//     [--publishers 1] [--subscribers 10] [--duration 15] [--join-rate 20]
+//     [--publishers 1] [--subscribers 10] [--duration 15] [--join-rate 20] [--video vp8|h264]
+// (the room's videocodec must be the one --video names: the bench creates it so)
 // SIGINT/SIGTERM stop early and still print the report.
 
 import '../support/quiet.js';
 import { parseArgs } from 'node:util';
+import type { VideoCodec } from '../../../src/loadtest/media.js';
 import { runLoadtest } from '../../../src/loadtest/run.js';
 import { BENCH_SECRET } from '../support/hubProcess.js';
 import { closingSessions, janusClients } from './janusClients.js';
@@ -20,12 +22,14 @@ const { values } = parseArgs({
     subscribers: { type: 'string', default: '10' },
     duration: { type: 'string', default: '15' },
     'join-rate': { type: 'string', default: '20' },
+    video: { type: 'string', default: 'vp8' },
   },
 });
-if (!values.janus || !values.room) {
-  console.error('usage: janusLoad --janus URL --room R [--publishers P] [--subscribers N] [--duration S] [--join-rate R]');
+if (!values.janus || !values.room || (values.video !== 'vp8' && values.video !== 'h264')) {
+  console.error('usage: janusLoad --janus URL --room R [--publishers P] [--subscribers N] [--duration S] [--join-rate R] [--video vp8|h264]');
   process.exit(2);
 }
+const video: VideoCodec = values.video;
 
 const abort = new AbortController();
 const stop = () => abort.abort();
@@ -41,7 +45,7 @@ const report = await runLoadtest(
     publishers: Number(values.publishers),
     subscribers: Number(values.subscribers),
     durationSeconds: Number(values.duration),
-    video: 'vp8',
+    video,
     audioOnly: false,
     joinRate: Number(values['join-rate']),
   },
