@@ -97,6 +97,13 @@ export const configSchema = z
       pingTimeoutMs: z.number().int().min(1000),
       /** How long a dropped socket's peer is kept so a reconnecting client gets it back. */
       reconnectGraceMs: z.number().int().min(0),
+      /**
+       * Signaling events (not device events) kept for sockets that may recover within reconnectGraceMs,
+       * all peers together; past it the oldest go, and a socket that missed one joins again instead.
+       */
+      recoveryMaxEvents: z.number().int().min(100).max(1_000_000),
+      /** Dropped sockets whose session (rooms, peer) is kept for recovery; the oldest go first. */
+      recoveryMaxSessions: z.number().int().min(10).max(1_000_000),
       /** Token buckets: per socket, per token subject (all its sockets) and per client IP (all of theirs). Every event counts, known or not. */
       requestsPerSecond: z.number().positive(),
       requestBurst: z.number().int().positive(),

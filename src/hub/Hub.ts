@@ -15,6 +15,7 @@ import { ConferenceManager } from '../media/ConferenceManager.js';
 import { Records } from '../records/index.js';
 import { WorkerPool } from '../media/WorkerPool.js';
 import { SignalingServer, type DeviceDirectory } from '../signaling/SignalingServer.js';
+import { boundedRecoveryAdapter } from '../signaling/recoveryStore.js';
 import { startDeviceStreams, type DeviceStreams, type UplinkServer } from '../streams/index.js';
 import { HubTelemetry } from '../telemetry/HubTelemetry.js';
 import { RecordingManager } from '../recording/RecordingManager.js';
@@ -134,14 +135,22 @@ export class Hub {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
-    const { pingIntervalMs, pingTimeoutMs, reconnectGraceMs } = config.signaling;
+    const { pingIntervalMs, pingTimeoutMs, reconnectGraceMs, recoveryMaxEvents, recoveryMaxSessions } = config.signaling;
     const io = new SocketServer(httpServer, {
       pingInterval: pingIntervalMs,
       pingTimeout: pingTimeoutMs,
       maxHttpBufferSize: 1_000_000,
       serveClient: false,
-      // A client whose link blips keeps its socket id, rooms and missed events.
+      // A client whose link blips keeps its socket id, rooms and missed signaling events; its device
+      // gap comes from the device history, and the store is bounded (src/signaling/recoveryStore.ts).
       connectionStateRecovery: { maxDisconnectionDuration: reconnectGraceMs, skipMiddlewares: false },
+      adapter: boundedRecoveryAdapter({
+        graceMs: reconnectGraceMs,
+        // A dead link is noticed within a ping interval and timeout; 30 s more for what sat in its socket's queue.
+        unnoticedMs: pingIntervalMs + pingTimeoutMs + 30_000,
+        maxEvents: recoveryMaxEvents,
+        maxSessions: recoveryMaxSessions,
+      }),
     });
     trustProxies(io, trustedProxies);
     // engine.io answers /socket.io/ itself, before express: give its responses the same headers.

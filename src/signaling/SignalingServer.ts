@@ -27,6 +27,8 @@ export interface DeviceDirectory {
    * handshake `auth.deviceSeqs` ({ deviceId: lastSeqSeen }), unvalidated.
    */
   replay?(conferenceId: string, peerId: string, notify: PeerNotify, resume: unknown): void;
+  /** The peer's socket dropped and may recover: send it no device events until a replay (recovery or join). */
+  away?(conferenceId: string, peerId: string): void;
 }
 
 /** The ack of request N: its contract reply, or an error. */
@@ -410,6 +412,10 @@ export class SignalingServer {
     this.#orphans.delete(peerId);
     session.joined = { peer: orphan.peer, conference: orphan.conference };
     log.info({ peerId, conferenceId: orphan.conference.id }, 'peer recovered its session');
+    // socket.io gave back the signaling events it missed, never device events (src/signaling/recoveryStore.ts):
+    // the device gap is resumed from the seqs this handshake names, or replayed as to a newcomer.
+    this.#devices.replay?.(orphan.conference.id, peerId, this.notifierFor(peerId), session.socket.handshake.auth?.deviceSeqs);
+    this.#auditReplay(session, orphan.conference.id, peerId, this.#devices.devicesOf(orphan.conference.id));
   }
 
   #onDisconnect(session: Session, reason: string): void {
@@ -425,6 +431,7 @@ export class SignalingServer {
       return;
     }
     log.info({ peerId: joined.peer.id, reason, graceMs: grace }, 'peer connection lost; holding its session');
+    this.#devices.away?.(joined.conference.id, joined.peer.id);
     const timer = setTimeout(() => {
       this.#orphans.delete(joined.peer.id);
       log.info({ peerId: joined.peer.id }, 'peer did not come back; cleaning up');
@@ -442,7 +449,11 @@ export class SignalingServer {
 
   #auditJoin(session: Session, conferenceId: string, peerId: string, devices: DeviceInfo[]): void {
     this.#audit.record({ type: 'conference.join', actor: this.#actor(session), conferenceId, outcome: 'ok', target: { peerId } });
-    // The join replay sends the peer each device's recent readings (or its resume): who saw which patient's stream.
+    this.#auditReplay(session, conferenceId, peerId, devices);
+  }
+
+  #auditReplay(session: Session, conferenceId: string, peerId: string, devices: DeviceInfo[]): void {
+    // The join (or recovery) replay sends the peer each device's recent readings (or its resume): who saw which patient's stream.
     const seqs: unknown = session.socket.handshake.auth?.deviceSeqs;
     for (const { deviceId } of devices) {
       const resumed = typeof seqs === 'object' && seqs !== null && Object.hasOwn(seqs, deviceId);

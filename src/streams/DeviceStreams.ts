@@ -21,7 +21,7 @@ import { DEVICE_PROTOCOLS } from '../devices/siteConfig.js';
 import { deviceMetrics } from '../telemetry/deviceMetrics.js';
 import { createLogger } from '../common/logger.js';
 import type { DeviceStreamStats } from '../contract/ops.js';
-import { PeerFanout, type DeviceTap, type PeerBacklog } from './PeerFanout.js';
+import { PeerFanout, type DeviceTap, type PeerBacklog, type PeerBroadcast } from './PeerFanout.js';
 import { RemoteDevices, type DeviceClusterLink, type RemoteDeviceState } from './RemoteDevices.js';
 import { UnstoredBudget, UnstoredReadings, type UnstoredBatch } from './UnstoredReadings.js';
 import { deviceIdSchema, type AlarmNotice, type HelloDevice, type HelloResult, type ParsedBatch, type StatusMessage } from './protocol.js';
@@ -47,10 +47,12 @@ export interface DeviceStreamsOptions {
   historyBytesPerDevice?: number;
   /** History budget of all of one site's devices together, shared evenly. Default 64 MiB. */
   historyBytesPerSite?: number;
-  /** A peer with more than this many bytes queued on its socket gets no waveforms until it drains. Default 4 MiB. */
+  /** A peer with more than this many bytes queued on its socket gets no waveforms until it drains (no numerics past twice it). Default 1 MiB. */
   maxPeerBacklogBytes?: number;
   /** Bytes queued towards a peer; without it, no peer is ever treated as slow. */
   peerBacklog?: PeerBacklog;
+  /** Sends one event to several peers in one go (the hub: one socket.io emit to their rooms). */
+  peerBroadcast?: PeerBroadcast;
   /** Estimated bytes of readings one device may keep while the history store is unreachable. Default 8 MiB. */
   unstoredBytesPerDevice?: number;
   /** The same, all devices of this hub together. Default 256 MiB. */
@@ -156,7 +158,11 @@ export class DeviceStreams implements DeviceDirectory {
 
   constructor(store: DeviceHistoryStore, conferences: ConferenceManager, options: DeviceStreamsOptions = {}) {
     this.#store = store;
-    this.#fanout = new PeerFanout(conferences, { maxPeerBacklogBytes: options.maxPeerBacklogBytes ?? 4 * MiB, ...(options.peerBacklog ? { backlog: options.peerBacklog } : {}) });
+    this.#fanout = new PeerFanout(conferences, {
+      maxPeerBacklogBytes: options.maxPeerBacklogBytes ?? MiB,
+      ...(options.peerBacklog ? { backlog: options.peerBacklog } : {}),
+      ...(options.peerBroadcast ? { broadcast: options.peerBroadcast } : {}),
+    });
     this.#lateAfterMs = options.lateAfterMs ?? 5000;
     this.#degradedLagMs = options.degradedLagMs ?? 10_000;
     this.#replayWindowMs = options.replayWindowMs ?? 60_000;
@@ -229,6 +235,10 @@ export class DeviceStreams implements DeviceDirectory {
 
   #clusterState(d: DeviceState): RemoteDeviceState {
     return { info: this.#info(d), session: d.session ?? null, stored: d.stored };
+  }
+
+  away(conferenceId: string, peerId: string): void {
+    this.#fanout.away(conferenceId, peerId);
   }
 
   replay(conferenceId: string, peerId: string, notify: PeerNotify, resume: unknown): void {

@@ -29,7 +29,12 @@ export async function startDeviceStreams(options: {
 }): Promise<{ streams: DeviceStreams; uplink: UplinkServer }> {
   const store: DeviceHistoryStore = options.redisUrl ? await RedisDeviceHistory.connect(options.redisUrl, options.history) : new MemoryDeviceHistory(options.history);
   createLogger('device-streams').info({ history: store.kind }, 'device streams ready');
-  const streams = new DeviceStreams(store, options.conferences, { peerBacklog: (peerId) => peerBacklog(options.io, peerId), ...options.streams });
+  const streams = new DeviceStreams(store, options.conferences, {
+    peerBacklog: (peerId) => peerBacklog(options.io, peerId),
+    // One emit to the peers' rooms: socket.io encodes the payload once for all of them.
+    peerBroadcast: (peerIds, event, data) => options.io.to(peerIds.map(peerRoom)).emit(event, data),
+    ...options.streams,
+  });
   const uplink = new UplinkServer(options.io, streams, options.auth, options.uplink, options.audit);
   return { streams, uplink };
 }

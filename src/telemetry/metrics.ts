@@ -158,6 +158,17 @@ export const signalingRequestSeconds = new Histogram({
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
 });
 
+export const signalingRecoveryStored = new Gauge({
+  name: 'hoichan_signaling_recovery_events',
+  help: 'Signaling events socket.io keeps for sockets that may recover their connection (device events are never kept), by namespace',
+  labelNames: ['namespace'] as const,
+});
+
+export const signalingRecoveryEvicted = new Counter({
+  name: 'hoichan_signaling_recovery_evicted_total',
+  help: 'Signaling events dropped from the recovery store by its count bound (signaling.recoveryMaxEvents) before their window ended; a socket that missed one joins again instead of recovering',
+});
+
 /** Requests per second over the last few whole seconds, for the operations page. */
 class RateWindow {
   // One bucket per second, plus the current (partial) second.

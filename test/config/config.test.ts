@@ -78,7 +78,7 @@ describe('configuration', () => {
     expect(loadConfig({ env: { HOICHAN_JWT_SECRET: 'ồ'.repeat(11) } }).auth.jwtSecret).to.equal('ồ'.repeat(11));
   });
 
-  it('names an out-of-range idle-router wait, outage buffer or revocation staleness in a file', () => {
+  it('names an out-of-range idle-router wait, outage buffer, revocation staleness or recovery store bound in a file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hoichan-config-'));
     const file = join(dir, 'bounds.json');
     const bad = (section: Record<string, unknown>) => {
@@ -90,6 +90,8 @@ describe('configuration', () => {
     expect(bad({ devices: { unstoredBytesPerDevice: 1024 } })).to.match(/devices\.unstoredBytesPerDevice/);
     expect(bad({ devices: { unstoredBytes: 'lots' } })).to.match(/devices\.unstoredBytes/);
     expect(bad({ auth: { revocationMaxStaleness: -5 } })).to.match(/auth\.revocationMaxStaleness/);
+    expect(bad({ signaling: { recoveryMaxEvents: 10 } })).to.match(/signaling\.recoveryMaxEvents/);
+    expect(bad({ signaling: { recoveryMaxSessions: 1.5 } })).to.match(/signaling\.recoveryMaxSessions/);
   });
 
   it('names unknown keys and cross-field mistakes in a file', () => {
@@ -122,7 +124,7 @@ describe('configuration', () => {
       historyBytesPerDevice: 16 * 1024 * 1024,
       historyBytesPerSite: 64 * 1024 * 1024,
       maxReplayBytes: 8 * 1024 * 1024,
-      maxPeerBacklogBytes: 4 * 1024 * 1024,
+      maxPeerBacklogBytes: 1024 * 1024,
       unstoredBytesPerDevice: 8 * 1024 * 1024,
       unstoredBytes: 256 * 1024 * 1024,
     });

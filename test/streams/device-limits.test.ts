@@ -213,7 +213,7 @@ describe('device-stream limits per site', function () {
     expect(labels.every((p) => ['hl7-mllp', 'cyton', 'cms50', 'opcua', 'other'].includes(p))).to.equal(true);
   });
 
-  it('withholds waveforms from a peer that does not read (devices.maxPeerBacklogBytes), announcing them as slow-reader gaps; numerics still go', async () => {
+  it('withholds waveforms from a peer that does not read (devices.maxPeerBacklogBytes), then numerics past twice it, as slow-reader gaps; alarms always go', async () => {
     const maxPeerBacklogBytes = 256 * 1024;
     // Long pings: a stalled reader must not be dropped for a missed pong while the test fills its socket.
     const hub = await startTestHub({
@@ -232,28 +232,37 @@ describe('device-stream limits per site', function () {
     expect(peerId).to.be.a('string');
     const before = await discarded('slow_reader');
 
-    // The viewer stops reading; the site sends ~25 MB of waveforms (39 of 10,000 samples and one heart rate a batch).
+    // The viewer stops reading; the site sends ~25 MB of waveforms (38 of 10,000 samples, one heart rate and one alarm a batch).
     proxy.stall();
     let seq = 1;
     let most = 0;
     for (let i = 0; i < 30; i++) {
       const t = Date.now();
-      const rs: Reading[] = [...waveforms('slow-1', seq, 39, 10_000), { deviceId: 'slow-1', seq: seq + 39, kind: 'numeric', code: 'MDC_ECG_HEART_RATE', unit: '/min', t, rt: t, value: 60 + i }];
+      const rs: Reading[] = [
+        ...waveforms('slow-1', seq, 38, 10_000),
+        { deviceId: 'slow-1', seq: seq + 38, kind: 'numeric', code: 'MDC_ECG_HEART_RATE', unit: '/min', t, rt: t, value: 60 + i },
+        { deviceId: 'slow-1', seq: seq + 39, kind: 'alarm', code: 'MDC_EVT_ECG_TACHY', unit: '', t, rt: t, priority: 'medium', text: 'TACHY', active: i % 2 === 0, alarmId: `tachy-${i >> 1}` },
+      ];
       await agent.ok('batch', batchOf('slow-1', rs));
       seq += 40;
       most = Math.max(most, peerBacklog(hub.io, peerId));
     }
     const last = seq - 1;
     expect(await discarded('slow_reader'), 'waveforms withheld').to.be.greaterThan(before);
-    // Queued for the peer: the bound, plus at most the event that crossed it and the numerics-only events after it.
-    expect(most, 'bytes queued towards the stalled peer').to.be.below(maxPeerBacklogBytes + 2 * 1024 * 1024);
+    // Queued for the peer: twice the bound (numerics stop there), plus at most the event that crossed it and the small events after it.
+    expect(most, 'bytes queued towards the stalled peer').to.be.below(2 * maxPeerBacklogBytes + 2 * 1024 * 1024);
 
-    // It reads again: every seq is accounted for (readings or slow-reader gaps), every heart rate arrived.
+    // It reads again: every seq is accounted for (readings or slow-reader gaps), every alarm arrived, heart rates
+    // until it was stalled and none while it was.
     proxy.resume();
     await waitFor(() => viewer.lastSeq('slow-1') >= last, 30_000, () => `viewer catches up (at ${viewer.lastSeq('slow-1')} of ${last})`);
     expect(viewer.problems).to.deep.equal([]);
     const got = viewer.readings.get('slow-1')!;
-    expect(got.filter((r) => r.kind === 'numeric').map((r) => r.seq)).to.deep.equal(Array.from({ length: 30 }, (_, i) => (i + 1) * 40));
-    expect((viewer.gaps.get('slow-1') ?? []).some((g: any) => g.reason === 'slow-reader')).to.equal(true);
+    expect(got.filter((r) => r.kind === 'alarm').map((r) => r.seq)).to.deep.equal(Array.from({ length: 30 }, (_, i) => (i + 1) * 40));
+    const rates = got.filter((r) => r.kind === 'numeric').map((r) => r.seq);
+    expect(rates.length, 'heart rates delivered').to.be.above(0).and.below(30);
+    const gaps = viewer.gaps.get('slow-1') ?? [];
+    const withheldRate = (i: number) => gaps.some((g: any) => g.reason === 'slow-reader' && g.from <= i * 40 - 1 && g.to >= i * 40 - 1);
+    expect(Array.from({ length: 30 }, (_, i) => i + 1).filter(withheldRate).length, 'heart rates withheld').to.equal(30 - rates.length);
   });
 });
