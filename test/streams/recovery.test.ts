@@ -33,6 +33,14 @@ function batch(deviceId: string, from: number) {
   return { deviceId, from, to: from + 1, readings };
 }
 
+/** The viewer's link drops and stays down (no reconnection) until the test calls socket.connect(). */
+async function dropLink(viewer: Viewer): Promise<void> {
+  viewer.socket.io.reconnection(false);
+  const dropped = new Promise<void>((resolve) => viewer.socket.once('disconnect', () => resolve()));
+  viewer.socket.io.engine.close();
+  await dropped;
+}
+
 /** What socket.io's adapter keeps for recovering sockets of the main namespace (plain fields in its JavaScript). */
 function stored(hub: Hub): Array<{ data: unknown[] }> {
   return (hub.io.of('/').adapter as unknown as { packets: Array<{ data: unknown[] }> }).packets;
@@ -86,10 +94,7 @@ describe('socket.io connection recovery: bounded, and device gaps from the histo
     await waitFor(() => DEVICES.every((d) => viewer.lastSeq(d) === agent.last(d)), 10_000, 'viewer live');
 
     // The link drops; while it is down another specialist joins and the devices keep streaming.
-    viewer.socket.io.reconnection(false);
-    const dropped = new Promise<void>((resolve) => viewer.socket.once('disconnect', () => resolve()));
-    viewer.socket.io.engine.close();
-    await dropped;
+    await dropLink(viewer);
     const other = await TestClient.connect(hub.url, token('specialist', CONF, 'Dr Other'));
     cleanup.push(() => other.close());
     await other.ok('join', { conferenceId: CONF, displayName: 'Dr Other' });
@@ -129,10 +134,7 @@ describe('socket.io connection recovery: bounded, and device gaps from the histo
     await waitFor(() => DEVICES.every((d) => viewer.lastSeq(d) === agent.last(d)), 10_000, 'viewer live');
     const evictedBefore = (await signalingRecoveryEvicted.get()).values[0]?.value ?? 0;
 
-    viewer.socket.io.reconnection(false);
-    const dropped = new Promise<void>((resolve) => viewer.socket.once('disconnect', () => resolve()));
-    viewer.socket.io.engine.close();
-    await dropped;
+    await dropLink(viewer);
     // 70 joins and leaves of another specialist: 140 events for the viewer's room alone.
     const other = await TestClient.connect(hub.url, token('specialist', CONF, 'Dr Busy'));
     cleanup.push(() => other.close());
