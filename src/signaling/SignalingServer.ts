@@ -413,9 +413,13 @@ export class SignalingServer {
     session.joined = { peer: orphan.peer, conference: orphan.conference };
     log.info({ peerId, conferenceId: orphan.conference.id }, 'peer recovered its session');
     // socket.io gave back the signaling events it missed, never device events (src/signaling/recoveryStore.ts):
-    // the device gap is resumed from the seqs this handshake names, or replayed as to a newcomer.
-    this.#devices.replay?.(orphan.conference.id, peerId, this.notifierFor(peerId), session.socket.handshake.auth?.deviceSeqs);
-    this.#auditReplay(session, orphan.conference.id, peerId, this.#devices.devicesOf(orphan.conference.id));
+    // each device's status as it is now (a change during the drop was not sent), then the gap, resumed from the
+    // seqs this handshake names or replayed as to a newcomer.
+    const notify = this.notifierFor(peerId);
+    const devices = this.#devices.devicesOf(orphan.conference.id);
+    for (const info of devices) notify('deviceStatus', info);
+    this.#devices.replay?.(orphan.conference.id, peerId, notify, session.socket.handshake.auth?.deviceSeqs);
+    this.#auditReplay(session, orphan.conference.id, peerId, devices);
   }
 
   #onDisconnect(session: Session, reason: string): void {

@@ -70,6 +70,7 @@ describe('socket.io connection recovery: bounded, and device gaps from the histo
         }
       },
       last: (deviceId: string) => next.get(deviceId)! - 1,
+      status: (deviceId: string, status: 'online' | 'offline') => agent.ok('status', { devices: [{ deviceId, status, channels: [] }] }),
     };
   }
 
@@ -99,6 +100,9 @@ describe('socket.io connection recovery: bounded, and device gaps from the histo
     cleanup.push(() => other.close());
     await other.ok('join', { conferenceId: CONF, displayName: 'Dr Other' });
     await agent.send(20);
+    // The SpO2 monitor goes offline meanwhile: a status change the viewer must learn on recovery.
+    await agent.status('rec-spo2', 'offline');
+    const statusesBefore = viewer.statuses.length;
     const kept = stored(hub).map((p) => p.data[0]);
     expect(kept, 'signaling events kept for recovery').to.include('peerJoined');
     expect(kept.filter((name) => NOT_RECOVERED_EVENTS.has(name as never)), 'device events kept for recovery').to.deep.equal([]);
@@ -110,6 +114,7 @@ describe('socket.io connection recovery: bounded, and device gaps from the histo
     await back;
     expect(viewer.socket.recovered, 'session recovered').to.equal(true);
     await waitFor(() => peersJoined.includes('Dr Other'), 5000, 'the missed peerJoined');
+    await waitFor(() => viewer.statuses.slice(statusesBefore).some((s) => s.deviceId === 'rec-spo2' && s.status === 'offline'), 5000, 'the status it missed');
     await agent.send(5);
     await waitFor(() => DEVICES.every((d) => viewer.lastSeq(d) === agent.last(d)), 10_000, () => `viewer caught up (${DEVICES.map((d) => `${viewer.lastSeq(d)}/${agent.last(d)}`)})`);
     await sleep(300);
