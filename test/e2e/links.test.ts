@@ -5,6 +5,7 @@ import { linkProfile, profileRttMs } from '../../src/links/profiles.js';
 import { launchChromium, openPage, screenshot, pagePeerId as peerIdOf } from '../support/browser.js';
 import { startTestHub, token, waitUntil } from '../support/hub.js';
 import { linkSite, openLinkedPage, peerLinkStats, type LinkedSite, type PeerLinkStats } from '../support/linkedSite.js';
+import { RecoveryTrace } from '../support/recoveryTrace.js';
 import { SiteMonitor } from '../support/siteMonitor.js';
 
 // Issue 15: a site's browser and agent behind an emulated thin link
@@ -151,9 +152,20 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
     const { site, sitePage, specialist, monitor } = await conference('links-flaky', 'flaky', { outages: null });
     await sitePage.evaluate(() => ((globalThis as any).__notReloaded = true));
     const sitePeer = await peerIdOf(sitePage);
-    const siteFrames = async () => (await specialist.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ peerId: string; kind: string; framesDecoded: number }[]>)).find((s) => s.peerId === sitePeer && s.kind === 'video')?.framesDecoded ?? 0;
-    await waitUntil(async () => (await siteFrames()) > 10, 15_000, 'the site video at the specialist');
+    // Frames of the site's camera the specialist decoded, per consumer: a consumer made again (the site's
+    // send transport rebuilt) starts from 0, so recovery counts frames since a baseline per consumer.
+    const siteFrames = async () =>
+      new Map(
+        (await specialist.evaluate(() => (globalThis as any).hoichan.stats() as Promise<{ consumerId: string; peerId: string; kind: string; framesDecoded: number }[]>))
+          .filter((s) => s.peerId === sitePeer && s.kind === 'video')
+          .map((s) => [s.consumerId, s.framesDecoded]),
+      );
+    const framesSince = (now: Map<string, number>, base: Map<string, number>) => [...now].reduce((n, [id, frames]) => n + frames - (base.get(id) ?? 0), 0);
+    await waitUntil(async () => framesSince(await siteFrames(), new Map()) > 10, 15_000, 'the site video at the specialist');
     await waitUntil(async () => (await peerLinkStats(sitePage)).audioIn.packetsReceived > 100, 10_000, 'audio at the site');
+    // Each recovery step once a second, for the failure message: which one was slow (seen once in CI: no video in 20 s).
+    const trace = new RecoveryTrace({ hub, conferenceId: 'links-flaky', sitePage, specialist, sitePeerId: sitePeer, specialistPeerId: await peerIdOf(specialist) });
+    cleanups.push(() => trace.stop());
     site.link.setOutage(true);
     await sleep(4_000);
     const mid = await snapshot(sitePage, site);
@@ -165,6 +177,7 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
     expect(await sitePage.locator(`#peer-${specialistPeer} .tile-state`).textContent()).to.equal('Reconnecting…');
     expect(during.stats.audioIn.packetsReceived - mid.stats.audioIn.packetsReceived, 'nothing crosses a dead link').to.be.below(5);
     site.link.setOutage(false);
+    trace.markZero();
     const upAt = performance.now();
     const audio0 = during.stats.audioIn.packetsReceived;
     const frames0 = await siteFrames();
@@ -180,14 +193,17 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
       async () =>
         [
           mark('audio', (await peerLinkStats(sitePage)).audioIn.packetsReceived > audio0 + 50),
-          mark('video', (await siteFrames()) > frames0 + 10),
+          mark('video', framesSince(await siteFrames(), frames0) > 10),
           mark('readings', (await readingsSeen(specialist, monitor.deviceId)) >= taken),
         ].slice(0, 2).every(Boolean),
       20_000,
       'audio at the site and the site video at the specialist within 20 s',
-    ).catch((err: Error) => {
-      throw new Error(`${err.message} (recovered: ${JSON.stringify(recovered)})`);
+    ).catch(async (err: Error) => {
+      await trace.stop();
+      throw new Error(`${err.message} (recovered: ${JSON.stringify(recovered)})\n${trace.summary()}`);
     });
+    await trace.stop();
+    if (process.env.HOICHAN_TRACE_RECOVERY) console.log(trace.summary());
     await waitUntil(
       async () => mark('readings', (await readingsSeen(specialist, monitor.deviceId)) >= taken),
       Math.max(1000, 30_000 - (performance.now() - upAt)),
