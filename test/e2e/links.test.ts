@@ -218,6 +218,42 @@ describe('thin links (issue 15): a site behind an emulated link', function () {
     await allReadingsArrive(specialist, monitor, 10_000);
   });
 
+  it('flaky, the hub noticing late: a page that times out its socket first resumes its peer, not joining again', async () => {
+    // The race behind a CI flake (docs/LINKS.md, "Recovery after a drop"): the page's own ping time-out fires,
+    // its reconnect reaches the hub before the hub's ping time-out (the hub's ping went out late), socket.io has
+    // no session to recover, and the page joins again as a new peer. Here the phase is set by hand: the drop
+    // starts 4.5 s after the hub got a pong (the page times out at ~10.5 s into the 12 s drop), and the hub's
+    // next ping (due 3.5 s into the drop) goes out 2 s late, so the hub times out 0.5 s after the link is back.
+    const { site, sitePage, specialist } = await conference('links-flaky-late', 'flaky', { outages: null });
+    const sitePeer = await peerIdOf(sitePage);
+    const conf = hub.conferences.get('links-flaky-late')!;
+    await waitUntil(async () => (await peerLinkStats(sitePage)).audioIn.packetsReceived > 100, 10_000, 'audio at the site');
+    const siteSocket = [...hub.io.of('/').sockets.values()].find((s) => (s.data as { peerId?: string }).peerId === sitePeer);
+    expect(siteSocket, "the site page's socket on the hub").to.not.equal(undefined);
+    const engine = siteSocket!.conn;
+    const pongAt = await new Promise<number>((resolve) => engine.once('heartbeat', () => resolve(performance.now())));
+    let pingAt = 0;
+    engine.on('packetCreate', (packet: { type: string }) => {
+      if (packet.type === 'ping') pingAt ||= performance.now();
+    });
+    const at = (ms: number) => sleep(Math.max(0, pongAt + ms - performance.now()));
+    await at(4_500);
+    site.link.setOutage(true);
+    const downAt = performance.now();
+    await at(6_000);
+    // The hub's event loop stalls (this process is the hub): its ping, due 8 s after the pong, goes out at 10 s.
+    while (performance.now() < pongAt + 10_000);
+    await sleep(Math.max(0, downAt + 12_000 - performance.now()));
+    site.link.setOutage(false);
+    expect((pingAt - pongAt) / 1000, 'the hub sent its ping late (the race this test sets up)').to.be.within(9.9, 11);
+    const trace = new RecoveryTrace({ hub, conferenceId: 'links-flaky-late', sitePage, specialist, sitePeerId: sitePeer, specialistPeerId: await peerIdOf(specialist) });
+    cleanups.push(() => trace.stop());
+    await waitUntil(async () => (await stateOf(sitePage)) === 'live', 15_000, 'the site page live again');
+    await trace.stop();
+    expect(await peerIdOf(sitePage), `the site page resumed its peer rather than joining again\n${trace.summary()}`).to.equal(sitePeer);
+    expect(conf.peers.map((p) => p.id).sort(), 'no second peer for the site').to.deep.equal([sitePeer, await peerIdOf(specialist)].sort());
+  });
+
   it('UDP blocked: ICE falls back to the WebRtcServer\'s TCP port and audio flows', async () => {
     const { site, sitePage } = await conference('links-tcp', 'commune-3g', { blockUdp: true });
     await waitUntil(async () => (await peerLinkStats(sitePage)).audioIn.packetsReceived > 100, 20_000, 'audio over TCP');

@@ -54,6 +54,15 @@ const ICE_RESTART_AFTER_DISCONNECTED_MS = 2500;
 // times a second: the hub hears the choice once it settles.
 const VIDEO_PREFERENCES_DEBOUNCE_MS = 300;
 
+// After a ping time-out of its own, the page reconnects no sooner than this (±20 %):
+// the hub notices the same silence at its own ping time-out, later by half a
+// round trip and by its event loop's lag. A reconnect that reaches the hub before
+// that finds the old socket still open, so socket.io has no session to recover
+// and the page would join again as a new peer, leaving its old one behind for
+// the reconnect grace (docs/LINKS.md, "Recovery after a drop"). Media do not
+// wait for it: ICE comes back on the old candidate pair by itself.
+const RECONNECT_AFTER_OWN_PING_TIMEOUT_MS = 3000;
+
 // A hub unreachable this long (its signaling.reconnectGraceMs: our peer there is
 // gone) is given up for another hub of its cluster, when the join reply named one.
 const HUB_LOST_AFTER_MS = 10_000;
@@ -330,6 +339,7 @@ export class ConferenceSession extends Emitter<SessionEvents> {
       if (this.#left || this.state === 'error' || this.state === 'ended') return;
       this.#downSince ??= Date.now();
       this.#setState('disconnected');
+      if (reason === 'ping timeout') this.#reconnectOnceHubNotices();
       if (reason === 'io server disconnect') {
         // The hub ended our session (restart, drain): socket.io does not retry
         // that by itself, and the peer is gone on the hub even if socket.io
@@ -370,6 +380,15 @@ export class ConferenceSession extends Emitter<SessionEvents> {
         await this.#join();
       });
     });
+  }
+
+  /** Runs before socket.io schedules its reconnect: the first attempt waits longer, the later ones as before. */
+  #reconnectOnceHubNotices(): void {
+    const manager = this.signaling.socket.io;
+    const delay = manager.reconnectionDelay();
+    const jitter = manager.randomizationFactor();
+    manager.reconnectionDelay(RECONNECT_AFTER_OWN_PING_TIMEOUT_MS).randomizationFactor(0.2);
+    manager.once('reconnect_attempt', () => manager.reconnectionDelay(delay).randomizationFactor(jitter));
   }
 
   /** ICE restart on both transports; false when the hub no longer knows this peer. */
