@@ -28,11 +28,16 @@
 //   then it is not recovered and the client joins again from scratch, which is
 //   always correct, only slower (the web client does so when `socket.recovered`
 //   is false).
+// - recovers a client that reconnects before the hub has seen its old
+//   connection drop, by closing the stale one first (#closeStale).
 
 import { randomUUID } from 'node:crypto';
 import { Adapter, SessionAwareAdapter, type BroadcastOptions, type Session } from 'socket.io-adapter';
 import type { PeerEventName } from '../contract/index.js';
+import { createLogger } from '../common/logger.js';
 import { signalingRecoveryEvicted, signalingRecoveryStored } from '../telemetry/metrics.js';
+
+const log = createLogger('signaling');
 
 /** Device events: resumed from the device history by seq, never from socket.io's store. */
 export const NOT_RECOVERED_EVENTS: ReadonlySet<PeerEventName> = new Set<PeerEventName>(['deviceReadings', 'deviceAlarm', 'deviceStatus']);
@@ -98,6 +103,7 @@ export function boundedRecoveryAdapter(options: RecoveryStoreOptions): typeof Se
 
     override restoreSession(pid: string, offset: string): Promise<Session> {
       const { sessions, packets } = this as unknown as StoreView;
+      if (!sessions.has(pid)) this.#closeStale(pid);
       const session = sessions.get(pid);
       if (!session) return Promise.resolve(null as unknown as Session);
       sessions.delete(pid);
@@ -112,6 +118,24 @@ export function boundedRecoveryAdapter(options: RecoveryStoreOptions): typeof Se
         if (forRooms(session.rooms, packet.opts)) missedPackets.push(packet.data);
       }
       return Promise.resolve({ ...session, missedPackets });
+    }
+
+    /**
+     * A client presents the private id of a socket this hub still has open: it noticed the link die first (its own
+     * ping timed out, or this hub was too busy to ping in time) and reconnected before the hub closed the old
+     * socket, which is stale. Closed now, the old socket's session is kept as for any drop, and this reconnect
+     * recovers it instead of finding nothing and joining again as a new peer. The id is only ever sent to that
+     * client (in socket.io's CONNECT packet); the new connection's token is still checked, and the peer is only
+     * resumed for the same user (SignalingServer#resume).
+     */
+    #closeStale(pid: string): void {
+      for (const socket of this.nsp.sockets.values() as Iterable<{ pid?: string; data?: { peerId?: string }; conn: { close(discard?: boolean): void } }>) {
+        if (socket.pid !== pid) continue;
+        log.info({ peerId: socket.data?.peerId }, 'a client reconnected before its old connection was seen to drop; closing the old one to recover it');
+        // discard: the stale socket's queue will never drain, and the close must persist its session right now.
+        socket.conn.close(true);
+        return;
+      }
     }
 
     #bound(store: StoreView): void {

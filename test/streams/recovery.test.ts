@@ -5,6 +5,8 @@
 // exactly once. The store is bounded: past signaling.recoveryMaxEvents the oldest
 // go, and a viewer that missed one of them joins again instead of recovering.
 
+import { once } from 'node:events';
+import { createServer, connect, type Socket as NetSocket } from 'node:net';
 import type { Reading } from '../../src/devices/reading.js';
 import { Server } from 'socket.io';
 import { NOT_RECOVERED_EVENTS, boundedRecoveryAdapter } from '../../src/signaling/recoveryStore.js';
@@ -39,6 +41,49 @@ async function dropLink(viewer: Viewer): Promise<void> {
   const dropped = new Promise<void>((resolve) => viewer.socket.once('disconnect', () => resolve()));
   viewer.socket.io.engine.close();
   await dropped;
+}
+
+/**
+ * A loopback proxy to the hub whose existing connections can go silent: nothing forwarded either way and no
+ * close passed on, as when a link dies without a FIN. Connections made afterwards work.
+ */
+async function silentProxy(hubUrl: string) {
+  const target = new URL(hubUrl);
+  const live = new Set<() => void>();
+  const sockets = new Set<NetSocket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    let silent = false;
+    client.on('data', (chunk: Buffer) => silent || upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => silent || client.write(chunk));
+    const end = () => {
+      if (silent) return; // the hub must not hear of it
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    const silence = () => {
+      silent = true;
+    };
+    live.add(silence);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    goSilent(): void {
+      for (const silence of live) silence();
+      live.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Silent ones included: the test is over.
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
 }
 
 /** What socket.io's adapter keeps for recovering sockets of the main namespace (plain fields in its JavaScript). */
@@ -127,6 +172,34 @@ describe('socket.io connection recovery: bounded, and device gaps from the histo
       const expected = Array.from({ length: agent.last(deviceId) - first + 1 }, (_, i) => first + i);
       expect([...seqs].sort((a, b) => a - b), `${deviceId} seqs`).to.deep.equal(expected);
     }
+  });
+
+  it('recovers a viewer that reconnects before the hub has seen its old connection drop (the old socket is closed first)', async () => {
+    const hub = await startTestHub({ signaling: { reconnectGraceMs: 8000 } });
+    cleanup.push(() => hub.close());
+    const proxy = await silentProxy(hub.url);
+    cleanup.push(() => proxy.close());
+    const agent = await site(hub, 'site-stale');
+    await agent.send(3);
+    const viewer = await Viewer.join(proxy.url, CONF);
+    cleanup.push(() => viewer.close());
+    await waitFor(() => DEVICES.every((d) => viewer.lastSeq(d) === agent.last(d)), 10_000, 'viewer live');
+    const peerIds = () => [...hub.io.of('/').sockets.values()].map((s) => (s.data as { peerId?: string }).peerId).filter(Boolean);
+    const [peerId] = peerIds();
+
+    // The path dies without a FIN: the hub keeps its socket open, the viewer gives up on it and reconnects at once.
+    proxy.goSilent();
+    await dropLink(viewer);
+    expect(peerIds(), 'the hub still has the old socket').to.deep.equal([peerId]);
+    await agent.send(5);
+    viewer.socket.io.reconnection(true);
+    viewer.socket.connect();
+    await waitFor(() => viewer.socket.connected, 10_000, 'reconnected');
+    expect(viewer.socket.recovered, 'recovered, not joined again').to.equal(true);
+    expect(peerIds(), 'the same peer, on one socket').to.deep.equal([peerId]);
+    await waitFor(() => DEVICES.every((d) => viewer.lastSeq(d) === agent.last(d)), 10_000, 'viewer caught up');
+    expect(viewer.joins).to.equal(1);
+    expect(viewer.problems).to.deep.equal([]);
   });
 
   it('drops the oldest signaling events past signaling.recoveryMaxEvents; a viewer that missed one joins again', async () => {
