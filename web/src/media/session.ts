@@ -57,10 +57,11 @@ const VIDEO_PREFERENCES_DEBOUNCE_MS = 300;
 // After a ping time-out of its own, the page reconnects no sooner than this (±20 %):
 // the hub notices the same silence at its own ping time-out, later by half a
 // round trip and by its event loop's lag. A reconnect that reaches the hub before
-// that finds the old socket still open, so socket.io has no session to recover
-// and the page would join again as a new peer, leaving its old one behind for
-// the reconnect grace (docs/LINKS.md, "Recovery after a drop"). Media do not
-// wait for it: ICE comes back on the old candidate pair by itself.
+// that finds the old socket still open: socket.io alone has no session to recover
+// then, and the page would join again as a new peer. The hub now closes such a
+// stale socket and recovers its session (src/signaling/recoveryStore.ts); waiting
+// spares it that and keeps hubs without it working (docs/LINKS.md, "Recovery
+// after a drop"). Media do not wait for it: ICE comes back on the old pair by itself.
 const RECONNECT_AFTER_OWN_PING_TIMEOUT_MS = 3000;
 
 // A hub unreachable this long (its signaling.reconnectGraceMs: our peer there is
