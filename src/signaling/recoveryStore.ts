@@ -108,7 +108,7 @@ export function boundedRecoveryAdapter(options: RecoveryStoreOptions): typeof Se
       if (!session) return Promise.resolve(null as unknown as Session);
       sessions.delete(pid);
       if (session.disconnectedAt + options.graceMs < Date.now()) return Promise.resolve(null as unknown as Session);
-      let index = packets.findIndex((p) => p.id === offset);
+      const index = packets.findIndex((p) => p.id === offset);
       // Not kept any more (or never): every kept event is newer than the client's last. Recover only if the count bound
       // dropped nothing the client may have missed (sent since it may have stopped receiving).
       if (index === -1 && this.#evictedUpTo >= session.disconnectedAt - options.unnoticedMs) return Promise.resolve(null as unknown as Session);
