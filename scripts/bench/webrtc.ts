@@ -34,7 +34,7 @@ import { Authenticator } from '../../src/auth/index.js';
 import type { VideoCodec } from '../../src/loadtest/media.js';
 import type { LoadtestReport } from '../../src/loadtest/report.js';
 import { startBareProcess } from './bare/server.js';
-import { CpuMeter, PROJECT_ROOT, printTable, writeResults } from './support/common.js';
+import { CpuMeter, PROJECT_ROOT, printTable, sleep, writeResults } from './support/common.js';
 import { BENCH_SECRET, HubProcess } from './support/hubProcess.js';
 import { ensureJanus, JanusServer, JanusSession } from './support/janus.js';
 
@@ -116,6 +116,7 @@ function hoichanOneWorker(): Target {
     name: 'hoichan 1 worker',
     setup: 'one conference, one router',
     async forStep(n, step) {
+      if (hub) await previousStepGone(hub.info.url);
       hub ??= await onFreePorts((o) => HubProcess.start({ numWorkers: 1, ...shifted(o) }));
       return { url: hub.info.url, signaling: 'hub', conference: `webrtc-1w-${step}-n${n}`, nodePid: hub.info.pid, mediaPids: hub.info.workerPids, layout: () => layoutOf(hub!.info.url, `webrtc-1w-${step}-n${n}`), stop: async () => undefined };
     },
@@ -224,6 +225,24 @@ function janus(iceAddress: string, codec: VideoCodec, eventLoops: number): Targe
 }
 
 /** The conference's routers per worker, from the hub's /api/ops (an engineer token of the bench secret). */
+/**
+ * The previous step's clients close without `leave`, as closed tabs do, so the hub keeps their peers and
+ * transports for its reconnect grace (10 s). A step started meanwhile has its clients bind UDP ports the kernel
+ * hands out again, and mediasoup's WebRtcServer matches a STUN request by its source tuple before its ICE
+ * username: a client whose ip:port a stale transport still holds cannot connect (docs/PERFORMANCE.md section 6).
+ * The 1-worker hub lives through its ladder, so each step waits until the hub holds no conference.
+ */
+async function previousStepGone(hubUrl: string, timeoutMs = 30_000): Promise<void> {
+  const token = Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'person', sub: 'bench-engineer', name: 'bench', role: 'engineer', conf: '*', ttlSeconds: 600 });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${hubUrl}/api/ops`, { headers: { authorization: `Bearer ${token}` } });
+    if (((await res.json()) as OpsReport).conferences.length === 0) return;
+    await sleep(500);
+  }
+  throw new Error(`the hub still holds the previous step's conference ${timeoutMs / 1000} s after it ended`);
+}
+
 async function layoutOf(hubUrl: string, conferenceId: string): Promise<string> {
   const token = Authenticator.forSecret(BENCH_SECRET).sign({ kind: 'person', sub: 'bench-engineer', name: 'bench', role: 'engineer', conf: '*', ttlSeconds: 600 });
   try {
